@@ -1,0 +1,12 @@
+/* diag.h: compiler diagnostics in the form `file:line:col: error: message`, followed by the
+ * source line and a caret under the column. Errors are counted, never fatal by themselves. */
+#ifndef GMC_DIAG_H
+#define GMC_DIAG_H
+#include "ast.h"
+
+void diag_add_source(const char *file, const char *text); /* remember text to quote lines */
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int diag_errors(void);       /* errors reported so far */
+void diag_reset(void);
+#endif
