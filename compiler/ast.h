@@ -7,7 +7,8 @@ typedef struct Loc { const char *file; int line, col; } Loc;
 
 typedef enum NodeKind {
     /* expressions */
-    N_NUM,       /* num, is_int */
+    N_NUM,       /* num, is_int, name = source spelling ("784", "1e-3"); `true`/`false` are
+                    N_NUM 1/0 with is_int set and name "true"/"false" */
     N_STR,       /* name = contents, escapes resolved, "{...}" kept verbatim */
     N_NAME,      /* name */
     N_BINOP,     /* op in "+ - * / @ % ** < > <= >= == != and or", a, b */
@@ -68,7 +69,8 @@ struct Node {
 Node *ast_new(NodeKind kind, Loc loc);
 void nodelist_push(NodeList *l, Node *n);
 const char *ast_intern(const char *s);   /* strings live for the whole run */
-const char *ast_kind_name(NodeKind k);
+const char *ast_kind_name(NodeKind k);  /* "NUM", "CALL", ... (the enumerator without N_) */
+void ast_free(Node *n);                 /* a node and everything under it; NULL is fine */
 
 /* Parse one file; reports syntax errors through diag and returns NULL if there were any. */
 Node *parse_file(const char *path);

@@ -8,5 +8,8 @@ void diag_add_source(const char *file, const char *text); /* remember text to qu
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int diag_errors(void);       /* errors reported so far */
-void diag_reset(void);
+void diag_reset(void);       /* forget the error count (sources stay known) */
+/* Tests: when buf is non-NULL, diagnostics are appended to buf (NUL-terminated, truncated
+ * to size) instead of going to stderr; diag_capture(NULL, 0) restores stderr. */
+void diag_capture(char *buf, int size);
 #endif

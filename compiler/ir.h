@@ -1,0 +1,114 @@
+/* ir.h: the tensor graph. Nodes have static shapes (the batch axis is a concrete size) and
+ * are created in topological order: a node's inputs always have smaller ids. Gradients are
+ * ordinary nodes built by autodiff.c, so they can be lowered, fused and differentiated again. */
+#ifndef GMC_IR_H
+#define GMC_IR_H
+#include <stdint.h>
+#include <stdio.h>
+#include "ast.h"
+
+#define IR_MAXDIM 8
+
+typedef enum IrOp {
+    /* leaves */
+    IR_INPUT,      /* fed by the runtime from a data batch; slot = input index */
+    IR_PARAM,      /* a parameter (trainable or state); slot = index in the ParamTable */
+    IR_CONST,      /* every element = value */
+    IR_DATA,       /* a constant tensor; slot = index in the graph's constant table */
+    IR_NORMAL,     /* fresh N(0,1) draws each execution; filled by the runtime */
+    IR_UNIFORM,    /* fresh U[0,1) draws */
+    /* elementwise unary */
+    IR_NEG, IR_EXP, IR_LOG, IR_LOG1P, IR_SQRT, IR_RSQRT, IR_ABS, IR_SIGN, IR_TANH, IR_SIGMOID,
+    IR_SOFTPLUS, IR_ERF, IR_FLOOR,
+    /* elementwise binary, numpy broadcasting */
+    IR_ADD, IR_SUB, IR_MUL, IR_DIV, IR_MAX, IR_MIN, IR_POW,
+    IR_GT, IR_GE, IR_LT, IR_LE, IR_EQ, IR_NE,
+    IR_WHERE,      /* in[0] != 0 ? in[1] : in[2], broadcasting */
+    /* movement */
+    IR_RESHAPE,    /* same elements, new shape */
+    IR_TRANSPOSE,  /* out axis i = in axis perm[i] */
+    IR_BROADCAST,  /* same ndim as the input; size-1 axes expand to shape */
+    /* reductions over axes_mask; reduced axes are dropped from the shape */
+    IR_SUM, IR_MAXR, IR_MINR,
+    /* matrix product: [.., M, K] @ [K, N] (or with trans_a / trans_b), batch axes on a only */
+    IR_MATMUL,
+    IR_NUM_OPS
+} IrOp;
+
+typedef struct IrNode {
+    IrOp op;
+    int ndim;
+    int64_t shape[IR_MAXDIM];
+    int nin;
+    int in[3];
+    float value;             /* IR_CONST */
+    int slot;                /* IR_INPUT, IR_PARAM, IR_DATA */
+    unsigned axes_mask;      /* reductions: bit i set = axis i of the input is reduced */
+    int perm[IR_MAXDIM];     /* IR_TRANSPOSE */
+    int trans_a, trans_b;    /* IR_MATMUL */
+    Loc loc;                 /* source of the expression that made it, for messages */
+} IrNode;
+
+typedef struct IrGraph {
+    IrNode *nodes;
+    int n, cap;
+    float **consts;          /* IR_DATA payloads (owned) */
+    int nconsts;
+} IrGraph;
+
+/* Parameters live outside graphs: one table per program, shared by every graph built from
+ * it, so a model instance's weights are the same storage in every step. */
+typedef enum Init { INIT_ZEROS, INIT_ONES, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
+                    INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_LECUN_UNIFORM, INIT_LECUN_NORMAL,
+                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT } Init;
+
+typedef struct Param {
+    const char *name;        /* "E.dense_1.W" */
+    const char *owner;       /* model instance name: "E" */
+    int ndim;
+    int64_t shape[IR_MAXDIM];
+    int64_t size;
+    Init init;
+    float init_a, init_b;    /* std / limits / constant, by init kind */
+    int trainable;
+    float *data;
+    Loc loc;
+} Param;
+
+typedef struct ParamTable { Param *items; int n, cap; } ParamTable;
+
+int64_t ir_numel(const IrNode *n);
+const char *ir_op_name(IrOp op);
+int ir_is_elementwise(IrOp op);
+int ir_is_unary(IrOp op);
+int ir_is_binary(IrOp op);
+
+void ir_init(IrGraph *g);
+void ir_free(IrGraph *g);
+/* Builders return the new node's id. Shape errors are programming errors here: sema checks
+ * user-facing shapes first and reports them with locations. */
+int ir_leaf(IrGraph *g, IrOp op, int ndim, const int64_t *shape, int slot);
+int ir_const(IrGraph *g, float v, int ndim, const int64_t *shape);
+int ir_data(IrGraph *g, float *payload, int ndim, const int64_t *shape);   /* takes payload */
+int ir_unary(IrGraph *g, IrOp op, int a);
+int ir_binary(IrGraph *g, IrOp op, int a, int b);   /* -1 if shapes do not broadcast */
+int ir_where(IrGraph *g, int c, int a, int b);      /* -1 if shapes do not broadcast */
+int ir_reshape(IrGraph *g, int a, int ndim, const int64_t *shape);
+int ir_transpose(IrGraph *g, int a, const int *perm);
+int ir_broadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
+int ir_reduce(IrGraph *g, IrOp op, int a, unsigned axes_mask);
+int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b);  /* -1 on mismatch */
+/* Sum g over broadcast axes so it has `shape` (the inverse of implicit broadcasting). */
+int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
+/* numpy broadcasting of two shapes; returns ndim or -1 */
+int ir_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb, int64_t *out);
+void ir_print(const IrGraph *g, FILE *f);
+
+/* autodiff.c: reverse mode. Adds the gradient of scalar node `loss` with respect to each node
+ * in wrt[0..n-1] to the graph; grads[i] gets the id (a zero constant if unreachable). */
+void ir_grad(IrGraph *g, int loss, const int *wrt, int n, int *grads);
+
+int params_add(ParamTable *t, const char *name, const char *owner, int ndim,
+               const int64_t *shape, Init init, float a, float b, int trainable, Loc loc);
+int params_find(const ParamTable *t, const char *name);
+#endif

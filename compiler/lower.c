@@ -1,0 +1,293 @@
+/* lower.c: IR graph -> plan of kernels. The fusion decision lives in one place
+ * (materialise()): a node gets a buffer of its own only when something needs it stored
+ * (a root, a matmul operand, a reshape, several consumers, a broadcast that would recompute
+ * it); everything else is inlined into its consumers' loop bodies, so a chain of elementwise
+ * ops and the reduction after it become one pass over memory. */
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+
+/* An affine map from the iteration space of the kernel being built to a node's coordinates:
+ * coordinate j of the node = sum_k a[j][k] * idx[k] (+ 0: no offsets yet). */
+typedef struct Map { int niter; int64_t a[IR_MAXDIM][K_MAXDIM]; } Map;
+
+typedef struct Lower {
+    const IrGraph *g;
+    Plan *p;
+    char *mat;           /* node is stored in a buffer */
+} Lower;
+
+static void *xcalloc(size_t n, size_t s) {
+    void *p = calloc(n ? n : 1, s);
+    if (!p) { fprintf(stderr, "gmc: out of memory\n"); exit(2); }
+    return p;
+}
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *st) {
+    int64_t s = 1;
+    for (int j = ndim - 1; j >= 0; j--) { st[j] = s; s *= shape[j]; }
+}
+
+static int is_leaf(IrOp op) { return op <= IR_UNIFORM; }
+
+static KExpr *build(Lower *L, int node, const Map *m);
+
+static KExpr *load_node(Lower *L, int node, const Map *m) {
+    const IrNode *n = &L->g->nodes[node];
+    int64_t cst[IR_MAXDIM], stride[K_MAXDIM] = { 0 };
+    contiguous_strides(n->ndim, n->shape, cst);
+    for (int k = 0; k < m->niter; k++)
+        for (int j = 0; j < n->ndim; j++) stride[k] += cst[j] * m->a[j][k];
+    return kx_load(L->p->node_buf[node], 0, stride, m->niter);
+}
+
+/* the map for input `in` of an elementwise node with map m: right-aligned broadcasting */
+static void broadcast_map(const IrNode *out, const IrNode *in, const Map *m, Map *r) {
+    memset(r, 0, sizeof *r);
+    r->niter = m->niter;
+    int lead = out->ndim - in->ndim;
+    for (int j = 0; j < in->ndim; j++)
+        if (!(in->shape[j] == 1 && out->shape[j + lead] != 1))
+            memcpy(r->a[j], m->a[j + lead], sizeof r->a[j]);
+}
+
+static KOp kop_of(IrOp op) {
+    if (ir_is_unary(op)) return KE_NEG + (op - IR_NEG);
+    return KE_ADD + (op - IR_ADD);
+}
+
+/* the expression of node's own operation (its inputs loaded or inlined) */
+static KExpr *build_op(Lower *L, int node, const Map *m) {
+    const IrNode *n = &L->g->nodes[node];
+    Map im;
+    switch (n->op) {
+    case IR_CONST:
+        return kx_const(n->value);
+    case IR_TRANSPOSE:
+        memset(&im, 0, sizeof im);
+        im.niter = m->niter;
+        for (int i = 0; i < n->ndim; i++) memcpy(im.a[n->perm[i]], m->a[i], sizeof im.a[0]);
+        return build(L, n->in[0], &im);
+    case IR_BROADCAST:
+        broadcast_map(n, &L->g->nodes[n->in[0]], m, &im);
+        return build(L, n->in[0], &im);
+    default:
+        break;
+    }
+    if (ir_is_elementwise(n->op)) {
+        KExpr *args[3];
+        for (int k = 0; k < n->nin; k++) {
+            broadcast_map(n, &L->g->nodes[n->in[k]], m, &im);
+            args[k] = build(L, n->in[k], &im);
+        }
+        if (n->op == IR_WHERE) return kx_select(args[0], args[1], args[2]);
+        if (ir_is_unary(n->op)) return kx_un(kop_of(n->op), args[0]);
+        return kx_bin(kop_of(n->op), args[0], args[1]);
+    }
+    fprintf(stderr, "gmc: internal error: cannot inline %s\n", ir_op_name(n->op));
+    abort();
+}
+
+static KExpr *build(Lower *L, int node, const Map *m) {
+    if (L->mat[node] && L->g->nodes[node].op != IR_CONST) return load_node(L, node, m);
+    return build_op(L, node, m);
+}
+
+static int new_buffer(Plan *p, BufKind kind, int slot, int64_t size) {
+    Buffer *b = &p->bufs[p->nbufs];
+    b->kind = kind;
+    b->slot = slot;
+    b->size = size;
+    return p->nbufs++;
+}
+
+static void add_step(Plan *p, PlanStep s) { p->steps[p->nsteps++] = s; }
+
+static void add_kernel(Lower *L, int node, Kernel *k) {
+    Plan *p = L->p;
+    snprintf(k->name, sizeof k->name, "k%d_%s", node, ir_op_name(L->g->nodes[node].op));
+    k->out_buf = p->node_buf[node];
+    contiguous_strides(k->nout, k->dims, k->out_stride);
+    p->kernels[p->nkernels] = k;
+    add_step(p, (PlanStep){ .kind = STEP_KERNEL, .kernel = p->nkernels++, .node = node });
+}
+
+static void emit_elementwise(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    Kernel *k = xcalloc(1, sizeof *k);
+    k->ndim = k->nout = n->ndim;
+    memcpy(k->dims, n->shape, n->ndim * sizeof *n->shape);
+    Map m = { .niter = n->ndim };
+    for (int j = 0; j < n->ndim; j++) m.a[j][j] = 1;
+    k->body = build_op(L, node, &m);
+    add_kernel(L, node, k);
+}
+
+static void emit_reduction(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    const IrNode *x = &L->g->nodes[n->in[0]];
+    Kernel *k = xcalloc(1, sizeof *k);
+    Map m = { .niter = x->ndim };
+    int it = 0;
+    for (int pass = 0; pass < 2; pass++)          /* kept axes first, then reduced */
+        for (int j = 0; j < x->ndim; j++)
+            if ((int)(n->axes_mask >> j & 1) == pass) {
+                k->dims[it] = x->shape[j];
+                m.a[j][it++] = 1;
+            }
+    k->ndim = x->ndim;
+    k->nout = n->ndim;
+    k->reduce = n->op == IR_SUM ? KR_SUM : n->op == IR_MAXR ? KR_MAX : KR_MIN;
+    k->body = build(L, n->in[0], &m);
+    add_kernel(L, node, k);
+}
+
+static void emit_matmul(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    const IrNode *a = &L->g->nodes[n->in[0]];
+    const IrNode *b = &L->g->nodes[n->in[1]];
+    PlanStep s = { .kind = STEP_GEMM, .node = node, .trans_a = n->trans_a, .trans_b = n->trans_b };
+    s.a = L->p->node_buf[n->in[0]];
+    s.b = L->p->node_buf[n->in[1]];
+    s.c = L->p->node_buf[node];
+    s.m = ir_numel(n) / n->shape[n->ndim - 1];
+    s.n = n->shape[n->ndim - 1];
+    s.k = n->trans_a ? a->shape[0] : a->shape[a->ndim - 1];
+    (void)b;
+    add_step(L->p, s);
+}
+
+/* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
+ * be contiguous; with fusion off, everything but constants. */
+static void materialise(Lower *L, const char *live, const int *roots, int nroots, int fuse) {
+    const IrGraph *g = L->g;
+    int *uses = xcalloc(g->n, sizeof *uses);
+    for (int i = 0; i < g->n; i++) {
+        if (!live[i]) continue;
+        const IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[n->in[k]];
+            uses[n->in[k]]++;
+            /* a broadcast would recompute the input's expression for every copy */
+            if (ir_numel(in) < ir_numel(n) && (ir_is_elementwise(n->op) || n->op == IR_BROADCAST))
+                L->mat[n->in[k]] = 1;
+        }
+        if ((is_leaf(n->op) && n->op != IR_CONST) || n->op == IR_MATMUL || n->op == IR_RESHAPE ||
+            (n->op >= IR_SUM && n->op <= IR_MINR) || !fuse)
+            L->mat[i] = 1;
+    }
+    for (int i = 0; i < g->n; i++)
+        if (live[i] && uses[i] > 1) L->mat[i] = 1;
+    for (int i = 0; i < g->n; i++)          /* constants are inlined wherever they are used */
+        if (g->nodes[i].op == IR_CONST) L->mat[i] = 0;
+    for (int r = 0; r < nroots; r++) L->mat[roots[r]] = 1;
+    for (int i = 0; i < g->n; i++)          /* operands read as contiguous memory */
+        if (live[i] && (g->nodes[i].op == IR_MATMUL || g->nodes[i].op == IR_RESHAPE))
+            for (int k = 0; k < g->nodes[i].nin; k++) L->mat[g->nodes[i].in[k]] = 1;
+    free(uses);
+}
+
+Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, int nroots,
+                 int ninputs, const LowerOptions *opt, Jit *jit, char *err, int errlen) {
+    Lower L = { .g = g };
+    Plan *p = L.p = xcalloc(1, sizeof *p);
+    char *live = xcalloc(g->n, 1);
+    L.mat = xcalloc(g->n, 1);
+    for (int r = 0; r < nroots; r++) live[roots[r]] = 1;
+    for (int i = g->n - 1; i >= 0; i--)
+        if (live[i])
+            for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
+    materialise(&L, live, roots, nroots, opt->fuse);
+
+    p->nnodes = g->n;
+    p->node_buf = xcalloc(g->n, sizeof *p->node_buf);
+    p->bufs = xcalloc(g->n, sizeof *p->bufs);
+    p->steps = xcalloc(g->n, sizeof *p->steps);
+    p->kernels = xcalloc(g->n, sizeof *p->kernels);
+    p->ninputs = ninputs;
+    p->input_buf = xcalloc(ninputs, sizeof *p->input_buf);
+    for (int s = 0; s < ninputs; s++) p->input_buf[s] = -1;
+
+    for (int i = 0; i < g->n; i++) {
+        p->node_buf[i] = -1;
+        if (!live[i] || !L.mat[i]) continue;
+        const IrNode *n = &g->nodes[i];
+        int64_t size = ir_numel(n);
+        switch (n->op) {
+        case IR_PARAM: p->node_buf[i] = new_buffer(p, BUF_PARAM, n->slot, size); break;
+        case IR_DATA: p->node_buf[i] = new_buffer(p, BUF_DATA, n->slot, size); break;
+        case IR_INPUT:
+            p->node_buf[i] = new_buffer(p, BUF_TEMP, n->slot, size);
+            p->input_buf[n->slot] = p->node_buf[i];
+            break;
+        case IR_RESHAPE: p->node_buf[i] = p->node_buf[n->in[0]]; break;
+        default: p->node_buf[i] = new_buffer(p, BUF_TEMP, -1, size); break;
+        }
+        switch (n->op) {
+        case IR_NORMAL: case IR_UNIFORM:
+            add_step(p, (PlanStep){ .kind = n->op == IR_NORMAL ? STEP_NORMAL : STEP_UNIFORM,
+                                    .c = p->node_buf[i], .node = i });
+            break;
+        case IR_INPUT: case IR_PARAM: case IR_DATA: case IR_RESHAPE: break;
+        case IR_MATMUL: emit_matmul(&L, i); break;
+        case IR_SUM: case IR_MAXR: case IR_MINR: emit_reduction(&L, i); break;
+        default: emit_elementwise(&L, i); break;
+        }
+    }
+    /* storage: temps are ours, params point at the table, data at the graph's constants */
+    p->ptrs = xcalloc(p->nbufs, sizeof *p->ptrs);
+    for (int b = 0; b < p->nbufs; b++) {
+        Buffer *buf = &p->bufs[b];
+        if (buf->kind == BUF_PARAM) buf->data = params->items[buf->slot].data;
+        else if (buf->kind == BUF_DATA) buf->data = g->consts[buf->slot];
+        else buf->data = xcalloc(buf->size, sizeof(float));
+        p->ptrs[b] = buf->data;
+    }
+    free(live);
+    free(L.mat);
+
+    p->fns = xcalloc(p->nkernels, sizeof *p->fns);
+    if (!opt->interpret && p->nkernels &&
+        jit_compile(jit, p->kernels, p->nkernels, p->fns, err, errlen) != 0) {
+        plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+float *plan_node(const Plan *p, int node) {
+    return node >= 0 && node < p->nnodes && p->node_buf[node] >= 0 ? p->ptrs[p->node_buf[node]] : NULL;
+}
+
+float *plan_input(const Plan *p, int slot) {
+    return slot < p->ninputs && p->input_buf[slot] >= 0 ? p->ptrs[p->input_buf[slot]] : NULL;
+}
+
+void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
+    for (int s = 0; s < p->nsteps; s++) {
+        const PlanStep *st = &p->steps[s];
+        const IrNode *n = &g->nodes[st->node];
+        switch (st->kind) {
+        case STEP_KERNEL: kernel_print(p->kernels[st->kernel], f); break;
+        case STEP_GEMM:
+            fprintf(f, "sgemm %%%d: b%d = b%d%s @ b%d%s  [%lld x %lld x %lld]\n", st->node, st->c,
+                    st->a, st->trans_a ? "^T" : "", st->b, st->trans_b ? "^T" : "",
+                    (long long)st->m, (long long)st->k, (long long)st->n);
+            break;
+        case STEP_NORMAL: case STEP_UNIFORM:
+            fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,
+                    st->kind == STEP_NORMAL ? "normal" : "uniform", (long long)ir_numel(n));
+            break;
+        }
+    }
+}
+
+void plan_free(Plan *p) {
+    if (!p) return;
+    for (int b = 0; b < p->nbufs; b++)
+        if (p->bufs[b].kind == BUF_TEMP) free(p->bufs[b].data);
+    for (int k = 0; k < p->nkernels; k++) free(p->kernels[k]);  /* KExprs: arena later */
+    free(p->kernels); free(p->fns); free(p->steps); free(p->bufs); free(p->ptrs);
+    free(p->node_buf); free(p->input_buf);
+    free(p);
+}

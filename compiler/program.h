@@ -1,0 +1,94 @@
+/* program.h: what semantic analysis hands the runtime: the parsed program, its parameters,
+ * and the train blocks with their instances, optimisers and data streams. Graphs are built on
+ * demand (sema_build_block) because a graph is specialised to a batch size. */
+#ifndef GMC_PROGRAM_H
+#define GMC_PROGRAM_H
+#include "ast.h"
+#include "ir.h"
+
+/* A data pipeline: where examples come from and what is done to them. */
+typedef struct DataSpec {
+    const char *source;        /* "fashion_mnist", "mnist" */
+    const char *split;         /* "train" / "test" */
+    const char *dir;           /* directory of IDX files; NULL = the source's default */
+    int scaled;
+    float lo, hi;              /* pixel 0 -> lo, 255 -> hi */
+    int shuffle;
+    int batch;                 /* 0: not batched */
+    int ndim;                  /* shape of one example */
+    int64_t shape[IR_MAXDIM];
+    Loc loc;
+} DataSpec;
+
+typedef struct Instance { const char *name; Node *model; Loc loc; } Instance;
+
+typedef struct Optimizer {
+    const char *name;
+    const char *kind;          /* "adam" */
+    float lr, beta1, beta2, eps;
+    const char *owners[16];    /* instance names whose trainable params it updates */
+    int nowners;
+    Loc loc;
+} Optimizer;
+
+typedef struct Stream { const char *name; DataSpec spec; } Stream;
+
+typedef struct Train {
+    const char *name;
+    Node *node;
+    Instance inst[32]; int ninst;
+    Optimizer opt[8]; int nopt;
+    Stream stream[8]; int nstream;
+    int epochs;
+    Node *steps[16]; int nsteps;
+    Node *validates[8]; int nvalidates;
+    Node *everys[16]; int neverys;
+} Train;
+
+typedef struct Override { const char *name, *value; } Override;
+
+typedef struct Program {
+    const char *path;
+    Node *ast;
+    ParamTable params;
+    Train trains[8]; int ntrains;
+    Node *samples[16]; int nsamples;
+    void *globals;             /* sema's scope of consts, data, layers and models */
+    Override *overrides; int noverrides;
+} Program;
+
+/* What a block (step, validate, every, sample) computes, as one graph. */
+typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY } SaveKind;
+typedef struct SaveAction { int node; SaveKind kind; int rows; const char *path; Loc loc; } SaveAction;
+
+typedef struct BlockGraph {
+    IrGraph g;
+    int batch;
+    int ninputs;
+    int input_stream[8];       /* input slot -> stream index */
+    int loss;                  /* -1 if the block minimises nothing */
+    int optimizer;             /* index into Train.opt */
+    int ngrads;
+    int grad_param[512];       /* parameter index */
+    int grad_node[512];
+    int nreports;
+    const char *report_name[16];
+    int report_node[16];
+    int nsaves;
+    SaveAction saves[16];
+    int checkpoint;            /* the block asks for a checkpoint */
+} BlockGraph;
+
+/* Parses FILE and its imports and checks every block (shapes included). Returns NULL after
+ * reporting errors through diag. */
+Program *sema_load(const char *path, Override *ov, int nov);
+/* Builds the graph of a block for batches of `batch` examples (0: the stream's own batch
+ * size). Returns 0, or -1 after reporting errors. train may be NULL for sample procedures,
+ * which then resolve instances against the first train block. */
+int sema_build_block(Program *p, Train *t, Node *block, int batch, int training, BlockGraph *out);
+/* Keras-style summary of every model as instantiated in the train blocks. */
+int sema_summary(Program *p, FILE *f);
+/* Fills every parameter with its initialiser from the seed. */
+void sema_init_params(Program *p, uint64_t seed);
+Node *sema_find_sample(Program *p, const char *name);
+#endif

@@ -1,0 +1,800 @@
+/* render_llvm.c: kernels to LLVM IR, optimised at O3 for the host CPU and run by ORC LLJIT.
+ *
+ * Shape of the code. Adjacent dims that every access walks as one row-major block are merged
+ * first (an elementwise [128 x 784] kernel becomes one loop of 100352). The innermost output
+ * dim then runs W points at a time with explicit <W x float> vectors (W = 32, then 8, then a
+ * scalar tail). A lane is one output point, so a reduction keeps one accumulator per lane and
+ * adds in exactly the interpreter's order, yet runs vectorised. We vectorise ourselves and
+ * switch LLVM's loop vectoriser off because it cannot vectorise an in-order float reduction,
+ * and because an in-place update (out_buf equal to an input with identical indexing) would
+ * fail its runtime alias checks; within one chunk every load comes before the store, which
+ * keeps in-place updates correct without any noalias promise.
+ *
+ * Math follows kernel_interp.c formula for formula. Scalar exp/log/pow/sqrt/floor/fabs are
+ * LLVM intrinsics (they become libm calls); tanh/erf/log1p are libm calls. On vectors, when
+ * glibc's libmvec can be loaded, exp/log/log1p/tanh/erf/pow call its SIMD variants, which
+ * are within a few ulp of libm (GMC_LIBMVEC=0 turns this off for bit-exact agreement). */
+#include "kernel.h"
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Support.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LANES 32
+static const int chunk_lanes[] = {32, 8};   /* vector chunk sizes tried, widest first */
+
+struct Jit {
+    LLVMOrcLLJITRef lljit;
+    LLVMTargetMachineRef tm;   /* the host machine the IR is optimised for */
+    int nmodules;              /* names carry the module number: unique across calls */
+};
+
+/* ---- host setup ---------------------------------------------------------------------- */
+
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+static unsigned libmvec_widths;   /* bit w set: libmvec has w-lane variants usable here */
+
+static int has_feature(const char *features, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = features; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == features || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
+
+static void llvm_init(void) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    const char *env = getenv("GMC_LIBMVEC");
+    if (env && strcmp(env, "0") == 0) return;
+#if defined(__x86_64__)
+    /* libmvec resolves through the process symbol search once loaded globally */
+    if (LLVMLoadLibraryPermanently("libmvec.so.1") != 0) return;
+    char *features = LLVMGetHostCPUFeatures();
+    libmvec_widths = 1u << 4;                                   /* 'b': SSE, xmm */
+    if (has_feature(features, "+avx2")) libmvec_widths |= 1u << 8;      /* 'd': ymm */
+    if (has_feature(features, "+avx512f")) libmvec_widths |= 1u << 16;  /* 'e': zmm */
+    LLVMDisposeMessage(features);
+#endif
+}
+
+static void set_err(char *err, int errlen, const char *fmt, ...) {
+    if (!err || errlen <= 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, (size_t)errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Reports and consumes an LLVM error; returns -1 so callers can `return llvm_err(...)`. */
+static int llvm_err(LLVMErrorRef e, const char *what, char *err, int errlen) {
+    char *msg = LLVMGetErrorMessage(e);
+    set_err(err, errlen, "%s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return -1;
+}
+
+static LLVMTargetMachineRef host_machine(char *err, int errlen) {
+    char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName();
+    char *features = LLVMGetHostCPUFeatures(), *msg = NULL;
+    LLVMTargetRef target;
+    LLVMTargetMachineRef tm = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &msg) != 0)
+        set_err(err, errlen, "no LLVM target for %s: %s", triple, msg ? msg : "?");
+    else
+        tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
+                                     LLVMRelocPIC, LLVMCodeModelJITDefault);
+    if (msg) LLVMDisposeMessage(msg);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return tm;
+}
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fprintf(stderr, "gmc: out of memory in the LLVM renderer\n");
+        abort();
+    }
+    return p;
+}
+
+/* ---- checking a kernel before rendering it --------------------------------------------- */
+
+static int arity(KOp op) { return op <= KE_INDEX ? 0 : op <= KE_FLOOR ? 1 : op <= KE_NE ? 2 : 3; }
+
+static int check_expr(const Kernel *k, const KExpr *e, int in_post, char *err, int errlen) {
+    if (!e) { set_err(err, errlen, "kernel %s: missing operand", k->name); return -1; }
+    if (e->op < 0 || e->op >= KE_NUM_OPS) {
+        set_err(err, errlen, "kernel %s: bad op %d", k->name, (int)e->op);
+        return -1;
+    }
+    if (e->op == KE_ACC && !in_post) {
+        set_err(err, errlen, "kernel %s: acc outside post", k->name);
+        return -1;
+    }
+    if (e->op == KE_INDEX && (e->axis < 0 || e->axis >= (in_post ? k->nout : k->ndim))) {
+        set_err(err, errlen, "kernel %s: index axis %d out of range", k->name, e->axis);
+        return -1;
+    }
+    if (e->op == KE_LOAD && e->buf < 0) {
+        set_err(err, errlen, "kernel %s: load from buffer %d", k->name, e->buf);
+        return -1;
+    }
+    for (int i = 0; i < arity(e->op); i++)
+        if (check_expr(k, e->arg[i], in_post, err, errlen) != 0) return -1;
+    return 0;
+}
+
+static int check_kernel(const Kernel *k, char *err, int errlen) {
+    if (k->ndim < 0 || k->ndim > K_MAXDIM || k->nout < 0 || k->nout > k->ndim) {
+        set_err(err, errlen, "kernel %s: bad dims (ndim %d, nout %d)", k->name, k->ndim, k->nout);
+        return -1;
+    }
+    if (k->reduce < KR_NONE || k->reduce > KR_MIN || (k->reduce == KR_NONE) != (k->nout == k->ndim)) {
+        set_err(err, errlen, "kernel %s: reduced dims and reduction disagree", k->name);
+        return -1;
+    }
+    for (int d = 0; d < k->ndim; d++)
+        if (k->dims[d] < 0) {
+            set_err(err, errlen, "kernel %s: negative dim", k->name);
+            return -1;
+        }
+    if (k->out_buf < 0) {
+        set_err(err, errlen, "kernel %s: output buffer %d", k->name, k->out_buf);
+        return -1;
+    }
+    if (check_expr(k, k->body, 0, err, errlen) != 0) return -1;
+    return k->post ? check_expr(k, k->post, 1, err, errlen) : 0;
+}
+
+/* ---- the loop nest after merging dims ------------------------------------------------ */
+
+/* Nest dim p is the original dims first[p]..last[p] run as one row-major loop. */
+typedef struct Nest {
+    int ndim, nout;
+    int64_t dims[K_MAXDIM];
+    int first[K_MAXDIM], last[K_MAXDIM];
+    int of[K_MAXDIM];          /* original dim -> nest dim */
+    int64_t scale0;            /* begin/end count original dim 0; nest dim 0 runs them * scale0 */
+} Nest;
+
+/* An access's stride along nest dim p: that of its last original dim that is not of extent 1
+ * (dims of extent 1 only ever see index 0). */
+static int64_t nest_stride(const Kernel *k, const Nest *n, int p, const int64_t *stride) {
+    for (int d = n->last[p]; d >= n->first[p]; d--)
+        if (k->dims[d] != 1) return stride[d];
+    return 0;
+}
+
+static int can_extend(const Kernel *k, const Nest *n, int p, int d, const int64_t *stride) {
+    return n->dims[p] == 1 || k->dims[d] == 1 ||
+           nest_stride(k, n, p, stride) == stride[d] * k->dims[d];
+}
+
+static int loads_extend(const Kernel *k, const Nest *n, int p, int d, const KExpr *e) {
+    if (e->op == KE_LOAD) return can_extend(k, n, p, d, e->stride);
+    for (int i = 0; i < arity(e->op); i++)
+        if (!loads_extend(k, n, p, d, e->arg[i])) return 0;
+    return 1;
+}
+
+static unsigned indexed_axes(const KExpr *e) {
+    unsigned m = e->op == KE_INDEX ? 1u << e->axis : 0;
+    for (int i = 0; i < arity(e->op); i++) m |= indexed_axes(e->arg[i]);
+    return m;
+}
+
+static void build_nest(const Kernel *k, Nest *n) {
+    unsigned indexed = indexed_axes(k->body) | (k->post ? indexed_axes(k->post) : 0);
+    memset(n, 0, sizeof *n);
+    for (int d = 0; d < k->ndim; d++) {
+        int p = n->ndim - 1, out = d < k->nout;
+        /* an index() needs its axis as a loop of its own */
+        int merge = p >= 0 && (n->last[p] < k->nout) == out &&
+                    !(indexed & ((2u << d) - (1u << n->first[p]))) &&
+                    loads_extend(k, n, p, d, k->body) &&
+                    (!out || ((!k->post || loads_extend(k, n, p, d, k->post)) &&
+                              can_extend(k, n, p, d, k->out_stride)));
+        if (merge) {
+            n->dims[p] *= k->dims[d];
+            n->last[p] = d;
+        } else {
+            p = n->ndim++;
+            n->first[p] = n->last[p] = d;
+            n->dims[p] = k->dims[d];
+            if (out) n->nout++;
+        }
+        n->of[d] = p;
+    }
+    n->scale0 = 1;
+    if (n->nout > 0)
+        for (int d = 1; d <= n->last[0]; d++) n->scale0 *= k->dims[d];
+}
+
+/* ---- IR generation ------------------------------------------------------------------- */
+
+typedef struct Gen {
+    LLVMContextRef cx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef f32, i64, i32, void_t;
+    const Kernel *k;
+    Nest n;
+    LLVMValueRef fn;
+    LLVMValueRef *base;             /* buffer base pointers, loaded once at entry */
+    LLVMValueRef idx[K_MAXDIM];     /* i64 index of each nest dim at the current point */
+    LLVMValueRef acc_slot[MAX_LANES + 1];
+    LLVMValueRef acc;               /* what KE_ACC stands for in post */
+    int jam;                        /* nest dim run `lanes` points at a time; -1: none */
+    int lanes;                      /* 1: scalar code */
+} Gen;
+
+static LLVMValueRef i64c(Gen *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
+static LLVMValueRef i32c(Gen *g, int v) { return LLVMConstInt(g->i32, (unsigned long long)v, 1); }
+
+static LLVMTypeRef val_type(Gen *g) {
+    return g->lanes == 1 ? g->f32 : LLVMVectorType(g->f32, (unsigned)g->lanes);
+}
+
+static LLVMValueRef splat(Gen *g, LLVMValueRef s) {
+    if (g->lanes == 1) return s;
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)g->lanes);
+    LLVMValueRef v = LLVMBuildInsertElement(g->b, LLVMGetUndef(vt), s, i32c(g, 0), "");
+    LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(g->i32, (unsigned)g->lanes));
+    return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(vt), zeros, "");
+}
+
+static LLVMValueRef fconst(Gen *g, float x) {
+    LLVMValueRef c = LLVMConstReal(g->f32, (double)x), v[MAX_LANES];
+    if (g->lanes == 1) return c;
+    for (int l = 0; l < g->lanes; l++) v[l] = c;
+    return LLVMConstVector(v, (unsigned)g->lanes);
+}
+
+/* lanes lo..lo+n-1 of a (and b, if given, after a's lanes) as a new vector */
+static LLVMValueRef shuffle(Gen *g, LLVMValueRef a, LLVMValueRef b, int lo, int n) {
+    LLVMValueRef mask[2 * MAX_LANES];
+    for (int l = 0; l < n; l++) mask[l] = i32c(g, lo + l);
+    return LLVMBuildShuffleVector(g->b, a, b ? b : LLVMGetUndef(LLVMTypeOf(a)),
+                                  LLVMConstVector(mask, (unsigned)n), "");
+}
+
+static void add_fn_attr(Gen *g, LLVMValueRef fn, const char *name) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(g->cx, kind, 0));
+}
+
+static LLVMValueRef call_intrinsic(Gen *g, const char *name, LLVMValueRef *args, int nargs) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef ty = LLVMTypeOf(args[0]);
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, &ty, 1);
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, &ty, 1), fn, args,
+                          (unsigned)nargs, "");
+}
+
+/* A pure float function of nargs arguments of type ty (a libm or libmvec symbol). */
+static LLVMValueRef call_pure(Gen *g, const char *name, LLVMTypeRef ty, LLVMValueRef *args,
+                              int nargs) {
+    LLVMTypeRef params[2] = {ty, ty};
+    LLVMTypeRef fty = LLVMFunctionType(ty, params, (unsigned)nargs, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, name);
+    if (!fn) {
+        fn = LLVMAddFunction(g->mod, name, fty);
+        add_fn_attr(g, fn, "nounwind");
+        add_fn_attr(g, fn, "readnone");   /* errno is of no interest to kernels */
+    }
+    return LLVMBuildCall2(g->b, fty, fn, args, (unsigned)nargs, "");
+}
+
+typedef struct MathFn {
+    const char *intrinsic;   /* NULL: none in LLVM */
+    const char *libm;        /* also the libmvec base name */
+    int nargs;
+} MathFn;
+static const MathFn m_exp = {"llvm.exp", "expf", 1}, m_log = {"llvm.log", "logf", 1},
+                    m_pow = {"llvm.pow", "powf", 2}, m_tanh = {NULL, "tanhf", 1},
+                    m_erf = {NULL, "erff", 1}, m_log1p = {NULL, "log1pf", 1};
+
+/* libmvec variant for w lanes: _ZGV<isa>N<w><v per arg>_<name> (the x86 vector ABI) */
+static LLVMValueRef call_libmvec(Gen *g, const MathFn *m, LLVMValueRef *args, int w) {
+    char name[64];
+    snprintf(name, sizeof name, "_ZGV%cN%d%s_%s", w == 16 ? 'e' : w == 8 ? 'd' : 'b', w,
+             m->nargs == 2 ? "vv" : "v", m->libm);
+    LLVMTypeRef wt = LLVMVectorType(g->f32, (unsigned)w);
+    LLVMValueRef parts[MAX_LANES];
+    int nparts = g->lanes / w;
+    for (int i = 0; i < nparts; i++) {
+        LLVMValueRef a[2];
+        for (int j = 0; j < m->nargs; j++) a[j] = shuffle(g, args[j], NULL, i * w, w);
+        parts[i] = call_pure(g, name, wt, a, m->nargs);
+    }
+    for (int n = nparts, width = w; n > 1; n /= 2, width *= 2)   /* concatenate pairwise */
+        for (int i = 0; i < n / 2; i++)
+            parts[i] = shuffle(g, parts[2 * i], parts[2 * i + 1], 0, 2 * width);
+    return parts[0];
+}
+
+static LLVMValueRef call_math(Gen *g, const MathFn *m, LLVMValueRef *args) {
+    if (g->lanes > 1)
+        for (int w = 16; w >= 4; w /= 2)
+            if ((libmvec_widths & (1u << w)) && g->lanes % w == 0)
+                return call_libmvec(g, m, args, w);
+    if (m->intrinsic) return call_intrinsic(g, m->intrinsic, args, m->nargs);
+    if (g->lanes == 1) return call_pure(g, m->libm, g->f32, args, m->nargs);
+    LLVMValueRef r = LLVMGetUndef(val_type(g));   /* no vector form: one libm call per lane */
+    for (int l = 0; l < g->lanes; l++) {
+        LLVMValueRef a[2];
+        for (int j = 0; j < m->nargs; j++) a[j] = LLVMBuildExtractElement(g->b, args[j], i32c(g, l), "");
+        r = LLVMBuildInsertElement(g->b, r, call_pure(g, m->libm, g->f32, a, m->nargs), i32c(g, l), "");
+    }
+    return r;
+}
+
+static LLVMValueRef math1(Gen *g, const MathFn *m, LLVMValueRef x) { return call_math(g, m, &x); }
+
+static LLVMValueRef to_float(Gen *g, LLVMValueRef cond) {   /* i1 -> 1.0f / 0.0f */
+    return LLVMBuildUIToFP(g->b, cond, val_type(g), "");
+}
+
+/* max/min as in kernel_interp.c: (isnan(a) || a > b) ? a : b */
+static LLVMValueRef emit_maxmin(Gen *g, LLVMValueRef a, LLVMValueRef b, int is_max) {
+    LLVMValueRef a_nan = LLVMBuildFCmp(g->b, LLVMRealUNO, a, a, "");
+    LLVMValueRef cmp = LLVMBuildFCmp(g->b, is_max ? LLVMRealOGT : LLVMRealOLT, a, b, "");
+    return LLVMBuildSelect(g->b, LLVMBuildOr(g->b, a_nan, cmp, ""), a, b, "");
+}
+
+static LLVMValueRef emit_sigmoid(Gen *g, LLVMValueRef x) {
+    LLVMValueRef e = math1(g, &m_exp, LLVMBuildFNeg(g->b, call_intrinsic(g, "llvm.fabs", &x, 1), ""));
+    LLVMValueRef d = LLVMBuildFAdd(g->b, fconst(g, 1.0f), e, "");
+    LLVMValueRef pos = LLVMBuildFCmp(g->b, LLVMRealOGE, x, fconst(g, 0.0f), "");
+    return LLVMBuildSelect(g->b, pos, LLVMBuildFDiv(g->b, fconst(g, 1.0f), d, ""),
+                           LLVMBuildFDiv(g->b, e, d, ""), "");
+}
+
+static LLVMValueRef emit_softplus(Gen *g, LLVMValueRef x) {
+    LLVMValueRef e = math1(g, &m_exp, LLVMBuildFNeg(g->b, call_intrinsic(g, "llvm.fabs", &x, 1), ""));
+    return LLVMBuildFAdd(g->b, emit_maxmin(g, x, fconst(g, 0.0f), 1), math1(g, &m_log1p, e), "");
+}
+
+/* offset + sum_p idx[p] * stride_p over nest dims p < scope; *lane: stride along the jam dim */
+static LLVMValueRef emit_address(Gen *g, int64_t offset, const int64_t *stride, int scope,
+                                 int64_t *lane) {
+    LLVMValueRef at = i64c(g, offset);
+    *lane = 0;
+    for (int p = 0; p < scope; p++) {
+        int64_t s = nest_stride(g->k, &g->n, p, stride);
+        if (s == 0) continue;
+        if (p == g->jam) *lane = s;
+        LLVMValueRef t = s == 1 ? g->idx[p] : LLVMBuildNSWMul(g->b, g->idx[p], i64c(g, s), "");
+        at = LLVMBuildNSWAdd(g->b, at, t, "");
+    }
+    return at;
+}
+
+static LLVMValueRef element_ptr(Gen *g, int buf, LLVMValueRef at) {
+    return LLVMBuildInBoundsGEP2(g->b, g->f32, g->base[buf], &at, 1, "");
+}
+
+static LLVMValueRef emit_load(Gen *g, const KExpr *e, int scope) {
+    int64_t lane;
+    LLVMValueRef at = emit_address(g, e->offset, e->stride, scope, &lane);
+    if (g->lanes == 1 || lane == 0)
+        return splat(g, LLVMBuildLoad2(g->b, g->f32, element_ptr(g, e->buf, at), ""));
+    if (lane == 1) {
+        LLVMTypeRef vt = val_type(g);
+        LLVMValueRef p = LLVMBuildBitCast(g->b, element_ptr(g, e->buf, at), LLVMPointerType(vt, 0), "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, vt, p, "");
+        LLVMSetAlignment(v, 4);
+        return v;
+    }
+    LLVMValueRef v = LLVMGetUndef(val_type(g));   /* strided: gather lane by lane */
+    for (int l = 0; l < g->lanes; l++) {
+        LLVMValueRef a = LLVMBuildNSWAdd(g->b, at, i64c(g, l * lane), "");
+        LLVMValueRef x = LLVMBuildLoad2(g->b, g->f32, element_ptr(g, e->buf, a), "");
+        v = LLVMBuildInsertElement(g->b, v, x, i32c(g, l), "");
+    }
+    return v;
+}
+
+static LLVMValueRef emit_index(Gen *g, int axis) {
+    int p = g->n.of[axis];
+    LLVMValueRef i = splat(g, g->idx[p]);
+    if (g->lanes > 1 && p == g->jam) {
+        LLVMValueRef step[MAX_LANES];
+        for (int l = 0; l < g->lanes; l++) step[l] = i64c(g, l);
+        i = LLVMBuildNSWAdd(g->b, i, LLVMConstVector(step, (unsigned)g->lanes), "");
+    }
+    return LLVMBuildSIToFP(g->b, i, val_type(g), "");
+}
+
+static LLVMValueRef emit_expr(Gen *g, const KExpr *e, int scope) {
+    LLVMValueRef a = NULL, b = NULL, x[2];
+    switch (e->op) {
+    case KE_CONST: return fconst(g, e->value);
+    case KE_LOAD: return emit_load(g, e, scope);
+    case KE_ACC: return g->acc;
+    case KE_INDEX: return emit_index(g, e->axis);
+    case KE_SELECT: {
+        LLVMValueRef c = emit_expr(g, e->arg[0], scope);
+        LLVMValueRef t = emit_expr(g, e->arg[1], scope), f = emit_expr(g, e->arg[2], scope);
+        return LLVMBuildSelect(g->b, LLVMBuildFCmp(g->b, LLVMRealUNE, c, fconst(g, 0.0f), ""), t, f, "");
+    }
+    default: break;
+    }
+    a = emit_expr(g, e->arg[0], scope);
+    if (arity(e->op) == 2) b = emit_expr(g, e->arg[1], scope);
+    x[0] = a;
+    x[1] = b;
+    switch (e->op) {
+    case KE_NEG: return LLVMBuildFNeg(g->b, a, "");
+    case KE_EXP: return math1(g, &m_exp, a);
+    case KE_LOG: return math1(g, &m_log, a);
+    case KE_LOG1P: return math1(g, &m_log1p, a);
+    case KE_SQRT: return call_intrinsic(g, "llvm.sqrt", x, 1);
+    case KE_RSQRT: return LLVMBuildFDiv(g->b, fconst(g, 1.0f), call_intrinsic(g, "llvm.sqrt", x, 1), "");
+    case KE_ABS: return call_intrinsic(g, "llvm.fabs", x, 1);
+    case KE_SIGN: {
+        LLVMValueRef pos = LLVMBuildFCmp(g->b, LLVMRealOGT, a, fconst(g, 0.0f), "");
+        LLVMValueRef neg = LLVMBuildFCmp(g->b, LLVMRealOLT, a, fconst(g, 0.0f), "");
+        return LLVMBuildSelect(g->b, pos, fconst(g, 1.0f),
+                               LLVMBuildSelect(g->b, neg, fconst(g, -1.0f), a, ""), "");
+    }
+    case KE_TANH: return math1(g, &m_tanh, a);
+    case KE_SIGMOID: return emit_sigmoid(g, a);
+    case KE_SOFTPLUS: return emit_softplus(g, a);
+    case KE_ERF: return math1(g, &m_erf, a);
+    case KE_FLOOR: return call_intrinsic(g, "llvm.floor", x, 1);
+    case KE_ADD: return LLVMBuildFAdd(g->b, a, b, "");
+    case KE_SUB: return LLVMBuildFSub(g->b, a, b, "");
+    case KE_MUL: return LLVMBuildFMul(g->b, a, b, "");
+    case KE_DIV: return LLVMBuildFDiv(g->b, a, b, "");
+    case KE_MAX: return emit_maxmin(g, a, b, 1);
+    case KE_MIN: return emit_maxmin(g, a, b, 0);
+    case KE_POW: return call_math(g, &m_pow, x);
+    case KE_GT: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealOGT, a, b, ""));
+    case KE_GE: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealOGE, a, b, ""));
+    case KE_LT: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealOLT, a, b, ""));
+    case KE_LE: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealOLE, a, b, ""));
+    case KE_EQ: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealOEQ, a, b, ""));
+    case KE_NE: return to_float(g, LLVMBuildFCmp(g->b, LLVMRealUNE, a, b, ""));
+    default: return fconst(g, NAN);   /* unreachable: check_kernel rejects other ops */
+    }
+}
+
+static void emit_store(Gen *g, LLVMValueRef v) {
+    const Kernel *k = g->k;
+    int64_t lane;
+    LLVMValueRef at = emit_address(g, k->out_offset, k->out_stride, g->n.nout, &lane);
+    if (g->lanes == 1) {
+        LLVMBuildStore(g->b, v, element_ptr(g, k->out_buf, at));
+    } else if (lane == 1) {
+        LLVMValueRef p = LLVMBuildBitCast(g->b, element_ptr(g, k->out_buf, at),
+                                          LLVMPointerType(val_type(g), 0), "");
+        LLVMSetAlignment(LLVMBuildStore(g->b, v, p), 4);
+    } else {   /* scatter in lane order, so that repeated addresses keep the last lane */
+        for (int l = 0; l < g->lanes; l++) {
+            LLVMValueRef a = LLVMBuildNSWAdd(g->b, at, i64c(g, l * lane), "");
+            LLVMBuildStore(g->b, LLVMBuildExtractElement(g->b, v, i32c(g, l), ""),
+                           element_ptr(g, k->out_buf, a));
+        }
+    }
+}
+
+/* A counted loop i = lo, lo+step, ... while i + step <= hi. After loop_end, `i` holds the
+ * first index not run, where a loop over the rest can start. */
+typedef struct Loop {
+    LLVMBasicBlockRef head, exit;
+    LLVMValueRef i;
+    int64_t step;
+} Loop;
+
+static void loop_begin(Gen *g, Loop *L, LLVMValueRef lo, LLVMValueRef hi, int64_t step) {
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(g->cx, g->fn, "body");
+    L->head = LLVMAppendBasicBlockInContext(g->cx, g->fn, "loop");
+    L->exit = LLVMAppendBasicBlockInContext(g->cx, g->fn, "done");
+    L->step = step;
+    LLVMBuildBr(g->b, L->head);
+    LLVMPositionBuilderAtEnd(g->b, L->head);
+    L->i = LLVMBuildPhi(g->b, g->i64, "i");
+    LLVMAddIncoming(L->i, &lo, &pre, 1);
+    LLVMValueRef more = step == 1 ? LLVMBuildICmp(g->b, LLVMIntSLT, L->i, hi, "")
+        : LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildNSWAdd(g->b, L->i, i64c(g, step), ""), hi, "");
+    LLVMBuildCondBr(g->b, more, body, L->exit);
+    LLVMPositionBuilderAtEnd(g->b, body);
+}
+
+static void loop_end(Gen *g, Loop *L) {
+    LLVMValueRef next = LLVMBuildNSWAdd(g->b, L->i, i64c(g, L->step), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    LLVMBuildBr(g->b, L->head);
+    LLVMAddIncoming(L->i, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(g->b, L->exit);
+}
+
+/* One output point (or `lanes` of them along the jam dim) at the current indices. */
+static void emit_point(Gen *g) {
+    const Kernel *k = g->k;
+    LLVMValueRef v;
+    if (k->reduce == KR_NONE) {
+        v = emit_expr(g, k->body, g->n.ndim);
+    } else {
+        LLVMValueRef slot = g->acc_slot[g->lanes];
+        float init = k->reduce == KR_SUM ? 0.0f : k->reduce == KR_MAX ? -INFINITY : INFINITY;
+        LLVMBuildStore(g->b, fconst(g, init), slot);
+        Loop loops[K_MAXDIM];
+        for (int p = g->n.nout; p < g->n.ndim; p++) {   /* reduced dims, row-major */
+            loop_begin(g, &loops[p], i64c(g, 0), i64c(g, g->n.dims[p]), 1);
+            g->idx[p] = loops[p].i;
+        }
+        LLVMValueRef x = emit_expr(g, k->body, g->n.ndim);
+        LLVMValueRef acc = LLVMBuildLoad2(g->b, val_type(g), slot, "");
+        acc = k->reduce == KR_SUM ? LLVMBuildFAdd(g->b, acc, x, "")
+                                  : emit_maxmin(g, acc, x, k->reduce == KR_MAX);
+        LLVMBuildStore(g->b, acc, slot);
+        for (int p = g->n.ndim - 1; p >= g->n.nout; p--) loop_end(g, &loops[p]);
+        v = LLVMBuildLoad2(g->b, val_type(g), slot, "");
+    }
+    if (k->post) {
+        g->acc = v;
+        v = emit_expr(g, k->post, g->n.nout);
+    }
+    emit_store(g, v);
+}
+
+/* Loops over output nest dims p.. ; the innermost runs vector chunks, then a scalar tail. */
+static void emit_outputs(Gen *g, int p, LLVMValueRef begin, LLVMValueRef end) {
+    LLVMValueRef lo = i64c(g, 0), hi = i64c(g, g->n.dims[p]);
+    if (p == 0) {
+        lo = g->n.scale0 == 1 ? begin : LLVMBuildNSWMul(g->b, begin, i64c(g, g->n.scale0), "");
+        hi = g->n.scale0 == 1 ? end : LLVMBuildNSWMul(g->b, end, i64c(g, g->n.scale0), "");
+    }
+    Loop L;
+    if (p < g->n.nout - 1) {
+        loop_begin(g, &L, lo, hi, 1);
+        g->idx[p] = L.i;
+        emit_outputs(g, p + 1, begin, end);
+        loop_end(g, &L);
+        return;
+    }
+    if (p == g->jam)
+        for (size_t t = 0; t < sizeof chunk_lanes / sizeof chunk_lanes[0]; t++) {
+            if (g->n.dims[p] < chunk_lanes[t]) continue;
+            g->lanes = chunk_lanes[t];
+            loop_begin(g, &L, lo, hi, g->lanes);
+            g->idx[p] = L.i;
+            emit_point(g);
+            loop_end(g, &L);
+            lo = L.i;
+        }
+    g->lanes = 1;
+    loop_begin(g, &L, lo, hi, 1);
+    g->idx[p] = L.i;
+    emit_point(g);
+    loop_end(g, &L);
+}
+
+static int max_buf(const KExpr *e) {
+    int m = e->op == KE_LOAD ? e->buf : -1;
+    for (int i = 0; i < arity(e->op); i++) {
+        int a = max_buf(e->arg[i]);
+        if (a > m) m = a;
+    }
+    return m;
+}
+
+static void sanitize_name(char *dst, size_t n, int module, int i, const char *name) {
+    int len = snprintf(dst, n, "gmc%d_%d_", module, i);
+    for (size_t j = 0; name[j] && (size_t)len + 1 < n; j++, len++) {
+        char c = name[j];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+        dst[len] = ok ? c : '_';
+    }
+    dst[len] = '\0';
+}
+
+/* void name(float *const *bufs, int64_t begin, int64_t end) */
+static void emit_kernel(Gen *g, const Kernel *k, const char *name) {
+    LLVMTypeRef fptr = LLVMPointerType(g->f32, 0);
+    LLVMTypeRef params[3] = {LLVMPointerType(fptr, 0), g->i64, g->i64};
+    g->k = k;
+    build_nest(k, &g->n);
+    g->jam = g->n.nout > 0 && g->n.dims[g->n.nout - 1] >= chunk_lanes[1] ? g->n.nout - 1 : -1;
+    g->fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->void_t, params, 3, 0));
+    add_fn_attr(g, g->fn, "nounwind");
+    LLVMValueRef bufs = LLVMGetParam(g->fn, 0), begin = LLVMGetParam(g->fn, 1);
+    LLVMValueRef end = LLVMGetParam(g->fn, 2);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->cx, g->fn, "entry"));
+
+    int nbuf = k->out_buf;
+    if (max_buf(k->body) > nbuf) nbuf = max_buf(k->body);
+    if (k->post && max_buf(k->post) > nbuf) nbuf = max_buf(k->post);
+    g->base = xcalloc((size_t)nbuf + 1, sizeof *g->base);
+    for (int i = 0; i <= nbuf; i++) {   /* unused ones are deleted by the optimiser */
+        LLVMValueRef ix = i64c(g, i);
+        LLVMValueRef p = LLVMBuildInBoundsGEP2(g->b, fptr, bufs, &ix, 1, "");
+        g->base[i] = LLVMBuildLoad2(g->b, fptr, p, "buf");
+    }
+    memset(g->acc_slot, 0, sizeof g->acc_slot);
+    if (k->reduce != KR_NONE) {   /* accumulators live in allocas; mem2reg makes them phis */
+        g->acc_slot[1] = LLVMBuildAlloca(g->b, g->f32, "acc");
+        for (size_t t = 0; t < sizeof chunk_lanes / sizeof chunk_lanes[0]; t++)
+            g->acc_slot[chunk_lanes[t]] =
+                LLVMBuildAlloca(g->b, LLVMVectorType(g->f32, (unsigned)chunk_lanes[t]), "acc");
+    }
+
+    if (g->n.nout == 0) {   /* one scalar, written when the range is not empty */
+        LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->cx, g->fn, "run");
+        LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->cx, g->fn, "done");
+        LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, begin, end, ""), run, done);
+        LLVMPositionBuilderAtEnd(g->b, run);
+        g->lanes = 1;
+        emit_point(g);
+        LLVMBuildBr(g->b, done);
+        LLVMPositionBuilderAtEnd(g->b, done);
+    } else {
+        emit_outputs(g, 0, begin, end);
+    }
+    LLVMBuildRetVoid(g->b);
+    free(g->base);
+    g->base = NULL;
+}
+
+/* Builds the module of kernels ks (already checked) in context cx, for machine tm. */
+static LLVMModuleRef build_module(LLVMContextRef cx, LLVMTargetMachineRef tm,
+                                  Kernel *const *ks, int n, int module, char (*names)[96]) {
+    Gen g;
+    memset(&g, 0, sizeof g);
+    g.cx = cx;
+    g.mod = LLVMModuleCreateWithNameInContext("gmc_kernels", cx);
+    g.b = LLVMCreateBuilderInContext(cx);
+    g.f32 = LLVMFloatTypeInContext(cx);
+    g.i64 = LLVMInt64TypeInContext(cx);
+    g.i32 = LLVMInt32TypeInContext(cx);
+    g.void_t = LLVMVoidTypeInContext(cx);
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(g.mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(g.mod, layout);
+    LLVMDisposeTargetData(layout);
+    for (int i = 0; i < n; i++) {
+        sanitize_name(names[i], sizeof names[i], module, i, ks[i]->name);
+        emit_kernel(&g, ks[i], names[i]);
+    }
+    LLVMDisposeBuilder(g.b);
+    return g.mod;
+}
+
+/* Verifies, then runs the O3 pipeline with loop vectorisation off (we vectorise ourselves). */
+static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int run_passes, char *err,
+                    int errlen) {
+    char *msg = NULL;
+    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg) != 0) {
+        set_err(err, errlen, "invalid LLVM IR: %s", msg ? msg : "?");
+        LLVMDisposeMessage(msg);
+        return -1;
+    }
+    if (msg) LLVMDisposeMessage(msg);
+    if (!run_passes) return 0;
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMPassBuilderOptionsSetLoopVectorization(opts, 0);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
+    LLVMDisposePassBuilderOptions(opts);
+    return e ? llvm_err(e, "LLVM optimisation failed", err, errlen) : 0;
+}
+
+static int check_all(Kernel *const *ks, int n, char *err, int errlen) {
+    for (int i = 0; i < n; i++)
+        if (check_kernel(ks[i], err, errlen) != 0) return -1;
+    return 0;
+}
+
+/* ---- the JIT ------------------------------------------------------------------------- */
+
+Jit *jit_create(void) {
+    char err[256] = "";
+    pthread_once(&llvm_once, llvm_init);
+    Jit *j = xcalloc(1, sizeof *j);
+    LLVMTargetMachineRef jit_tm = host_machine(err, sizeof err);
+    j->tm = host_machine(err, sizeof err);
+    if (!j->tm || !jit_tm) goto fail;
+    /* the JIT compiles for the same machine the IR was optimised for (CPU, features, -O3) */
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jit_tm));
+    jit_tm = NULL;
+    LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->lljit, builder);
+    if (e) { llvm_err(e, "cannot create the LLVM JIT", err, sizeof err); goto fail; }
+    /* libm (and libmvec) functions resolve against the running process */
+    LLVMOrcDefinitionGeneratorRef gen;
+    e = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+        &gen, LLVMOrcLLJITGetGlobalPrefix(j->lljit), NULL, NULL);
+    if (e) { llvm_err(e, "cannot search the process for symbols", err, sizeof err); goto fail; }
+    LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(j->lljit), gen);
+    return j;
+fail:
+    fprintf(stderr, "gmc: %s\n", err);
+    if (jit_tm) LLVMDisposeTargetMachine(jit_tm);
+    jit_destroy(j);
+    return NULL;
+}
+
+void jit_destroy(Jit *j) {
+    if (!j) return;
+    if (j->lljit) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+        if (e) LLVMConsumeError(e);
+    }
+    if (j->tm) LLVMDisposeTargetMachine(j->tm);
+    free(j);
+}
+
+int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen) {
+    if (check_all(ks, n, err, errlen) != 0) return -1;
+    if (n == 0) return 0;
+    char (*names)[96] = xcalloc((size_t)n, sizeof *names);
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMModuleRef mod = build_module(LLVMOrcThreadSafeContextGetContext(tsc), j->tm, ks, n,
+                                     j->nmodules++, names);
+    int rc = optimise(mod, j->tm, 1, err, errlen);
+    if (rc != 0) {
+        LLVMDisposeModule(mod);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(names);
+        return -1;
+    }
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+    LLVMOrcDisposeThreadSafeContext(tsc);   /* the module keeps its context alive */
+    LLVMErrorRef e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm);
+    if (e) rc = llvm_err(e, "cannot add kernels to the JIT", err, errlen);
+    for (int i = 0; rc == 0 && i < n; i++) {   /* the first lookup compiles the module */
+        LLVMOrcExecutorAddress addr = 0;
+        e = LLVMOrcLLJITLookup(j->lljit, &addr, names[i]);
+        if (e) rc = llvm_err(e, "JIT lookup failed", err, errlen);
+        else fns[i] = (KernelFn)(uintptr_t)addr;
+    }
+    free(names);
+    return rc;
+}
+
+char *jit_dump_llvm(Kernel *const *ks, int n, int optimized) {
+    char err[512] = "";
+    char *text = NULL;
+    pthread_once(&llvm_once, llvm_init);
+    LLVMTargetMachineRef tm = check_all(ks, n, err, sizeof err) == 0 ? host_machine(err, sizeof err) : NULL;
+    if (tm) {
+        LLVMContextRef cx = LLVMContextCreate();
+        char (*names)[96] = xcalloc((size_t)n, sizeof *names);
+        LLVMModuleRef mod = build_module(cx, tm, ks, n, 0, names);
+        if (optimise(mod, tm, optimized, err, sizeof err) == 0) {
+            char *s = LLVMPrintModuleToString(mod);
+            text = strdup(s);
+            LLVMDisposeMessage(s);
+        }
+        LLVMDisposeModule(mod);
+        LLVMContextDispose(cx);
+        LLVMDisposeTargetMachine(tm);
+        free(names);
+    }
+    if (!text) {
+        size_t len = strlen(err) + 16;
+        text = xcalloc(len, 1);
+        snprintf(text, len, "; error: %s\n", err);
+    }
+    return text;
+}

@@ -1,0 +1,1481 @@
+/* sema.c: semantic analysis. The program is evaluated symbolically: numbers and strings are
+ * compile-time values, tensors are IR nodes, and calls of layers and models are inlined, so a
+ * block (a training step, a validation, a sampling procedure) becomes one IR graph with static
+ * shapes. Parameters are created at the first call of a layer inside a model instance and
+ * named by instance and call order ("E.dense_1.W"), so every later call of the same instance
+ * reuses them. Errors are reported with locations and evaluation continues where it can. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <unistd.h>
+#include <limits.h>
+#include "diag.h"
+#include "program.h"
+#include "rng.h"
+
+typedef enum VKind {
+    V_NONE, V_NUM, V_STR, V_TENSOR, V_TUPLE, V_LAYER, V_MODEL, V_INSTANCE, V_DATA, V_STREAM,
+    V_OPT, V_INIT, V_BUILTIN, V_ERROR
+} VKind;
+
+typedef struct Value Value;
+struct Value {
+    VKind kind;
+    double num;
+    int is_int;
+    const char *str;
+    int node;              /* V_TENSOR */
+    Value *items;          /* V_TUPLE */
+    int n;
+    Node *decl;            /* V_LAYER, V_MODEL, V_INSTANCE (the model) */
+    const char *name;      /* V_INSTANCE, V_BUILTIN, V_OPT */
+    int index;             /* V_STREAM, V_OPT */
+    DataSpec *data;        /* V_DATA */
+    Init init;             /* V_INIT */
+    float ia, ib;
+};
+
+static const Value none = { .kind = V_NONE };
+static const Value error_value = { .kind = V_ERROR };
+
+typedef struct Binding { const char *name; Value v; } Binding;
+typedef struct Scope {
+    struct Scope *parent;
+    Binding *b;
+    int n, cap;
+} Scope;
+
+typedef struct Counter { const char *name; int count; } Counter;
+
+/* Where parameters go and how they are named while evaluating a model body. */
+typedef struct ParamCtx {
+    const char *prefix;    /* "E" or "E.dense_1"; NULL outside models */
+    const char *owner;     /* instance name */
+    Counter counters[64];
+    int ncounters;
+} ParamCtx;
+
+typedef struct SummaryRow { const char *name; int ndim; int64_t shape[IR_MAXDIM]; } SummaryRow;
+
+typedef struct Ctx {
+    Program *prog;
+    Train *train;
+    IrGraph *g;            /* NULL when only compile-time values are allowed */
+    BlockGraph *out;
+    int batch;
+    int training;
+    int depth;             /* call depth, against runaway recursion */
+    ParamCtx *pc;
+    int init_context;      /* evaluating a param initialiser */
+    SummaryRow *rows;      /* non-NULL while printing a summary */
+    int nrows, model_depth;
+} Ctx;
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void *xmalloc(size_t n) {
+    void *p = calloc(1, n ? n : 1);
+    if (!p) { fprintf(stderr, "gmc: out of memory\n"); exit(2); }
+    return p;
+}
+
+static const char *fmt(const char *f, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, f);
+    vsnprintf(buf, sizeof buf, f, ap);
+    va_end(ap);
+    return ast_intern(buf);
+}
+
+static const char *shape_str(int ndim, const int64_t *shape) {
+    char buf[256];
+    int k = snprintf(buf, sizeof buf, "[");
+    for (int i = 0; i < ndim && k < 200; i++)
+        k += snprintf(buf + k, sizeof buf - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    snprintf(buf + k, sizeof buf - k, "]");
+    return ast_intern(buf);
+}
+
+static const char *node_shape(Ctx *c, int node) {
+    IrNode *n = &c->g->nodes[node];
+    return shape_str(n->ndim, n->shape);
+}
+
+static const char *kind_name(VKind k) {
+    static const char *names[] = { "nothing", "number", "string", "tensor", "tuple", "layer",
+        "model", "model instance", "data set", "data stream", "optimizer", "initializer",
+        "built-in function", "error" };
+    return names[k];
+}
+
+static Scope *scope_new(Scope *parent) {
+    Scope *s = xmalloc(sizeof *s);
+    s->parent = parent;
+    return s;
+}
+
+static void scope_set(Scope *s, const char *name, Value v) {
+    for (int i = 0; i < s->n; i++)
+        if (s->b[i].name == name) { s->b[i].v = v; return; }
+    if (s->n == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 8;
+        s->b = realloc(s->b, s->cap * sizeof *s->b);
+    }
+    s->b[s->n++] = (Binding){ name, v };
+}
+
+static Value *scope_get(Scope *s, const char *name) {
+    for (; s; s = s->parent)
+        for (int i = 0; i < s->n; i++)
+            if (s->b[i].name == name) return &s->b[i].v;
+    return NULL;
+}
+
+static Value num_value(double x, int is_int) { return (Value){ .kind = V_NUM, .num = x, .is_int = is_int }; }
+static Value tensor_value(int node) { return (Value){ .kind = V_TENSOR, .node = node }; }
+
+/* ---------------------------------------------------------------------------------------- */
+/* built-in names */
+
+typedef enum Builtin {
+    B_UNARY_FIRST, B_EXP = B_UNARY_FIRST, B_LOG, B_LOG1P, B_SQRT, B_RSQRT, B_ABS, B_SIGN, B_TANH,
+    B_SIGMOID, B_SOFTPLUS, B_ERF, B_FLOOR, B_UNARY_LAST = B_FLOOR,
+    B_MAX, B_MIN, B_POW, B_WHERE, B_RESHAPE, B_TRANSPOSE, B_SUM, B_MEAN, B_AMAX, B_AMIN, B_LAST,
+    B_NORMAL_LIKE, B_UNIFORM_LIKE, B_NORMAL, B_UNIFORM, B_ZEROS, B_ONES, B_LATENT_GRID, B_GRID,
+    B_FASHION_MNIST, B_MNIST, B_SCALE, B_SHUFFLE, B_BATCH, B_ADAM,
+    B_GLOROT_UNIFORM, B_GLOROT_NORMAL, B_HE_UNIFORM, B_HE_NORMAL, B_LECUN_UNIFORM,
+    B_LECUN_NORMAL, B_CONSTANT, B_COUNT
+} Builtin;
+
+static const char *builtin_names[B_COUNT] = {
+    "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "sign", "tanh", "sigmoid", "softplus", "erf",
+    "floor", "max", "min", "pow", "where", "reshape", "transpose", "sum", "mean", "amax", "amin",
+    "last", "normal_like", "uniform_like", "normal", "uniform", "zeros", "ones", "latent_grid",
+    "grid", "fashion_mnist", "mnist", "scale", "shuffle", "batch", "adam",
+    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
+    "lecun_normal", "constant",
+};
+
+static Scope *builtin_scope(void) {
+    Scope *s = scope_new(NULL);
+    for (int i = 0; i < B_COUNT; i++) {
+        Value v = { .kind = V_BUILTIN, .index = i, .name = ast_intern(builtin_names[i]) };
+        scope_set(s, v.name, v);
+    }
+    scope_set(s, ast_intern("pi"), num_value(M_PI, 0));
+    return s;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* arguments */
+
+typedef struct Args {
+    Value pos[16];
+    Loc pos_loc[16];
+    int npos;
+    const char *names[16];
+    Value named[16];
+    Loc named_loc[16];
+    int nnamed;
+    Loc loc;
+} Args;
+
+static Value eval(Ctx *c, Scope *s, Node *e);
+
+static int eval_args(Ctx *c, Scope *s, Node *call, Args *a) {
+    memset(a, 0, sizeof *a);
+    a->loc = call->loc;
+    for (int i = 0; i < call->list.n; i++) {
+        Node *arg = call->list.items[i];
+        if (arg->kind == N_NAMEDARG) {
+            if (a->nnamed == 16) { diag_error(arg->loc, "too many arguments"); return -1; }
+            a->names[a->nnamed] = arg->name;
+            a->named_loc[a->nnamed] = arg->loc;
+            a->named[a->nnamed++] = eval(c, s, arg->a);
+        } else {
+            if (a->npos == 16) { diag_error(arg->loc, "too many arguments"); return -1; }
+            a->pos_loc[a->npos] = arg->loc;
+            a->pos[a->npos++] = eval(c, s, arg);
+        }
+    }
+    for (int i = 0; i < a->npos; i++) if (a->pos[i].kind == V_ERROR) return -1;
+    for (int i = 0; i < a->nnamed; i++) if (a->named[i].kind == V_ERROR) return -1;
+    return 0;
+}
+
+static Value *named(Args *a, const char *name, Loc *loc) {
+    for (int i = 0; i < a->nnamed; i++)
+        if (!strcmp(a->names[i], name)) {
+            if (loc) *loc = a->named_loc[i];
+            a->names[i] = "";        /* consumed */
+            return &a->named[i];
+        }
+    return NULL;
+}
+
+static int no_other_named(Args *a, const char *fn) {
+    for (int i = 0; i < a->nnamed; i++)
+        if (a->names[i][0]) {
+            diag_error(a->named_loc[i], "%s() has no argument named '%s'", fn, a->names[i]);
+            return -1;
+        }
+    return 0;
+}
+
+static int want_num(Value v, Loc loc, const char *what, double *out) {
+    if (v.kind != V_NUM) {
+        diag_error(loc, "%s must be a number, got a %s", what, kind_name(v.kind));
+        return -1;
+    }
+    *out = v.num;
+    return 0;
+}
+
+static int want_int(Value v, Loc loc, const char *what, int64_t *out) {
+    if (v.kind != V_NUM || v.num != floor(v.num)) {
+        diag_error(loc, "%s must be an integer, got %s", what,
+                   v.kind == V_NUM ? fmt("%g", v.num) : fmt("a %s", kind_name(v.kind)));
+        return -1;
+    }
+    *out = (int64_t)v.num;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tensors */
+
+static int need_graph(Ctx *c, Loc loc, const char *what) {
+    if (c->g) return 0;
+    diag_error(loc, "%s is a tensor operation; it cannot be used in a constant", what);
+    return -1;
+}
+
+/* numbers become scalar constants when they meet tensors */
+static int as_tensor(Ctx *c, Value v, Loc loc, const char *what) {
+    if (v.kind == V_TENSOR) return v.node;
+    if (v.kind == V_NUM && c->g) return ir_const(c->g, (float)v.num, 0, NULL);
+    if (v.kind == V_NUM) { need_graph(c, loc, what); return -1; }
+    if (v.kind != V_ERROR)
+        diag_error(loc, "%s expects a tensor, got a %s", what, kind_name(v.kind));
+    return -1;
+}
+
+static Value located(Ctx *c, int node, Loc loc) {
+    if (node >= 0) c->g->nodes[node].loc = loc;
+    return node >= 0 ? tensor_value(node) : error_value;
+}
+
+static Value tensor_binary(Ctx *c, IrOp op, Value a, Value b, Loc loc, const char *what) {
+    int x = as_tensor(c, a, loc, what), y = as_tensor(c, b, loc, what);
+    if (x < 0 || y < 0) return error_value;
+    int r = ir_binary(c->g, op, x, y);
+    if (r < 0) {
+        diag_error(loc, "%s: shapes %s and %s do not broadcast", what, node_shape(c, x), node_shape(c, y));
+        return error_value;
+    }
+    return located(c, r, loc);
+}
+
+static Value num_binary(const char *op, double x, double y, int both_int, Loc loc) {
+    double r;
+    switch (op[0]) {
+    case '+': r = x + y; break;
+    case '-': r = x - y; break;
+    case '*': if (op[1] == '*') { r = pow(x, y); both_int = both_int && y >= 0; } else r = x * y; break;
+    case '/': r = x / y; both_int = 0; break;
+    case '%':
+        if (y == 0) { diag_error(loc, "modulo by zero"); return error_value; }
+        r = fmod(x, y); break;
+    case '<': r = op[1] == '=' ? x <= y : x < y; both_int = 1; break;
+    case '>': r = op[1] == '=' ? x >= y : x > y; both_int = 1; break;
+    case '=': r = x == y; both_int = 1; break;
+    case '!': r = x != y; both_int = 1; break;
+    case 'a': r = x != 0 && y != 0; both_int = 1; break;
+    case 'o': r = x != 0 || y != 0; both_int = 1; break;
+    default: diag_error(loc, "operator '%s' does not apply to numbers", op); return error_value;
+    }
+    return num_value(r, both_int);
+}
+
+static Value binop(Ctx *c, Scope *s, Node *e) {
+    Value a = eval(c, s, e->a), b = eval(c, s, e->b);
+    if (a.kind == V_ERROR || b.kind == V_ERROR) return error_value;
+    const char *op = e->name;
+    if (a.kind == V_NUM && b.kind == V_NUM) return num_binary(op, a.num, b.num, a.is_int && b.is_int, e->loc);
+    if (a.kind == V_STR && b.kind == V_STR && op[0] == '+')
+        return (Value){ .kind = V_STR, .str = fmt("%s%s", a.str, b.str) };
+    if ((a.kind != V_TENSOR && a.kind != V_NUM) || (b.kind != V_TENSOR && b.kind != V_NUM)) {
+        diag_error(e->loc, "operator '%s' cannot combine a %s and a %s", op, kind_name(a.kind), kind_name(b.kind));
+        return error_value;
+    }
+    if (need_graph(c, e->loc, fmt("operator '%s'", op)) < 0) return error_value;
+    if (!strcmp(op, "@")) {
+        int x = as_tensor(c, a, e->loc, "@"), y = as_tensor(c, b, e->loc, "@");
+        if (x < 0 || y < 0) return error_value;
+        IrNode *nx = &c->g->nodes[x], *ny = &c->g->nodes[y];
+        if (nx->ndim < 2 || ny->ndim != 2 || nx->shape[nx->ndim - 1] != ny->shape[0]) {
+            diag_error(e->loc, "matrix product: %s @ %s: inner dimensions differ%s", node_shape(c, x),
+                       node_shape(c, y), ny->ndim != 2 ? " (the right operand must be a matrix)" : "");
+            return error_value;
+        }
+        return located(c, ir_matmul(c->g, x, y, 0, 0), e->loc);
+    }
+    static const struct { const char *op; IrOp ir; } ops[] = {
+        { "+", IR_ADD }, { "-", IR_SUB }, { "*", IR_MUL }, { "/", IR_DIV }, { "**", IR_POW },
+        { "<", IR_LT }, { ">", IR_GT }, { "<=", IR_LE }, { ">=", IR_GE }, { "==", IR_EQ },
+        { "!=", IR_NE }, { "and", IR_MUL },
+    };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(op, ops[i].op)) return tensor_binary(c, ops[i].ir, a, b, e->loc, fmt("operator '%s'", op));
+    diag_error(e->loc, "operator '%s' does not apply to tensors", op);
+    return error_value;
+}
+
+/* normalise an axis given as a number against ndim (negative counts from the end) */
+static int axis_of(Value v, Loc loc, int ndim, int *axis) {
+    int64_t a;
+    if (want_int(v, loc, "axis", &a) < 0) return -1;
+    if (a < -ndim || a >= ndim) {
+        diag_error(loc, "axis %lld is out of range for a tensor of rank %d", (long long)a, ndim);
+        return -1;
+    }
+    *axis = (int)(a < 0 ? a + ndim : a);
+    return 0;
+}
+
+static unsigned axes_mask_of(Value *v, Loc loc, int ndim, int *err) {
+    if (!v) return ndim ? (1u << ndim) - 1 : 0;
+    unsigned mask = 0;
+    int ax;
+    if (v->kind == V_TUPLE) {
+        for (int i = 0; i < v->n; i++) {
+            if (axis_of(v->items[i], loc, ndim, &ax) < 0) { *err = 1; return 0; }
+            mask |= 1u << ax;
+        }
+        return mask;
+    }
+    if (axis_of(*v, loc, ndim, &ax) < 0) { *err = 1; return 0; }
+    return 1u << ax;
+}
+
+/* dims given as numbers (or one tuple of numbers) from argument `from` on */
+static int dims_of(Args *a, int from, int64_t *dims, const char *fn) {
+    Value *vs = a->pos + from;
+    int n = a->npos - from;
+    if (n == 1 && vs[0].kind == V_TUPLE) { vs = vs[0].items; n = a->pos[from].n; }
+    if (n > IR_MAXDIM - 1) { diag_error(a->loc, "%s(): too many dimensions", fn); return -1; }
+    for (int i = 0; i < n; i++)
+        if (want_int(vs[i], a->pos_loc[from + (i < a->npos - from ? i : 0)], fmt("%s() dimension", fn), &dims[i]) < 0)
+            return -1;
+    return n;
+}
+
+static Value reshape_batch(Ctx *c, Args *a) {
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "reshape");
+    if (x < 0) return error_value;
+    IrNode *n = &c->g->nodes[x];
+    int64_t dims[IR_MAXDIM];
+    int nd = dims_of(a, 1, dims + 1, "reshape");
+    if (nd < 0) return error_value;
+    if (n->ndim < 1) { diag_error(a->loc, "reshape(): cannot reshape a scalar"); return error_value; }
+    /* the batch axis is kept: reshape(x, 28, 28) shapes each example */
+    dims[0] = n->shape[0];
+    int64_t total = ir_numel(n) / (n->shape[0] ? n->shape[0] : 1), known = 1;
+    int infer = -1;
+    for (int i = 1; i <= nd; i++) {
+        if (dims[i] == -1 && infer < 0) infer = i;
+        else if (dims[i] <= 0) { diag_error(a->loc, "reshape(): dimension %lld is not positive", (long long)dims[i]); return error_value; }
+        else known *= dims[i];
+    }
+    if (infer >= 0) {
+        if (known == 0 || total % known) goto mismatch;
+        dims[infer] = total / known;
+    } else if (known != total) goto mismatch;
+    return located(c, ir_reshape(c->g, x, nd + 1, dims), a->loc);
+mismatch:
+    diag_error(a->loc, "reshape(): cannot reshape examples of shape %s (%lld elements) into %s",
+               shape_str(n->ndim - 1, n->shape + 1), (long long)total, shape_str(nd, dims + 1));
+    return error_value;
+}
+
+static Value reduce_call(Ctx *c, Args *a, IrOp op, int mean, const char *fn) {
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+    if (x < 0) return error_value;
+    Loc l = a->loc;
+    Value *axis = named(a, "axis", &l);
+    if (!axis && a->npos > 1) { axis = &a->pos[1]; l = a->pos_loc[1]; }
+    if (no_other_named(a, fn) < 0) return error_value;
+    int err = 0;
+    IrNode *n = &c->g->nodes[x];
+    unsigned mask = axes_mask_of(axis, l, n->ndim, &err);
+    if (err) return error_value;
+    int64_t count = 1;
+    for (int i = 0; i < n->ndim; i++) if (mask >> i & 1) count *= n->shape[i];
+    int r = ir_reduce(c->g, op, x, mask);
+    if (mean) r = ir_binary(c->g, IR_MUL, r, ir_const(c->g, 1.0f / (float)count, 0, NULL));
+    return located(c, r, a->loc);
+}
+
+/* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
+ * decoded grid reads like a plot */
+static Value latent_grid(Ctx *c, Args *a) {
+    int64_t n;
+    double lo, hi;
+    if (a->npos != 3) { diag_error(a->loc, "latent_grid(n, lo, hi) takes 3 arguments, got %d", a->npos); return error_value; }
+    if (want_int(a->pos[0], a->pos_loc[0], "latent_grid size", &n) < 0 ||
+        want_num(a->pos[1], a->pos_loc[1], "latent_grid bound", &lo) < 0 ||
+        want_num(a->pos[2], a->pos_loc[2], "latent_grid bound", &hi) < 0) return error_value;
+    if (n < 1 || n > 1000) { diag_error(a->pos_loc[0], "latent_grid size must be in 1..1000"); return error_value; }
+    float *z = xmalloc(n * n * 2 * sizeof *z);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double t = n > 1 ? 1.0 / (n - 1) : 0;
+            z[(i * n + j) * 2] = (float)(lo + (hi - lo) * j * t);
+            z[(i * n + j) * 2 + 1] = (float)(hi - (hi - lo) * i * t);
+        }
+    int64_t shape[2] = { n * n, 2 };
+    return located(c, ir_data(c->g, z, 2, shape), a->loc);
+}
+
+static Value data_call(Builtin b, Args *a) {
+    DataSpec *d;
+    if (b == B_FASHION_MNIST || b == B_MNIST) {
+        d = xmalloc(sizeof *d);
+        d->source = builtin_names[b];
+        d->split = "train";
+        d->loc = a->loc;
+        d->ndim = 2;
+        d->shape[0] = d->shape[1] = 28;
+        Loc l;
+        Value *v = named(a, "split", &l);
+        if (v) {
+            if (v->kind != V_STR || (strcmp(v->str, "train") && strcmp(v->str, "test"))) {
+                diag_error(l, "split must be \"train\" or \"test\"");
+                return error_value;
+            }
+            d->split = v->str;
+        }
+        if ((v = named(a, "dir", &l))) {
+            if (v->kind != V_STR) { diag_error(l, "dir must be a string"); return error_value; }
+            d->dir = v->str;
+        }
+        if (no_other_named(a, builtin_names[b]) < 0) return error_value;
+        if (a->npos) { diag_error(a->pos_loc[0], "%s() takes only named arguments (split:, dir:)", builtin_names[b]); return error_value; }
+        return (Value){ .kind = V_DATA, .data = d };
+    }
+    if (a->npos < 1 || a->pos[0].kind != V_DATA) {
+        diag_error(a->loc, "%s() applies to a data set (e.g. `images | %s`), got %s", builtin_names[b],
+                   builtin_names[b], a->npos ? fmt("a %s", kind_name(a->pos[0].kind)) : "nothing");
+        return error_value;
+    }
+    d = xmalloc(sizeof *d);
+    *d = *a->pos[0].data;
+    if (b == B_SCALE) {
+        double lo, hi;
+        if (a->npos != 3) { diag_error(a->loc, "scale(lo, hi) takes 2 arguments, got %d", a->npos - 1); return error_value; }
+        if (want_num(a->pos[1], a->pos_loc[1], "scale bound", &lo) < 0 ||
+            want_num(a->pos[2], a->pos_loc[2], "scale bound", &hi) < 0) return error_value;
+        d->scaled = 1; d->lo = (float)lo; d->hi = (float)hi;
+    } else if (b == B_SHUFFLE) {
+        if (a->npos != 1) { diag_error(a->pos_loc[1], "shuffle takes no arguments"); return error_value; }
+        d->shuffle = 1;
+    } else {
+        int64_t n;
+        if (a->npos != 2) { diag_error(a->loc, "batch(n) takes 1 argument, got %d", a->npos - 1); return error_value; }
+        if (want_int(a->pos[1], a->pos_loc[1], "batch size", &n) < 0) return error_value;
+        if (n < 1 || n > 1000000) { diag_error(a->pos_loc[1], "batch size must be positive"); return error_value; }
+        d->batch = (int)n;
+    }
+    return (Value){ .kind = V_DATA, .data = d };
+}
+
+static Value optimizer_call(Ctx *c, Args *a) {
+    if (!c->train) { diag_error(a->loc, "optimizers are declared in train blocks"); return error_value; }
+    if (c->train->nopt == 8) { diag_error(a->loc, "too many optimizers"); return error_value; }
+    Optimizer *o = &c->train->opt[c->train->nopt];
+    memset(o, 0, sizeof *o);
+    o->kind = "adam";
+    o->lr = 1e-3f; o->beta1 = 0.9f; o->beta2 = 0.999f; o->eps = 1e-7f;   /* Keras defaults */
+    o->loc = a->loc;
+    for (int i = 0; i < a->npos; i++) {
+        if (a->pos[i].kind != V_INSTANCE) {
+            diag_error(a->pos_loc[i], "adam() takes the model instances it trains, got a %s", kind_name(a->pos[i].kind));
+            return error_value;
+        }
+        if (o->nowners < 16) o->owners[o->nowners++] = a->pos[i].name;
+    }
+    if (!o->nowners) { diag_error(a->loc, "adam() needs at least one model instance to train"); return error_value; }
+    static const char *keys[] = { "lr", "beta1", "beta2", "eps" };
+    float *fields[] = { &o->lr, &o->beta1, &o->beta2, &o->eps };
+    for (int k = 0; k < 4; k++) {
+        Loc l;
+        Value *v = named(a, keys[k], &l);
+        double x;
+        if (!v) continue;
+        if (want_num(*v, l, keys[k], &x) < 0) return error_value;
+        *fields[k] = (float)x;
+    }
+    if (no_other_named(a, "adam") < 0) return error_value;
+    return (Value){ .kind = V_OPT, .index = c->train->nopt++ };
+}
+
+static Value init_call(Builtin b, Args *a) {
+    Value v = { .kind = V_INIT };
+    double x = 0, y = 0;
+    switch (b) {
+    case B_ZEROS: v.init = INIT_ZEROS; break;
+    case B_ONES: v.init = INIT_ONES; break;
+    case B_GLOROT_UNIFORM: v.init = INIT_GLOROT_UNIFORM; break;
+    case B_GLOROT_NORMAL: v.init = INIT_GLOROT_NORMAL; break;
+    case B_HE_UNIFORM: v.init = INIT_HE_UNIFORM; break;
+    case B_HE_NORMAL: v.init = INIT_HE_NORMAL; break;
+    case B_LECUN_UNIFORM: v.init = INIT_LECUN_UNIFORM; break;
+    case B_LECUN_NORMAL: v.init = INIT_LECUN_NORMAL; break;
+    case B_NORMAL: case B_UNIFORM: case B_CONSTANT: {
+        /* normal(std), uniform(limit), constant(value) */
+        v.init = b == B_NORMAL ? INIT_NORMAL : b == B_UNIFORM ? INIT_UNIFORM : INIT_CONSTANT;
+        x = b == B_NORMAL ? 0.05 : b == B_UNIFORM ? 0.05 : 0;
+        Loc l = a->loc;
+        Value *p = a->npos ? &a->pos[0] : named(a, b == B_NORMAL ? "std" : b == B_UNIFORM ? "limit" : "value", &l);
+        if (p && want_num(*p, l, "initializer argument", &x) < 0) return error_value;
+        break;
+    }
+    default: return error_value;
+    }
+    v.ia = (float)x; v.ib = (float)y;
+    return v;
+}
+
+static Value builtin_call(Ctx *c, Builtin b, Args *a) {
+    const char *fn = builtin_names[b];
+    if (c->init_context && (b == B_ZEROS || b == B_ONES || b == B_NORMAL || b == B_UNIFORM ||
+                            b >= B_GLOROT_UNIFORM))
+        return init_call(b, a);
+    if (b >= B_GLOROT_UNIFORM) {
+        diag_error(a->loc, "%s is an initializer; use it as `param W[...] = %s`", fn, fn);
+        return error_value;
+    }
+    if (b == B_FASHION_MNIST || b == B_MNIST || b == B_SCALE || b == B_SHUFFLE || b == B_BATCH)
+        return data_call(b, a);
+    if (b == B_ADAM) return optimizer_call(c, a);
+    if (b == B_GRID) { diag_error(a->loc, "grid() formats images for `save ... to \"file.png\"` and is only valid there"); return error_value; }
+    if (b == B_LAST) {
+        if (a->npos != 1 || a->pos[0].kind != V_TENSOR) { diag_error(a->loc, "last(x) takes one tensor"); return error_value; }
+        IrNode *n = &c->g->nodes[a->pos[0].node];
+        return num_value(n->ndim ? (double)n->shape[n->ndim - 1] : 1, 1);
+    }
+    /* math on plain numbers folds at compile time */
+    if (b >= B_UNARY_FIRST && b <= B_UNARY_LAST && a->npos == 1 && a->pos[0].kind == V_NUM) {
+        double x = a->pos[0].num;
+        static double (*f[])(double) = { exp, log, log1p, sqrt, NULL, fabs, NULL, tanh, NULL, NULL, erf, floor };
+        double r = f[b - B_UNARY_FIRST] ? f[b - B_UNARY_FIRST](x)
+                 : b == B_RSQRT ? 1 / sqrt(x) : b == B_SIGN ? (x > 0) - (x < 0)
+                 : b == B_SIGMOID ? 1 / (1 + exp(-x)) : log1p(exp(-fabs(x))) + fmax(x, 0);
+        return num_value(r, 0);
+    }
+    if ((b == B_MAX || b == B_MIN || b == B_POW) && a->npos == 2 && a->pos[0].kind == V_NUM && a->pos[1].kind == V_NUM)
+        return num_value(b == B_MAX ? fmax(a->pos[0].num, a->pos[1].num) : b == B_MIN ? fmin(a->pos[0].num, a->pos[1].num)
+                         : pow(a->pos[0].num, a->pos[1].num), a->pos[0].is_int && a->pos[1].is_int && b != B_POW);
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+    if (b >= B_UNARY_FIRST && b <= B_UNARY_LAST) {
+        if (a->npos != 1 || a->nnamed) { diag_error(a->loc, "%s() takes 1 argument, got %d", fn, a->npos + a->nnamed); return error_value; }
+        int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+        return x < 0 ? error_value : located(c, ir_unary(c->g, IR_EXP + (b - B_EXP), x), a->loc);
+    }
+    switch (b) {
+    case B_MAX: case B_MIN: case B_POW:
+        if (a->npos != 2 || a->nnamed) {
+            diag_error(a->loc, "%s() takes 2 arguments, got %d%s", fn, a->npos + a->nnamed,
+                       b != B_POW ? fmt(" (for a reduction use a%s(x, axis: ...))", fn) : "");
+            return error_value;
+        }
+        return tensor_binary(c, b == B_MAX ? IR_MAX : b == B_MIN ? IR_MIN : IR_POW, a->pos[0], a->pos[1], a->loc, fmt("%s()", fn));
+    case B_WHERE: {
+        if (a->npos != 3) { diag_error(a->loc, "where(cond, a, b) takes 3 arguments, got %d", a->npos); return error_value; }
+        int t[3];
+        for (int i = 0; i < 3; i++) if ((t[i] = as_tensor(c, a->pos[i], a->pos_loc[i], "where")) < 0) return error_value;
+        int r = ir_where(c->g, t[0], t[1], t[2]);
+        if (r < 0) { diag_error(a->loc, "where(): shapes %s, %s and %s do not broadcast", node_shape(c, t[0]), node_shape(c, t[1]), node_shape(c, t[2])); return error_value; }
+        return located(c, r, a->loc);
+    }
+    case B_RESHAPE:
+        if (a->npos < 2) { diag_error(a->loc, "reshape(x, dims...) needs the new example shape"); return error_value; }
+        return reshape_batch(c, a);
+    case B_TRANSPOSE: {
+        int x = as_tensor(c, a->pos[0], a->pos_loc[0], "transpose");
+        if (x < 0) return error_value;
+        IrNode *n = &c->g->nodes[x];
+        if (n->ndim < 2) { diag_error(a->loc, "transpose(): needs a tensor of rank 2 or more, got %s", node_shape(c, x)); return error_value; }
+        int perm[IR_MAXDIM];
+        for (int i = 0; i < n->ndim; i++) perm[i] = i;
+        perm[n->ndim - 1] = n->ndim - 2; perm[n->ndim - 2] = n->ndim - 1;
+        return located(c, ir_transpose(c->g, x, perm), a->loc);
+    }
+    case B_SUM: return reduce_call(c, a, IR_SUM, 0, fn);
+    case B_MEAN: return reduce_call(c, a, IR_SUM, 1, fn);
+    case B_AMAX: return reduce_call(c, a, IR_MAXR, 0, fn);
+    case B_AMIN: return reduce_call(c, a, IR_MINR, 0, fn);
+    case B_NORMAL_LIKE: case B_UNIFORM_LIKE: {
+        if (a->npos != 1) { diag_error(a->loc, "%s(x) takes one tensor", fn); return error_value; }
+        int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+        if (x < 0) return error_value;
+        IrNode n = c->g->nodes[x];
+        return located(c, ir_leaf(c->g, b == B_NORMAL_LIKE ? IR_NORMAL : IR_UNIFORM, n.ndim, n.shape, 0), a->loc);
+    }
+    case B_NORMAL: case B_UNIFORM: case B_ZEROS: case B_ONES: {
+        int64_t dims[IR_MAXDIM];
+        int nd = dims_of(a, 0, dims, fn);
+        if (nd < 0) return error_value;
+        if (b == B_ZEROS || b == B_ONES) return located(c, ir_const(c->g, b == B_ONES, nd, dims), a->loc);
+        return located(c, ir_leaf(c->g, b == B_NORMAL ? IR_NORMAL : IR_UNIFORM, nd, dims, 0), a->loc);
+    }
+    case B_LATENT_GRID: return latent_grid(c, a);
+    default: break;
+    }
+    diag_error(a->loc, "%s() cannot be called here", fn);
+    return error_value;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* layers and models */
+
+static Value exec_body(Ctx *c, Scope *s, NodeList *body, int *returned);
+
+static const char *next_scope_name(ParamCtx *pc, const char *layer) {
+    for (int i = 0; i < pc->ncounters; i++)
+        if (pc->counters[i].name == layer) {
+            int k = pc->counters[i].count++;
+            return fmt("%s.%s_%d", pc->prefix, layer, k);
+        }
+    if (pc->ncounters < 64) pc->counters[pc->ncounters++] = (Counter){ layer, 1 };
+    return fmt("%s.%s", pc->prefix, layer);
+}
+
+/* parameters whose names start with prefix + "." (a layer's, and its sub-layers') */
+static int64_t params_under(Program *p, const char *prefix) {
+    int64_t n = 0;
+    size_t len = strlen(prefix);
+    for (int i = 0; i < p->params.n; i++)
+        if (!strncmp(p->params.items[i].name, prefix, len) && p->params.items[i].name[len] == '.')
+            n += p->params.items[i].size;
+    return n;
+}
+
+static Value call_layer(Ctx *c, Node *layer, Args *a, Loc loc) {
+    if (c->depth > 64) { diag_error(loc, "calls nested too deeply (recursive layer '%s'?)", layer->name); return error_value; }
+    Scope *s = scope_new((Scope *)c->prog->globals);
+    NodeList *formals = &layer->list;
+    if (a->npos > formals->n) {
+        diag_error(a->pos_loc[formals->n], "layer '%s' takes %d argument%s, got %d", layer->name,
+                   formals->n, formals->n == 1 ? "" : "s", a->npos);
+        return error_value;
+    }
+    for (int i = 0; i < formals->n; i++) {
+        Node *f = formals->items[i];
+        Value *v = i < a->npos ? &a->pos[i] : named(a, f->name, NULL);
+        if (v) { scope_set(s, f->name, *v); continue; }
+        if (!f->a) {
+            diag_error(loc, "layer '%s' needs argument '%s'", layer->name, f->name);
+            return error_value;
+        }
+        Ctx dc = *c;
+        dc.init_context = 1;     /* defaults such as `init = glorot_uniform` */
+        Value d = eval(&dc, s, f->a);
+        if (d.kind == V_ERROR) return error_value;
+        scope_set(s, f->name, d);
+    }
+    if (no_other_named(a, layer->name) < 0) return error_value;
+
+    ParamCtx pc = { 0 }, *saved = c->pc;
+    if (c->pc) {
+        pc.prefix = next_scope_name(c->pc, layer->name);
+        pc.owner = c->pc->owner;
+        c->pc = &pc;
+    }
+    int first_param = c->prog->params.n, at_model_level = c->rows && c->depth == c->model_depth;
+    c->depth++;
+    int returned = 0;
+    Value r = exec_body(c, s, &layer->list2, &returned);
+    c->depth--;
+    c->pc = saved;
+    if (r.kind != V_ERROR && !returned) { diag_error(layer->loc, "layer '%s' does not return a value", layer->name); r = error_value; }
+    if (at_model_level && r.kind == V_TENSOR && c->nrows < 256) {
+        SummaryRow *row = &c->rows[c->nrows++];
+        IrNode *n = &c->g->nodes[r.node];
+        row->name = pc.prefix ? pc.prefix : layer->name;
+        row->ndim = n->ndim;
+        memcpy(row->shape, n->shape, sizeof row->shape);
+        (void)first_param;
+    }
+    return r;
+}
+
+static Value call_instance(Ctx *c, Value inst, Args *a, Loc loc) {
+    Node *model = inst.decl;
+    NodeList *inputs = &model->list;
+    if (a->npos != inputs->n || a->nnamed) {
+        diag_error(loc, "model %s takes %d input%s, got %d", model->name, inputs->n,
+                   inputs->n == 1 ? "" : "s", a->npos + a->nnamed);
+        return error_value;
+    }
+    if (need_graph(c, loc, fmt("calling %s", inst.name)) < 0) return error_value;
+    Scope *s = scope_new((Scope *)c->prog->globals);
+    int64_t batch = -1;
+    for (int i = 0; i < inputs->n; i++) {
+        Node *in = inputs->items[i];
+        int x = as_tensor(c, a->pos[i], a->pos_loc[i], fmt("model %s", model->name));
+        if (x < 0) return error_value;
+        IrNode *n = &c->g->nodes[x];
+        int64_t dims[IR_MAXDIM];
+        int nd = in->list.n, ok = nd + 1 == n->ndim;
+        for (int k = 0; k < nd && k < IR_MAXDIM - 1; k++) {
+            Value d = eval(c, s, in->list.items[k]);
+            if (want_int(d, in->list.items[k]->loc, "input dimension", &dims[k]) < 0) return error_value;
+            if (ok && dims[k] != n->shape[k + 1]) ok = 0;
+        }
+        if (!ok || (batch >= 0 && n->shape[0] != batch)) {
+            diag_error(a->pos_loc[i], "model %s expects %s of shape [batch, %s], got %s", model->name,
+                       in->name, nd ? shape_str(nd, dims) + 1 : "]", node_shape(c, x));
+            return error_value;
+        }
+        batch = n->shape[0];
+        scope_set(s, in->name, tensor_value(x));
+    }
+    ParamCtx pc = { .prefix = inst.name, .owner = inst.name }, *saved = c->pc;
+    c->pc = &pc;
+    int saved_model_depth = c->model_depth;
+    c->model_depth = c->depth + 1;
+    c->depth++;
+    int returned = 0;
+    Value r = exec_body(c, s, &model->list2, &returned);
+    c->depth--;
+    c->pc = saved;
+    c->model_depth = saved_model_depth;
+    if (r.kind != V_ERROR && !returned) { diag_error(model->loc, "model %s does not return a value", model->name); return error_value; }
+    return r;
+}
+
+static Value eval_call(Ctx *c, Scope *s, Node *e) {
+    Value f = eval(c, s, e->a);
+    if (f.kind == V_ERROR) return error_value;
+    Args a;
+    if (eval_args(c, s, e, &a) < 0) return error_value;
+    switch (f.kind) {
+    case V_BUILTIN: return builtin_call(c, (Builtin)f.index, &a);
+    case V_LAYER: return call_layer(c, f.decl, &a, e->loc);
+    case V_INSTANCE: return call_instance(c, f, &a, e->loc);
+    case V_MODEL:
+        if (!c->train || c->g) {
+            diag_error(e->loc, "model %s is instantiated in a train block, as `name = %s()`", f.decl->name, f.decl->name);
+            return error_value;
+        }
+        if (a.npos || a.nnamed) { diag_error(e->loc, "%s() takes no arguments when instantiated", f.decl->name); return error_value; }
+        return (Value){ .kind = V_INSTANCE, .decl = f.decl };
+    case V_INIT:
+        if (c->init_context) return f;
+        /* fallthrough */
+    default:
+        diag_error(e->loc, "a %s cannot be called", kind_name(f.kind));
+        return error_value;
+    }
+}
+
+static Value eval(Ctx *c, Scope *s, Node *e) {
+    switch (e->kind) {
+    case N_NUM: return num_value(e->num, e->is_int);
+    case N_STR: return (Value){ .kind = V_STR, .str = e->name };
+    case N_NAME: {
+        Value *v = scope_get(s, e->name);
+        if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
+        if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off?)", e->name); return error_value; }
+        if (v->kind == V_BUILTIN && c->init_context) {
+            Args none_args = { .loc = e->loc };
+            Value r = init_call((Builtin)v->index, &none_args);
+            if (r.kind == V_INIT) return r;
+        }
+        if (v->kind == V_STREAM) {
+            if (!c->g || !c->out) { diag_error(e->loc, "data stream '%s' can only be used inside a step or validate block", e->name); return error_value; }
+            BlockGraph *out = c->out;
+            for (int i = 0; i < out->ninputs; i++)
+                if (out->input_stream[i] == v->index)
+                    for (int k = 0; k < c->g->n; k++)
+                        if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
+            if (out->ninputs == 8) { diag_error(e->loc, "too many data streams in one block"); return error_value; }
+            DataSpec *d = &c->train->stream[v->index].spec;
+            int64_t shape[IR_MAXDIM];
+            shape[0] = c->batch > 0 ? c->batch : d->batch;
+            memcpy(shape + 1, d->shape, d->ndim * sizeof *shape);
+            out->input_stream[out->ninputs] = v->index;
+            int id = ir_leaf(c->g, IR_INPUT, d->ndim + 1, shape, out->ninputs++);
+            return located(c, id, e->loc);
+        }
+        return *v;
+    }
+    case N_BINOP: return binop(c, s, e);
+    case N_UNOP: {
+        Value a = eval(c, s, e->a);
+        if (a.kind == V_ERROR) return a;
+        if (!strcmp(e->name, "not")) {
+            if (a.kind == V_NUM) return num_value(a.num == 0, 1);
+            diag_error(e->loc, "'not' applies to numbers");
+            return error_value;
+        }
+        if (a.kind == V_NUM) return num_value(-a.num, a.is_int);
+        int x = as_tensor(c, a, e->loc, "unary '-'");
+        return x < 0 ? error_value : located(c, ir_unary(c->g, IR_NEG, x), e->loc);
+    }
+    case N_CALL: return eval_call(c, s, e);
+    case N_COND: {
+        Value cond = eval(c, s, e->c);
+        if (cond.kind == V_ERROR) return cond;
+        if (cond.kind != V_NUM) { diag_error(e->c->loc, "a condition must be a number known at compile time, got a %s", kind_name(cond.kind)); return error_value; }
+        return eval(c, s, cond.num != 0 ? e->a : e->b);
+    }
+    case N_TUPLE: {
+        Value t = { .kind = V_TUPLE, .n = e->list.n };
+        t.items = xmalloc(e->list.n * sizeof *t.items);
+        for (int i = 0; i < e->list.n; i++) {
+            t.items[i] = eval(c, s, e->list.items[i]);
+            if (t.items[i].kind == V_ERROR) return error_value;
+        }
+        return t;
+    }
+    case N_ATTR:
+        diag_error(e->loc, "'.%s': attributes are not supported yet", e->name);
+        return error_value;
+    case N_INDEX:
+        diag_error(e->loc, "indexing is not supported yet");
+        return error_value;
+    case N_NAMEDARG:
+        diag_error(e->loc, "a named argument '%s:' is only valid in a call", e->name);
+        return error_value;
+    default:
+        diag_error(e->loc, "expected an expression");
+        return error_value;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* statements */
+
+static int param_stmt(Ctx *c, Scope *s, Node *st) {
+    if (st->b) {
+        Value cond = eval(c, s, st->b);
+        if (cond.kind == V_ERROR) return -1;
+        if (cond.kind != V_NUM) { diag_error(st->b->loc, "a param condition must be a number known at compile time"); return -1; }
+        if (cond.num == 0) { scope_set(s, st->name, none); return 0; }
+    }
+    if (!c->pc) {
+        diag_error(st->loc, "param '%s' is created outside a model: call this layer from a model body", st->name);
+        return -1;
+    }
+    int64_t shape[IR_MAXDIM];
+    if (st->list.n > IR_MAXDIM) { diag_error(st->loc, "param '%s' has too many dimensions", st->name); return -1; }
+    for (int i = 0; i < st->list.n; i++) {
+        Value d = eval(c, s, st->list.items[i]);
+        if (want_int(d, st->list.items[i]->loc, "param dimension", &shape[i]) < 0) return -1;
+        if (shape[i] < 1) { diag_error(st->list.items[i]->loc, "param dimension must be positive, got %lld", (long long)shape[i]); return -1; }
+    }
+    Ctx ic = *c;
+    ic.init_context = 1;
+    Value init = eval(&ic, s, st->a);
+    if (init.kind == V_ERROR) return -1;
+    if (init.kind == V_NUM) init = (Value){ .kind = V_INIT, .init = INIT_CONSTANT, .ia = (float)init.num };
+    if (init.kind != V_INIT) { diag_error(st->a->loc, "param '%s' needs an initializer (glorot_uniform, zeros, ...), got a %s", st->name, kind_name(init.kind)); return -1; }
+    const char *name = fmt("%s.%s", c->pc->prefix, st->name);
+    int idx = params_find(&c->prog->params, name);
+    if (idx < 0)
+        idx = params_add(&c->prog->params, name, c->pc->owner, st->list.n, shape, init.init, init.ia, init.ib,
+                         st->kind == N_PARAM, st->loc);
+    Param *p = &c->prog->params.items[idx];
+    if (p->ndim != st->list.n || memcmp(p->shape, shape, p->ndim * sizeof *shape)) {
+        diag_error(st->loc, "param '%s' was created with shape %s and is now asked for with shape %s (an instance called on inputs of another size?)",
+                   name, shape_str(p->ndim, p->shape), shape_str(st->list.n, shape));
+        return -1;
+    }
+    /* one leaf per parameter per graph, so a shared instance's gradients meet in one adjoint */
+    int leaf = -1;
+    for (int i = 0; i < c->g->n && leaf < 0; i++)
+        if (c->g->nodes[i].op == IR_PARAM && c->g->nodes[i].slot == idx) leaf = i;
+    if (leaf < 0) leaf = ir_leaf(c->g, IR_PARAM, p->ndim, p->shape, idx);
+    scope_set(s, st->name, located(c, leaf, st->loc));
+    return 0;
+}
+
+static int assign_stmt(Ctx *c, Scope *s, Node *st) {
+    Value v = eval(c, s, st->a);
+    if (v.kind == V_ERROR) return -1;
+    if (st->list.n == 1) {
+        if (v.kind == V_DATA && c->train && !c->g) {   /* a data stream of the train block */
+            Train *t = c->train;
+            if (!v.data->batch) { diag_error(st->a->loc, "a training stream must be batched: add `| batch(n)`"); return -1; }
+            if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
+            t->stream[t->nstream] = (Stream){ st->list.items[0]->name, *v.data };
+            v = (Value){ .kind = V_STREAM, .index = t->nstream++ };
+        } else if (v.kind == V_DATA && c->out) {        /* a stream local to a validate block */
+            Train *t = c->train;
+            if (!v.data->batch) { diag_error(st->a->loc, "a validation stream must be batched: add `| batch(n)`"); return -1; }
+            int idx = -1;
+            for (int i = 0; i < t->nstream; i++)
+                if (t->stream[i].name == st->list.items[0]->name && !memcmp(&t->stream[i].spec.loc, &v.data->loc, sizeof(Loc))) idx = i;
+            if (idx < 0) {
+                if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
+                t->stream[t->nstream] = (Stream){ st->list.items[0]->name, *v.data };
+                idx = t->nstream++;
+            }
+            Value sv = { .kind = V_STREAM, .index = idx };
+            scope_set(s, st->list.items[0]->name, sv);
+            Node name = { .kind = N_NAME, .name = st->list.items[0]->name, .loc = st->loc };
+            v = eval(c, s, &name);
+            if (v.kind == V_ERROR) return -1;
+        } else if (v.kind == V_INSTANCE) {
+            v.name = st->list.items[0]->name;
+            if (c->train && c->train->ninst < 32)
+                c->train->inst[c->train->ninst++] = (Instance){ v.name, v.decl, st->loc };
+        }
+        scope_set(s, st->list.items[0]->name, v);
+        return 0;
+    }
+    if (v.kind != V_TUPLE || v.n != st->list.n) {
+        diag_error(st->loc, "cannot unpack %s into %d names", v.kind == V_TUPLE ? fmt("%d values", v.n) : fmt("a %s", kind_name(v.kind)), st->list.n);
+        return -1;
+    }
+    for (int i = 0; i < v.n; i++) scope_set(s, st->list.items[i]->name, v.items[i]);
+    return 0;
+}
+
+static int scalar_tensor(Ctx *c, Value v, Loc loc, const char *what) {
+    int x = as_tensor(c, v, loc, what);
+    if (x < 0) return -1;
+    if (ir_numel(&c->g->nodes[x]) != 1) {
+        diag_error(loc, "%s must be a scalar, got a tensor of shape %s (reduce it with mean() or sum())", what, node_shape(c, x));
+        return -1;
+    }
+    return ir_reshape(c->g, x, 0, NULL);
+}
+
+static int save_stmt(Ctx *c, Scope *s, Node *st) {
+    BlockGraph *out = c->out;
+    SaveAction sa = { .kind = SAVE_GRID_PNG, .rows = 0, .loc = st->loc };
+    Node *e = st->a;
+    Value path = eval(c, s, st->b);
+    if (path.kind == V_ERROR) return -1;
+    if (path.kind != V_STR) { diag_error(st->b->loc, "save ... to needs a file name string"); return -1; }
+    sa.path = path.str;
+    size_t len = strlen(path.str);
+    int png = len > 4 && !strcmp(path.str + len - 4, ".png");
+    int npy = len > 4 && !strcmp(path.str + len - 4, ".npy");
+    if (!png && !npy) { diag_error(st->b->loc, "save: the file name must end in .png (an image grid) or .npy (an array)"); return -1; }
+    Value v;
+    if (e->kind == N_CALL && e->a->kind == N_NAME && !strcmp(e->a->name, "grid")) {
+        Args a;
+        if (eval_args(c, s, e, &a) < 0) return -1;
+        Loc l;
+        Value *rows = named(&a, "rows", &l);
+        int64_t r = 0;
+        if (rows && want_int(*rows, l, "rows", &r) < 0) return -1;
+        if (no_other_named(&a, "grid") < 0) return -1;
+        if (a.npos != 1) { diag_error(e->loc, "grid(images, rows: n) takes one tensor"); return -1; }
+        if (!png) { diag_error(st->b->loc, "grid() images are saved to a .png file"); return -1; }
+        v = a.pos[0];
+        sa.rows = (int)r;
+    } else {
+        v = eval(c, s, e);
+    }
+    if (v.kind == V_ERROR) return -1;
+    int x = as_tensor(c, v, e->loc, "save");
+    if (x < 0) return -1;
+    IrNode *n = &c->g->nodes[x];
+    if (png && !(n->ndim == 3 || (n->ndim == 4 && (n->shape[1] == 1 || n->shape[1] == 3)))) {
+        diag_error(e->loc, "an image grid needs images of shape [n, h, w] or [n, 1 or 3, h, w], got %s", node_shape(c, x));
+        return -1;
+    }
+    sa.node = x;
+    sa.kind = npy ? SAVE_NPY : SAVE_GRID_PNG;
+    if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+    out->saves[out->nsaves++] = sa;
+    return 0;
+}
+
+static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
+    switch (st->kind) {
+    case N_ASSIGN: return assign_stmt(c, s, st);
+    case N_PARAM: case N_STATE: return param_stmt(c, s, st);
+    case N_RETURN: {
+        Value r;
+        if (st->list.n == 1) r = eval(c, s, st->list.items[0]->kind == N_NAMEDARG ? st->list.items[0]->a : st->list.items[0]);
+        else {
+            r = (Value){ .kind = V_TUPLE, .n = st->list.n, .items = xmalloc(st->list.n * sizeof(Value)) };
+            for (int i = 0; i < st->list.n; i++) {
+                Node *x = st->list.items[i];
+                r.items[i] = eval(c, s, x->kind == N_NAMEDARG ? x->a : x);
+                if (r.items[i].kind == V_ERROR) { r = error_value; break; }
+            }
+        }
+        *ret = r;
+        *returned = 1;
+        return r.kind == V_ERROR ? -1 : 0;
+    }
+    case N_EXPR: {
+        Value v = eval(c, s, st->a);
+        return v.kind == V_ERROR ? -1 : 0;
+    }
+    case N_MINIMIZE: {
+        if (!c->out || !c->train) { diag_error(st->loc, "minimize is only valid in a step of a train block"); return -1; }
+        if (c->out->loss >= 0) { diag_error(st->loc, "a step minimizes one loss; add the terms, or use another step"); return -1; }
+        Value v = eval(c, s, st->a);
+        if (v.kind == V_ERROR) return -1;
+        int x = scalar_tensor(c, v, st->a->loc, "the loss");
+        if (x < 0) return -1;
+        Value *o = scope_get(s, st->name);
+        if (!o || o->kind != V_OPT) {
+            diag_error(st->loc, o ? "'%s' is not an optimizer" : "unknown optimizer '%s'", st->name);
+            return -1;
+        }
+        c->out->loss = x;
+        c->out->optimizer = o->index;
+        return 0;
+    }
+    case N_REPORT: {
+        if (!c->out) { diag_error(st->loc, "report is only valid in train blocks"); return -1; }
+        Value v = eval(c, s, st->a);
+        if (v.kind == V_ERROR) return -1;
+        int x = scalar_tensor(c, v, st->a->loc, "a reported value");
+        if (x < 0) return -1;
+        if (c->out->nreports == 16) { diag_error(st->loc, "too many reports in one block"); return -1; }
+        c->out->report_name[c->out->nreports] = st->name ? st->name : "value";
+        c->out->report_node[c->out->nreports++] = x;
+        return 0;
+    }
+    case N_SAVE:
+        if (!c->out) { diag_error(st->loc, "save is only valid in train and sample blocks"); return -1; }
+        return save_stmt(c, s, st);
+    case N_CHECKPOINT:
+        if (!c->out) { diag_error(st->loc, "checkpoint is only valid in train blocks"); return -1; }
+        c->out->checkpoint = 1;
+        return 0;
+    case N_IF: {
+        Value cond = eval(c, s, st->a);
+        if (cond.kind == V_ERROR) return -1;
+        if (cond.kind != V_NUM) { diag_error(st->a->loc, "an if condition must be a number known at compile time"); return -1; }
+        NodeList *body = cond.num != 0 ? &st->list : &st->list2;
+        for (int i = 0; i < body->n && !*returned; i++)
+            if (stmt(c, s, body->items[i], ret, returned) < 0) return -1;
+        return 0;
+    }
+    case N_FOR: {
+        Value r = eval(c, s, st->a);
+        if (r.kind == V_ERROR) return -1;
+        int64_t n;
+        if (want_int(r, st->a->loc, "a for loop bound (for i in N)", &n) < 0) return -1;
+        for (int64_t i = 0; i < n && !*returned; i++) {
+            scope_set(s, st->name, num_value((double)i, 1));
+            for (int k = 0; k < st->list.n && !*returned; k++)
+                if (stmt(c, s, st->list.items[k], ret, returned) < 0) return -1;
+        }
+        return 0;
+    }
+    default:
+        diag_error(st->loc, "this statement is not valid here");
+        return -1;
+    }
+}
+
+static Value exec_body(Ctx *c, Scope *s, NodeList *body, int *returned) {
+    Value ret = none;
+    int failed = 0;
+    for (int i = 0; i < body->n && !*returned; i++)
+        if (stmt(c, s, body->items[i], &ret, returned) < 0) failed = 1;
+    return failed ? error_value : ret;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* loading: files, imports, declarations, train blocks */
+
+static const char *stdlib_dir(void) {
+    static char dir[PATH_MAX];
+    const char *env = getenv("GMC_STDLIB");
+    if (env) return env;
+    char exe[PATH_MAX - 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        snprintf(dir, sizeof dir, "%s/stdlib", exe);
+        if (access(dir, R_OK) == 0) return dir;
+        snprintf(dir, sizeof dir, "%s/../share/gmc/stdlib", exe);
+        if (access(dir, R_OK) == 0) return dir;
+    }
+    return "/usr/local/share/gmc/stdlib";
+}
+
+static int declare(Program *p, Scope *g, Node *prog, int is_stdlib);
+
+static int import_module(Program *p, Scope *g, Node *imp) {
+    if (strncmp(imp->name, "std.", 4) != 0) {
+        diag_error(imp->loc, "unknown module '%s' (the standard modules are std.nn and std.losses)", imp->name);
+        return -1;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%.3000s/%.200s.gm", stdlib_dir(), imp->name + 4);
+    if (access(path, R_OK) != 0) {
+        diag_error(imp->loc, "unknown module '%s' (no file %s)", imp->name, path);
+        return -1;
+    }
+    Node *ast = parse_file(ast_intern(path));
+    if (!ast) return -1;
+    return declare(p, g, ast, 1);
+}
+
+static const Override *find_override(Program *p, const char *name) {
+    for (int i = 0; i < p->noverrides; i++)
+        if (!strcmp(p->overrides[i].name, name)) return &p->overrides[i];
+    return NULL;
+}
+
+static Value override_value(const char *text) {
+    char *end;
+    double x = strtod(text, &end);
+    if (*text && !*end) return num_value(x, !strpbrk(text, ".eE"));
+    return (Value){ .kind = V_STR, .str = ast_intern(text) };
+}
+
+static int declare(Program *p, Scope *g, Node *prog, int is_stdlib) {
+    int errors = 0;
+    Ctx c = { .prog = p };
+    for (int i = 0; i < prog->list2.n; i++) {
+        Node *d = prog->list2.items[i];
+        if (d->kind != N_IMPORT && d->kind != N_TRAIN && d->kind != N_SAMPLE &&
+            scope_get(g, d->name) && scope_get(g, d->name)->kind != V_BUILTIN && !is_stdlib) {
+            Value *old = scope_get(g, d->name);
+            if (old->kind == V_LAYER || old->kind == V_MODEL) {
+                diag_error(d->loc, "'%s' is already defined", d->name);
+                errors++;
+                continue;
+            }
+        }
+        switch (d->kind) {
+        case N_IMPORT: if (import_module(p, g, d) < 0) errors++; break;
+        case N_CONST: case N_DATA: {
+            const Override *ov = d->kind == N_CONST ? find_override(p, d->name) : NULL;
+            Value v = ov ? override_value(ov->value) : eval(&c, g, d->a);
+            if (v.kind == V_ERROR) { errors++; v = error_value; }
+            if (d->kind == N_DATA && v.kind != V_DATA && v.kind != V_ERROR) {
+                diag_error(d->a->loc, "data '%s' must be a data set such as fashion_mnist(split: \"train\"), got a %s", d->name, kind_name(v.kind));
+                errors++;
+            }
+            scope_set(g, d->name, v);
+            break;
+        }
+        case N_LAYER: scope_set(g, d->name, (Value){ .kind = V_LAYER, .decl = d }); break;
+        case N_MODEL: scope_set(g, d->name, (Value){ .kind = V_MODEL, .decl = d }); break;
+        case N_TRAIN:
+            if (p->ntrains == 8) { diag_error(d->loc, "too many train blocks"); errors++; break; }
+            p->trains[p->ntrains++] = (Train){ .name = d->name, .node = d };
+            break;
+        case N_SAMPLE:
+            if (p->nsamples == 16) { diag_error(d->loc, "too many sample procedures"); errors++; break; }
+            p->samples[p->nsamples++] = d;
+            break;
+        default:
+            diag_error(d->loc, "expected a declaration (import, const, data, layer, model, train, sample)");
+            errors++;
+        }
+    }
+    return errors ? -1 : 0;
+}
+
+/* The train block's own statements: instances, optimizers, streams, settings, and the
+ * blocks it runs. Returns the scope in which its blocks are evaluated. */
+static Scope *train_scope(Program *p, Train *t) {
+    Scope *s = scope_new((Scope *)p->globals);
+    Ctx c = { .prog = p, .train = t };
+    t->epochs = 1;
+    for (int i = 0; i < t->node->list2.n; i++) {
+        Node *st = t->node->list2.items[i];
+        switch (st->kind) {
+        case N_ASSIGN: assign_stmt(&c, s, st); break;
+        case N_OPTIMIZER: {
+            Value v = eval(&c, s, st->a);
+            if (v.kind == V_OPT) {
+                t->opt[v.index].name = st->name;
+                scope_set(s, st->name, v);
+            } else if (v.kind != V_ERROR) diag_error(st->a->loc, "optimizer '%s' must be an optimizer such as adam(...), got a %s", st->name, kind_name(v.kind));
+            break;
+        }
+        case N_SETTING: {
+            const Override *ov = find_override(p, st->name);
+            Value v = ov ? override_value(ov->value) : eval(&c, s, st->a);
+            int64_t n;
+            if (v.kind == V_ERROR || want_int(v, st->a->loc, st->name, &n) < 0) break;
+            if (n < 0) { diag_error(st->a->loc, "%s must not be negative", st->name); break; }
+            if (!strcmp(st->name, "epochs")) t->epochs = (int)n;
+            else diag_error(st->loc, "'%s' is not supported yet (only epochs)", st->name);
+            break;
+        }
+        case N_STEP: if (t->nsteps < 16) t->steps[t->nsteps++] = st; break;
+        case N_VALIDATE: if (t->nvalidates < 8) t->validates[t->nvalidates++] = st; break;
+        case N_EVERY: if (t->neverys < 16) t->everys[t->neverys++] = st; break;
+        default: diag_error(st->loc, "this statement is not valid at the top of a train block"); break;
+        }
+    }
+    return s;
+}
+
+static Scope *train_scopes[8];
+
+static Scope *scope_for(Program *p, Train **t) {
+    if (!*t) {
+        if (!p->ntrains) return (Scope *)p->globals;
+        *t = &p->trains[0];
+    }
+    return train_scopes[*t - p->trains];
+}
+
+int sema_build_block(Program *p, Train *t, Node *block, int batch, int training, BlockGraph *out) {
+    memset(out, 0, sizeof *out);
+    ir_init(&out->g);
+    out->loss = -1;
+    out->batch = batch;
+    Scope *ts = scope_for(p, &t);
+    Ctx c = { .prog = p, .train = t, .g = &out->g, .out = out, .batch = batch, .training = training };
+    Scope *s = scope_new(ts);
+    int errors0 = diag_errors();
+    if (block->kind == N_SAMPLE) {
+        for (int i = 0; i < block->list.n; i++) {
+            Node *f = block->list.items[i];
+            const Override *ov = find_override(p, f->name);
+            Value v = ov ? override_value(ov->value) : f->a ? eval(&c, s, f->a) : error_value;
+            if (!ov && !f->a) diag_error(f->loc, "sample argument '%s' needs a default value", f->name);
+            scope_set(s, f->name, v);
+        }
+    }
+    NodeList *body = block->kind == N_SAMPLE ? &block->list2 : &block->list;
+    int returned = 0;
+    exec_body(&c, s, body, &returned);
+    if (returned) diag_error(block->loc, "return is not valid in this block");
+    if (block->kind == N_STEP && out->loss < 0 && diag_errors() == errors0)
+        diag_error(block->loc, "this step minimizes nothing: add `minimize LOSS with OPTIMIZER`");
+    if (diag_errors() != errors0) return -1;
+    /* gradients of the loss with respect to the optimiser's trainable parameters */
+    if (out->loss >= 0) {
+        Optimizer *o = &t->opt[out->optimizer];
+        int wrt[512], n = 0;
+        for (int i = 0; i < out->g.n; i++) {
+            IrNode *nd = &out->g.nodes[i];
+            if (nd->op != IR_PARAM || !p->params.items[nd->slot].trainable) continue;
+            const char *owner = p->params.items[nd->slot].owner;
+            int owned = 0;
+            for (int k = 0; k < o->nowners; k++) if (!strcmp(o->owners[k], owner)) owned = 1;
+            int dup = 0;
+            for (int k = 0; k < n; k++) if (out->grad_param[k] == nd->slot) dup = 1;
+            if (owned && !dup && n < 512) { out->grad_param[n] = nd->slot; wrt[n++] = i; }
+        }
+        int grads[512];
+        ir_grad(&out->g, out->loss, wrt, n, grads);
+        memcpy(out->grad_node, grads, n * sizeof *grads);
+        out->ngrads = n;
+        if (n == 0) {
+            diag_error(block->loc, "the loss does not depend on any parameter that optimizer '%s' trains", o->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+Node *sema_find_sample(Program *p, const char *name) {
+    for (int i = 0; i < p->nsamples; i++)
+        if (!strcmp(p->samples[i]->name, name)) return p->samples[i];
+    return NULL;
+}
+
+/* Every model body is evaluated once on a batch of one, even if no block calls it, so its
+ * errors are reported; the parameters it creates are dropped again. */
+static void check_models(Program *p) {
+    for (int i = 0; i < p->ast->list2.n; i++) {
+        Node *m = p->ast->list2.items[i];
+        if (m->kind != N_MODEL) continue;
+        IrGraph g;
+        ir_init(&g);
+        Ctx c = { .prog = p, .g = &g };
+        Args a = { .loc = m->loc };
+        int ok = 1;
+        for (int k = 0; k < m->list.n && k < 16; k++) {
+            Node *in = m->list.items[k];
+            int64_t shape[IR_MAXDIM] = { 1 };
+            for (int d = 0; d < in->list.n && d < IR_MAXDIM - 1; d++) {
+                Value v = eval(&c, (Scope *)p->globals, in->list.items[d]);
+                if (v.kind == V_ERROR || want_int(v, in->list.items[d]->loc, "input dimension", &shape[d + 1]) < 0) ok = 0;
+                else if (shape[d + 1] < 1) { diag_error(in->list.items[d]->loc, "input dimension must be positive"); ok = 0; }
+            }
+            a.pos_loc[a.npos] = in->loc;
+            a.pos[a.npos++] = tensor_value(ir_leaf(&g, IR_INPUT, in->list.n + 1, shape, k));
+        }
+        int nparams = p->params.n;
+        if (ok) call_instance(&c, (Value){ .kind = V_INSTANCE, .decl = m, .name = ast_intern(fmt("__check_%s", m->name)) }, &a, m->loc);
+        for (int k = nparams; k < p->params.n; k++) free(p->params.items[k].data);
+        p->params.n = nparams;
+        ir_free(&g);
+    }
+}
+
+/* every block is built once with the streams' batch sizes, which checks every shape */
+static void check_blocks(Program *p) {
+    check_models(p);
+    if (diag_errors()) return;
+    for (int ti = 0; ti < p->ntrains; ti++) {
+        Train *t = &p->trains[ti];
+        Node **lists[3] = { t->steps, t->validates, t->everys };
+        int counts[3] = { t->nsteps, t->nvalidates, t->neverys };
+        for (int l = 0; l < 3; l++)
+            for (int i = 0; i < counts[l]; i++) {
+                BlockGraph bg;
+                Node *blk = lists[l][i];
+                if (blk->kind == N_EVERY) {
+                    Value cnt = eval(&(Ctx){ .prog = p }, train_scopes[ti], blk->a);
+                    int64_t n;
+                    if (cnt.kind != V_ERROR) want_int(cnt, blk->a->loc, "every", &n);
+                }
+                sema_build_block(p, t, blk, 0, l == 0, &bg);
+                ir_free(&bg.g);
+            }
+        if (!t->nsteps) diag_error(t->node->loc, "train block '%s' has no step", t->name);
+    }
+    for (int i = 0; i < p->nsamples; i++) {
+        BlockGraph bg;
+        sema_build_block(p, NULL, p->samples[i], 0, 0, &bg);
+        ir_free(&bg.g);
+    }
+}
+
+Program *sema_load(const char *path, Override *ov, int nov) {
+    Node *ast = parse_file(ast_intern(path));
+    if (!ast) return NULL;
+    Program *p = xmalloc(sizeof *p);
+    p->path = path;
+    p->ast = ast;
+    p->overrides = ov;
+    p->noverrides = nov;
+    Scope *g = scope_new(builtin_scope());
+    p->globals = g;
+    declare(p, g, ast, 0);
+    for (int i = 0; i < nov; i++) {
+        int found = !strcmp(ov[i].name, "epochs") || !strcmp(ov[i].name, "steps");
+        for (int k = 0; k < ast->list2.n; k++)
+            if (ast->list2.items[k]->kind == N_CONST && !strcmp(ast->list2.items[k]->name, ov[i].name)) found = 1;
+        for (int k = 0; k < p->nsamples; k++)
+            for (int a = 0; a < p->samples[k]->list.n; a++)
+                if (!strcmp(p->samples[k]->list.items[a]->name, ov[i].name)) found = 1;
+        if (!found) {
+            fprintf(stderr, "gmc: --set %s: the program has no const, sample argument or setting named '%s'\n", ov[i].name, ov[i].name);
+            return NULL;
+        }
+    }
+    if (diag_errors()) return NULL;
+    for (int i = 0; i < p->ntrains; i++) train_scopes[i] = train_scope(p, &p->trains[i]);
+    if (diag_errors()) return NULL;
+    check_blocks(p);
+    return diag_errors() ? NULL : p;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static void init_param(Param *pr, Rng *rng) {
+    int64_t fan_in = 1, fan_out = 1;
+    if (pr->ndim >= 2) {
+        int64_t receptive = 1;
+        for (int i = 0; i < pr->ndim - 2; i++) receptive *= pr->shape[i];
+        fan_in = pr->shape[pr->ndim - 2] * receptive;
+        fan_out = pr->shape[pr->ndim - 1] * receptive;
+    } else if (pr->ndim == 1) fan_in = fan_out = pr->shape[0];
+    double limit = 0, std = 0;
+    int uniform = 0;
+    switch (pr->init) {
+    case INIT_ZEROS: case INIT_ONES: case INIT_CONSTANT: {
+        float v = pr->init == INIT_ONES ? 1 : pr->init == INIT_CONSTANT ? pr->init_a : 0;
+        for (int64_t i = 0; i < pr->size; i++) pr->data[i] = v;
+        return;
+    }
+    case INIT_GLOROT_UNIFORM: uniform = 1; limit = sqrt(6.0 / (fan_in + fan_out)); break;
+    case INIT_GLOROT_NORMAL: std = sqrt(2.0 / (fan_in + fan_out)); break;
+    case INIT_HE_UNIFORM: uniform = 1; limit = sqrt(6.0 / fan_in); break;
+    case INIT_HE_NORMAL: std = sqrt(2.0 / fan_in); break;
+    case INIT_LECUN_UNIFORM: uniform = 1; limit = sqrt(3.0 / fan_in); break;
+    case INIT_LECUN_NORMAL: std = sqrt(1.0 / fan_in); break;
+    case INIT_NORMAL: std = pr->init_a; break;
+    case INIT_UNIFORM: uniform = 1; limit = pr->init_a; break;
+    }
+    if (uniform) {
+        rng_uniform(rng, pr->data, pr->size);
+        for (int64_t i = 0; i < pr->size; i++) pr->data[i] = (float)((2 * pr->data[i] - 1) * limit);
+    } else {
+        /* Keras's *_normal initialisers draw from a normal truncated at 2 std */
+        int truncated = pr->init != INIT_NORMAL;
+        double scale = truncated ? std / 0.87962566103423978 : std;
+        for (int64_t i = 0; i < pr->size; i++) {
+            float z;
+            do rng_normal(rng, &z, 1); while (truncated && fabsf(z) > 2);
+            pr->data[i] = (float)(z * scale);
+        }
+    }
+}
+
+void sema_init_params(Program *p, uint64_t seed) {
+    for (int i = 0; i < p->params.n; i++) {
+        Rng rng;
+        rng_init(&rng, seed * 1000003u + (uint64_t)i * 7919u + 1);   /* one stream per parameter */
+        init_param(&p->params.items[i], &rng);
+    }
+}
+
+int sema_summary(Program *p, FILE *f) {
+    for (int ti = 0; ti < p->ntrains; ti++) {
+        Train *t = &p->trains[ti];
+        for (int k = 0; k < t->ninst; k++) {
+            Instance *in = &t->inst[k];
+            IrGraph g;
+            ir_init(&g);
+            SummaryRow rows[256];
+            Ctx c = { .prog = p, .train = t, .g = &g, .rows = rows, .model_depth = 1 };
+            Args a = { .loc = in->loc };
+            for (int i = 0; i < in->model->list.n; i++) {
+                Node *inp = in->model->list.items[i];
+                int64_t shape[IR_MAXDIM] = { 1 };
+                for (int d = 0; d < inp->list.n; d++) {
+                    Value v = eval(&c, (Scope *)p->globals, inp->list.items[d]);
+                    shape[d + 1] = v.kind == V_NUM ? (int64_t)v.num : 1;
+                }
+                a.pos[a.npos++] = tensor_value(ir_leaf(&g, IR_INPUT, inp->list.n + 1, shape, i));
+            }
+            int first = p->params.n;
+            (void)first;
+            Value r = call_instance(&c, (Value){ .kind = V_INSTANCE, .decl = in->model, .name = in->name }, &a, in->loc);
+            int64_t total = 0, frozen = 0;
+            for (int i = 0; i < p->params.n; i++)
+                if (!strcmp(p->params.items[i].owner, in->name)) {
+                    if (p->params.items[i].trainable) total += p->params.items[i].size;
+                    else frozen += p->params.items[i].size;
+                }
+            fprintf(f, "Model: %s (instance %s)\n", in->model->name, in->name);
+            fprintf(f, "%-32s %-24s %12s\n", "Layer", "Output shape", "Param #");
+            fprintf(f, "%.*s\n", 70, "======================================================================");
+            for (int i = 0; i < c.nrows; i++) {
+                char shp[128];
+                int n = snprintf(shp, sizeof shp, "(None");
+                for (int d = 1; d < rows[i].ndim; d++) n += snprintf(shp + n, sizeof shp - n, ", %lld", (long long)rows[i].shape[d]);
+                snprintf(shp + n, sizeof shp - n, ")");
+                fprintf(f, "%-32s %-24s %12lld\n", rows[i].name, shp, (long long)params_under(p, rows[i].name));
+            }
+            fprintf(f, "%.*s\n", 70, "======================================================================");
+            fprintf(f, "Total params: %lld\nTrainable params: %lld\nNon-trainable params: %lld\n\n",
+                    (long long)(total + frozen), (long long)total, (long long)frozen);
+            ir_free(&g);
+            if (r.kind == V_ERROR) return -1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,31 @@
+#!/bin/sh
+# PyTorch cross-checks: the VAE's loss and every parameter gradient for fixed weights, a real
+# batch of Fashion-MNIST and fixed noise must equal PyTorch's. Skipped, with a message, where
+# torch is not installed.
+cd "$(dirname "$0")/../.." || exit 2
+GMC=${GMC:-./gmc}
+PY=/usr/bin/python3
+if ! $PY -c 'import torch' 2>/dev/null; then
+    echo "skip - PyTorch cross-check: /usr/bin/python3 has no torch (apt-get install python3-torch)"
+    exit 0
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# a real batch: 16 test images scaled to [0, 1]
+$PY - "$tmp/x.npy" <<'PY'
+import gzip, sys, numpy as np
+with gzip.open('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz') as f:
+    x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:16]
+np.save(sys.argv[1], (x / 255.0).astype(np.float32))
+PY
+for mode in "" "--no-fuse"; do
+    if ! $GMC examples/vae_mlp.gm --grad-dump "$tmp/dump.safetensors" --feed "$tmp/x.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
+        echo "FAIL - gmc --grad-dump $mode: $(cat "$tmp/log")"
+        continue
+    fi
+    if $PY tests/torch/vae_crosscheck.py "$tmp/dump.safetensors" > "$tmp/check" 2>&1; then
+        echo "ok - VAE loss and gradients equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+    else
+        echo "FAIL - VAE cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+    fi
+done

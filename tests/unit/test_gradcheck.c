@@ -1,0 +1,181 @@
+/* test_gradcheck.c: every IR op's gradient (built by autodiff.c) against central finite
+ * differences, through the whole lowering: fused JIT kernels, unfused kernels, and the
+ * reference interpreter. Losses are sum(op(...) * w) with a fixed random w, so every output
+ * element matters with its own weight. */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "plan.h"
+
+typedef struct Case {
+    const char *name;
+    int nin;
+    int ndim[3];
+    int64_t shape[3][4];
+    float lo, hi;            /* inputs drawn uniformly from [lo, hi] */
+} Case;
+
+static ParamTable params;
+static Jit *jit;
+
+static int add_input(IrGraph *g, int ndim, const int64_t *shape, float lo, float hi, Rng *rng) {
+    char name[32];
+    snprintf(name, sizeof name, "in%d", params.n);
+    int idx = params_add(&params, strdup(name), "t", ndim, shape, INIT_ZEROS, 0, 0, 1, (Loc){ 0 });
+    Param *p = &params.items[idx];
+    rng_uniform(rng, p->data, p->size);
+    for (int64_t i = 0; i < p->size; i++) p->data[i] = lo + (hi - lo) * p->data[i];
+    return ir_leaf(g, IR_PARAM, ndim, shape, idx);
+}
+
+/* builds op(inputs) for the named case */
+static int apply(IrGraph *g, const char *name, const int *x) {
+    static const struct { const char *name; IrOp op; } table[] = {
+        { "neg", IR_NEG }, { "exp", IR_EXP }, { "log", IR_LOG }, { "log1p", IR_LOG1P },
+        { "sqrt", IR_SQRT }, { "rsqrt", IR_RSQRT }, { "abs", IR_ABS }, { "tanh", IR_TANH },
+        { "sigmoid", IR_SIGMOID }, { "softplus", IR_SOFTPLUS }, { "erf", IR_ERF },
+        { "add", IR_ADD }, { "sub", IR_SUB }, { "mul", IR_MUL }, { "div", IR_DIV },
+        { "max", IR_MAX }, { "min", IR_MIN }, { "pow", IR_POW },
+        { "add_bcast", IR_ADD }, { "mul_bcast", IR_MUL }, { "div_bcast", IR_DIV },
+        { "max_scalar0", IR_MAX },
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(name, table[i].name)) {
+            if (!strcmp(name, "max_scalar0")) return ir_binary(g, IR_MAX, x[0], ir_const(g, 0, 0, NULL));
+            return ir_is_unary(table[i].op) ? ir_unary(g, table[i].op, x[0]) : ir_binary(g, table[i].op, x[0], x[1]);
+        }
+    if (!strcmp(name, "where")) return ir_where(g, ir_binary(g, IR_GT, x[0], ir_const(g, 0, 0, NULL)), x[0], x[1]);
+    if (!strcmp(name, "reshape")) { int64_t s[2] = { 6, 4 }; return ir_reshape(g, x[0], 2, s); }
+    if (!strcmp(name, "transpose")) { int perm[3] = { 2, 0, 1 }; return ir_transpose(g, x[0], perm); }
+    if (!strcmp(name, "broadcast")) { int64_t s[3] = { 3, 4, 5 }; return ir_broadcast(g, x[0], 3, s); }
+    if (!strcmp(name, "sum_all")) return ir_reduce(g, IR_SUM, x[0], 7);
+    if (!strcmp(name, "sum_axis0")) return ir_reduce(g, IR_SUM, x[0], 1);
+    if (!strcmp(name, "sum_axis1")) return ir_reduce(g, IR_SUM, x[0], 2);
+    if (!strcmp(name, "sum_axes02")) return ir_reduce(g, IR_SUM, x[0], 5);
+    if (!strcmp(name, "maxr_axis1")) return ir_reduce(g, IR_MAXR, x[0], 2);
+    if (!strcmp(name, "minr_axis2")) return ir_reduce(g, IR_MINR, x[0], 4);
+    if (!strcmp(name, "matmul")) return ir_matmul(g, x[0], x[1], 0, 0);
+    if (!strcmp(name, "matmul_tb")) return ir_matmul(g, x[0], x[1], 0, 1);
+    if (!strcmp(name, "matmul_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
+    if (!strcmp(name, "matmul_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
+    if (!strcmp(name, "matmul_batched")) return ir_matmul(g, x[0], x[1], 0, 0);
+    /* a composite: softmax cross-entropy shape of computation, exercises fusion + reductions */
+    if (!strcmp(name, "logsumexp")) {
+        int m = ir_reduce(g, IR_MAXR, x[0], 2);
+        int64_t keep[2] = { g->nodes[x[0]].shape[0], 1 };
+        int mk = ir_reshape(g, m, 2, keep);
+        int e = ir_unary(g, IR_EXP, ir_binary(g, IR_SUB, x[0], mk));
+        return ir_binary(g, IR_ADD, ir_unary(g, IR_LOG, ir_reduce(g, IR_SUM, e, 2)), m);
+    }
+    return -1;
+}
+
+static double run_loss(Plan *p, int loss) {
+    Rng rng = { 0, 0 };
+    plan_run(p, &rng);
+    return *plan_node(p, loss);
+}
+
+static void check_case(const Case *c, int fuse, int interpret) {
+    IrGraph g;
+    ir_init(&g);
+    params.n = 0;
+    Rng rng;
+    rng_init(&rng, 42);
+    int x[3];
+    for (int i = 0; i < c->nin; i++) x[i] = add_input(&g, c->ndim[i], c->shape[i], c->lo, c->hi, &rng);
+    int y = apply(&g, c->name, x);
+    if (y < 0) { CHECK(0, "%s: could not build", c->name); return; }
+    IrNode yn = g.nodes[y];
+    float *w = malloc(ir_numel(&yn) * sizeof *w);
+    rng_uniform(&rng, w, ir_numel(&yn));
+    for (int64_t i = 0; i < ir_numel(&yn); i++) w[i] = 2 * w[i] - 1;
+    int wn = ir_data(&g, w, yn.ndim, yn.shape);
+    unsigned all = yn.ndim ? (1u << yn.ndim) - 1 : 0;
+    int loss = ir_reduce(&g, IR_SUM, ir_binary(&g, IR_MUL, y, wn), all);
+    int grads[3], roots[4];
+    ir_grad(&g, loss, x, c->nin, grads);
+    roots[0] = loss;
+    for (int i = 0; i < c->nin; i++) roots[i + 1] = grads[i];
+    LowerOptions lo = { .fuse = fuse, .interpret = interpret };
+    char err[256];
+    Plan *p = plan_build(&g, &params, roots, c->nin + 1, 0, &lo, jit, err, sizeof err);
+    if (!p) { CHECK(0, "%s: plan failed: %s", c->name, err); ir_free(&g); return; }
+    run_loss(p, loss);
+    double worst = 0;
+    for (int i = 0; i < c->nin; i++) {
+        Param *pr = &params.items[g.nodes[x[i]].slot];
+        float *analytic = malloc(pr->size * sizeof *analytic);
+        memcpy(analytic, plan_node(p, grads[i]), pr->size * sizeof *analytic);
+        for (int64_t k = 0; k < pr->size; k++) {
+            float saved = pr->data[k];
+            float h = 1e-2f * fmaxf(1.0f, fabsf(saved));
+            pr->data[k] = saved + h;
+            double up = run_loss(p, loss);
+            pr->data[k] = saved - h;
+            double down = run_loss(p, loss);
+            pr->data[k] = saved;
+            double fd = (up - down) / (2 * (double)h);
+            double e = fabs(fd - analytic[k]) / fmax(1.0, fabs(fd));
+            if (e > worst) worst = e;
+        }
+        free(analytic);
+    }
+    CHECK(worst < 2e-2, "grad %-14s %s: max error %.2e vs finite differences", c->name,
+          interpret ? "interpreted" : fuse ? "fused JIT" : "unfused JIT", worst);
+    plan_free(p);
+    ir_free(&g);
+}
+
+int main(void) {
+    jit = jit_create();
+    CHECK(jit != NULL, "LLVM JIT created");
+    Case cases[] = {
+        { "neg", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "exp", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "log", 1, { 2 }, { { 3, 4 } }, 0.5f, 3 },
+        { "log1p", 1, { 2 }, { { 3, 4 } }, -0.5f, 3 },
+        { "sqrt", 1, { 2 }, { { 3, 4 } }, 0.5f, 3 },
+        { "rsqrt", 1, { 2 }, { { 3, 4 } }, 0.5f, 3 },
+        { "abs", 1, { 2 }, { { 3, 4 } }, 0.2f, 2 },
+        { "tanh", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "sigmoid", 1, { 2 }, { { 3, 4 } }, -4, 4 },
+        { "softplus", 1, { 2 }, { { 3, 4 } }, -4, 4 },
+        { "erf", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "add", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "sub", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "mul", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "div", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, 0.5f, 2 },
+        { "max", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "min", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "pow", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, 0.5f, 2 },
+        { "add_bcast", 2, { 2, 1 }, { { 3, 4 }, { 4 } }, -2, 2 },
+        { "mul_bcast", 2, { 3, 2 }, { { 2, 3, 4 }, { 3, 1 } }, -2, 2 },
+        { "div_bcast", 2, { 2, 2 }, { { 3, 4 }, { 3, 1 } }, 0.5f, 2 },
+        { "max_scalar0", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "where", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
+        { "reshape", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "transpose", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "broadcast", 1, { 3 }, { { 3, 1, 5 } }, -2, 2 },
+        { "sum_all", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "sum_axis0", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "sum_axis1", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "sum_axes02", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "maxr_axis1", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "minr_axis2", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "matmul", 2, { 2, 2 }, { { 3, 4 }, { 4, 5 } }, -1, 1 },
+        { "matmul_tb", 2, { 2, 2 }, { { 3, 4 }, { 5, 4 } }, -1, 1 },
+        { "matmul_ta", 2, { 2, 2 }, { { 4, 3 }, { 4, 5 } }, -1, 1 },
+        { "matmul_tab", 2, { 2, 2 }, { { 4, 3 }, { 5, 4 } }, -1, 1 },
+        { "matmul_batched", 2, { 3, 2 }, { { 2, 3, 4 }, { 4, 5 } }, -1, 1 },
+        { "logsumexp", 1, { 2 }, { { 3, 5 } }, -3, 3 },
+    };
+    int n = sizeof cases / sizeof cases[0];
+    for (int i = 0; i < n; i++) {
+        check_case(&cases[i], 1, 0);
+        check_case(&cases[i], 0, 0);
+        check_case(&cases[i], 1, 1);
+    }
+    jit_destroy(jit);
+    CHECK_DONE();
+}
