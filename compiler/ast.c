@@ -130,8 +130,10 @@ const char *ast_intern(const char *s) {
         if (strcmp(intern_slots[i], s) == 0) return intern_slots[i];
         i = (i + 1) & (intern_cap - 1);
     }
-    char *copy = strdup(s);
+    size_t n = strlen(s) + 1;
+    char *copy = malloc(n);
     if (!copy) out_of_memory();
+    memcpy(copy, s, n);
     intern_slots[i] = copy;
     intern_count++;
     return copy;

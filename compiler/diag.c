@@ -43,9 +43,10 @@ static void emit(const char *s, size_t n) {
 static void emits(const char *s) { emit(s, strlen(s)); }
 
 static char *xstrdup(const char *s) {
-    char *d = strdup(s);
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
     if (!d) { fprintf(stderr, "gmc: out of memory\n"); abort(); }
-    return d;
+    return memcpy(d, s, n);
 }
 
 void diag_add_source(const char *file, const char *text) {

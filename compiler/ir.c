@@ -144,6 +144,7 @@ int ir_broadcast(IrGraph *g, int a, int ndim, const int64_t *shape) {
 }
 
 int ir_reduce(IrGraph *g, IrOp op, int a, unsigned axes_mask) {
+    if (!axes_mask) return a;      /* reducing over no axes is the identity */
     IrNode x = g->nodes[a];
     int64_t shape[IR_MAXDIM];
     int nd = 0;

@@ -94,6 +94,7 @@ int main(int argc, char **argv) {
 
     Program *p = sema_load(file, ov, nov);
     if (!p) return 1;
+    if (sema_check_overrides(p) != 0) return 2;
     if (dump_ir || dump_llvm) {
         for (int t = 0; t < p->ntrains; t++)
             for (int s = 0; s < p->trains[t].nsteps; s++) {

@@ -91,4 +91,6 @@ int sema_summary(Program *p, FILE *f);
 /* Fills every parameter with its initialiser from the seed. */
 void sema_init_params(Program *p, uint64_t seed);
 Node *sema_find_sample(Program *p, const char *name);
+/* Every --set names a const, a sample argument or a setting; -1 (after a message) if not. */
+int sema_check_overrides(Program *p);
 #endif

@@ -388,6 +388,30 @@ static LLVMValueRef element_ptr(Gen *g, int buf, LLVMValueRef at) {
     return LLVMBuildInBoundsGEP2(g->b, g->f32, g->base[buf], &at, 1, "");
 }
 
+/* The addresses of the lanes of a strided access: base + at + l*stride. */
+static LLVMValueRef lane_ptrs(Gen *g, int buf, LLVMValueRef at, int64_t stride) {
+    LLVMValueRef step[MAX_LANES];
+    for (int l = 0; l < g->lanes; l++) step[l] = i64c(g, l * stride);
+    LLVMValueRef ix = LLVMBuildNSWAdd(g->b, splat(g, at), LLVMConstVector(step, (unsigned)g->lanes), "");
+    return LLVMBuildInBoundsGEP2(g->b, g->f32, g->base[buf], &ix, 1, "");
+}
+
+/* llvm.masked.gather (value == NULL) or .scatter of value, all lanes on: one IR instruction
+ * rather than a load per lane, which keeps the optimiser fast. */
+static LLVMValueRef call_intrinsic2(Gen *g, const char *name, LLVMValueRef ptrs, LLVMValueRef value) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef vt = val_type(g), pt = LLVMTypeOf(ptrs);
+    LLVMTypeRef types[2] = {vt, pt};   /* the overloaded types */
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, types, 2);
+    LLVMValueRef ones[MAX_LANES];
+    for (int l = 0; l < g->lanes; l++) ones[l] = LLVMConstInt(LLVMInt1TypeInContext(g->cx), 1, 0);
+    LLVMValueRef mask = LLVMConstVector(ones, (unsigned)g->lanes);
+    LLVMValueRef gather[4] = {ptrs, i32c(g, 4), mask, LLVMGetUndef(vt)};
+    LLVMValueRef scatter[4] = {value, ptrs, i32c(g, 4), mask};
+    return LLVMBuildCall2(g->b, LLVMIntrinsicGetType(g->cx, id, types, 2), fn,
+                          value ? scatter : gather, 4, "");
+}
+
 static LLVMValueRef emit_load(Gen *g, const KExpr *e, int scope) {
     int64_t lane;
     LLVMValueRef at = emit_address(g, e->offset, e->stride, scope, &lane);
@@ -400,13 +424,7 @@ static LLVMValueRef emit_load(Gen *g, const KExpr *e, int scope) {
         LLVMSetAlignment(v, 4);
         return v;
     }
-    LLVMValueRef v = LLVMGetUndef(val_type(g));   /* strided: gather lane by lane */
-    for (int l = 0; l < g->lanes; l++) {
-        LLVMValueRef a = LLVMBuildNSWAdd(g->b, at, i64c(g, l * lane), "");
-        LLVMValueRef x = LLVMBuildLoad2(g->b, g->f32, element_ptr(g, e->buf, a), "");
-        v = LLVMBuildInsertElement(g->b, v, x, i32c(g, l), "");
-    }
-    return v;
+    return call_intrinsic2(g, "llvm.masked.gather", lane_ptrs(g, e->buf, at, lane), 0);
 }
 
 static LLVMValueRef emit_index(Gen *g, int axis) {
@@ -484,12 +502,8 @@ static void emit_store(Gen *g, LLVMValueRef v) {
         LLVMValueRef p = LLVMBuildBitCast(g->b, element_ptr(g, k->out_buf, at),
                                           LLVMPointerType(val_type(g), 0), "");
         LLVMSetAlignment(LLVMBuildStore(g->b, v, p), 4);
-    } else {   /* scatter in lane order, so that repeated addresses keep the last lane */
-        for (int l = 0; l < g->lanes; l++) {
-            LLVMValueRef a = LLVMBuildNSWAdd(g->b, at, i64c(g, l * lane), "");
-            LLVMBuildStore(g->b, LLVMBuildExtractElement(g->b, v, i32c(g, l), ""),
-                           element_ptr(g, k->out_buf, a));
-        }
+    } else {   /* lanes overlapping in memory are written in lane order: the last one stays */
+        call_intrinsic2(g, "llvm.masked.scatter", lane_ptrs(g, k->out_buf, at, lane), v);
     }
 }
 
@@ -692,7 +706,8 @@ static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int run_passes, 
     if (!run_passes) return 0;
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(opts, 0);
-    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, getenv("NOSLP") ? 0 : 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(opts, getenv("UNROLL") ? 1 : 0);
     LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
     LLVMDisposePassBuilderOptions(opts);
     return e ? llvm_err(e, "LLVM optimisation failed", err, errlen) : 0;

@@ -737,8 +737,8 @@ static Value call_instance(Ctx *c, Value inst, Args *a, Loc loc) {
             if (ok && dims[k] != n->shape[k + 1]) ok = 0;
         }
         if (!ok || (batch >= 0 && n->shape[0] != batch)) {
-            diag_error(a->pos_loc[i], "model %s expects %s of shape [batch, %s], got %s", model->name,
-                       in->name, nd ? shape_str(nd, dims) + 1 : "]", node_shape(c, x));
+            diag_error(a->pos_loc[i], "model %s expects %s of shape [batch%s%s, got %s", model->name,
+                       in->name, nd ? ", " : "]", nd ? shape_str(nd, dims) + 1 : "", node_shape(c, x));
             return error_value;
         }
         batch = n->shape[0];
@@ -1363,7 +1363,18 @@ Program *sema_load(const char *path, Override *ov, int nov) {
     Scope *g = scope_new(builtin_scope());
     p->globals = g;
     declare(p, g, ast, 0);
-    for (int i = 0; i < nov; i++) {
+    if (diag_errors()) return NULL;
+    for (int i = 0; i < p->ntrains; i++) train_scopes[i] = train_scope(p, &p->trains[i]);
+    if (diag_errors()) return NULL;
+    check_blocks(p);
+    return diag_errors() ? NULL : p;
+}
+
+
+int sema_check_overrides(Program *p) {
+    Node *ast = p->ast;
+    for (int i = 0; i < p->noverrides; i++) {
+        Override *ov = p->overrides;
         int found = !strcmp(ov[i].name, "epochs") || !strcmp(ov[i].name, "steps");
         for (int k = 0; k < ast->list2.n; k++)
             if (ast->list2.items[k]->kind == N_CONST && !strcmp(ast->list2.items[k]->name, ov[i].name)) found = 1;
@@ -1372,14 +1383,10 @@ Program *sema_load(const char *path, Override *ov, int nov) {
                 if (!strcmp(p->samples[k]->list.items[a]->name, ov[i].name)) found = 1;
         if (!found) {
             fprintf(stderr, "gmc: --set %s: the program has no const, sample argument or setting named '%s'\n", ov[i].name, ov[i].name);
-            return NULL;
+            return -1;
         }
     }
-    if (diag_errors()) return NULL;
-    for (int i = 0; i < p->ntrains; i++) train_scopes[i] = train_scope(p, &p->trains[i]);
-    if (diag_errors()) return NULL;
-    check_blocks(p);
-    return diag_errors() ? NULL : p;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

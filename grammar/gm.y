@@ -175,9 +175,9 @@ static const char *join_dotted(const char *a, const char *b) {
 %token IMPORT "import" CONST "const" DATA "data" LAYER "layer" MODEL "model"
        TRAIN "train" SAMPLE "sample" PARAM "param" STATE "state" RETURN "return"
        MINIMIZE "minimize" WITH "with" SAVE "save" TO "to" CHECKPOINT "checkpoint"
-       REPORT "report" OPTIMIZER "optimizer" STEP "step" STEPS "steps" REPEAT "repeat"
-       EVERY "every" VALIDATE "validate" IF "if" ELSE "else" FOR "for" IN "in"
-       AND "and" OR "or" NOT "not" EPOCH "epoch" EPOCHS "epochs"
+       REPORT "report" OPTIMIZER "optimizer" REPEAT "repeat" EVERY "every"
+       VALIDATE "validate" IF "if" ELSE "else" FOR "for" IN "in" AND "and" OR "or" NOT "not"
+       EPOCH "epoch" EPOCHS "epochs" STEP "step" STEPS "steps"
 %token POW "**" LE "<=" GE ">=" EQ "==" NE "!=" LT "<" GT ">"
 %token PLUS "+" MINUS "-" STAR "*" SLASH "/" PERCENT "%" AT "@" PIPE "|"
 %token ASSIGN "=" COMMA "," COLON ":" DOT "."
@@ -500,12 +500,7 @@ static const char *symbol_text(yysymbol_kind_t sym, char *buf, size_t size) {
     case YYSYMBOL_STRING: return "string";
     default: break;
     }
-    const char *name = yysymbol_name(sym);        /* "\"import\"", "\"(\"" */
-    size_t n = strlen(name);
-    if (n >= 2 && name[0] == '"' && name[n - 1] == '"')
-        snprintf(buf, size, "'%.*s'", (int)(n - 2), name + 1);
-    else
-        snprintf(buf, size, "%s", name);
+    snprintf(buf, size, "'%s'", yysymbol_name(sym));   /* keywords, punctuation */
     return buf;
 }
 
@@ -577,6 +572,7 @@ static void describe_expected(yysymbol_kind_t *exp, int n, char *buf, size_t siz
         YYSYMBOL_NE, YYSYMBOL_AND, YYSYMBOL_OR, YYSYMBOL_PIPE, YYSYMBOL_IF, YYSYMBOL_LPAREN,
         YYSYMBOL_LBRACKET, YYSYMBOL_DOT,
     };
+    static const yysymbol_kind_t soft_names[] = { YYSYMBOL_EPOCHS, YYSYMBOL_STEPS };
     const char *family[3];
     int nfamily = 0;
     if (has(exp, n, YYSYMBOL_IMPORT) && has(exp, n, YYSYMBOL_LAYER)) {
@@ -593,6 +589,7 @@ static void describe_expected(yysymbol_kind_t *exp, int n, char *buf, size_t siz
     if (has(exp, n, YYSYMBOL_IDENT) && has(exp, n, YYSYMBOL_NUMBER) &&
         has(exp, n, YYSYMBOL_LPAREN)) {
         n = remove_all(exp, n, expr_start, COUNT(expr_start));
+        n = remove_all(exp, n, soft_names, COUNT(soft_names));   /* as in f(epochs: 3) */
         family[nfamily++] = "expression";
     }
     buf[0] = '\0';
