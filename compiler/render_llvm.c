@@ -2,21 +2,24 @@
  *
  * Shape of the code. Adjacent dims that every access walks as one row-major block are merged
  * first (an elementwise [128 x 784] kernel becomes one loop of 100352). The innermost output
- * dim then runs W points at a time with explicit <W x float> vectors (W = 32, then 8, then a
- * scalar tail). A lane is one output point, so a reduction keeps one accumulator per lane and
- * adds in exactly the interpreter's order, yet runs vectorised. We vectorise ourselves and
- * switch LLVM's loop vectoriser off because it cannot vectorise an in-order float reduction,
- * and because an in-place update (out_buf equal to an input with identical indexing) would
- * fail its runtime alias checks; within one chunk every load comes before the store, which
- * keeps in-place updates correct without any noalias promise.
+ * dim (the "jam" dim) then runs W points at a time with explicit <W x float> vectors (W = 16
+ * or 32, then 8, then a scalar tail). A lane is one output point, so a reduction keeps one
+ * accumulator per lane and adds in exactly the interpreter's order, yet runs vectorised.
+ * Lanes that are not contiguous in memory use llvm.masked.gather/scatter.
+ * We vectorise ourselves and keep LLVM's loop vectoriser off because it cannot vectorise an
+ * in-order float reduction, and because an in-place update (out_buf equal to an input with
+ * identical indexing) would fail its runtime alias checks; within one chunk every load comes
+ * before the store, which keeps in-place updates correct without any noalias promise.
  *
  * Math follows kernel_interp.c formula for formula. Scalar exp/log/pow/sqrt/floor/fabs are
- * LLVM intrinsics (they become libm calls); tanh/erf/log1p are libm calls. On vectors, when
- * glibc's libmvec can be loaded, exp/log/log1p/tanh/erf/pow call its SIMD variants, which
- * are within a few ulp of libm (GMC_LIBMVEC=0 turns this off for bit-exact agreement). */
+ * LLVM intrinsics (exp/log/pow become libm calls); tanh/erf/log1p are libm calls. On vectors,
+ * when glibc's libmvec can be loaded, exp/log/log1p/tanh/erf/pow call its SIMD variants,
+ * which differ from libm by a few ulp (GMC_LIBMVEC=0 turns them off: then the JIT agrees with
+ * the interpreter bit for bit); without libmvec a vector exp is one expf call per lane. */
 #include "kernel.h"
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
@@ -31,8 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Chunk sizes, in lanes, tried widest first along the jam dim (measured on AVX-512):
+ * 16 is best for elementwise kernels, equal to 32 on 64-byte aligned buffers and better on
+ * misaligned ones, and best by far when lanes are gathered (strided); a reduction that loads
+ * whole vectors gains from 32, i.e. more accumulators in flight (2x on aligned buffers). */
 #define MAX_LANES 32
-static const int chunk_lanes[] = {32, 8};   /* vector chunk sizes tried, widest first */
+#define NARROW_LANES 8
+#define WIDE_LANES 16
+#define WIDE_REDUCE_LANES 32
 
 struct Jit {
     LLVMOrcLLJITRef lljit;
@@ -143,8 +152,8 @@ static int check_kernel(const Kernel *k, char *err, int errlen) {
         set_err(err, errlen, "kernel %s: bad dims (ndim %d, nout %d)", k->name, k->ndim, k->nout);
         return -1;
     }
-    if (k->reduce < KR_NONE || k->reduce > KR_MIN || (k->reduce == KR_NONE) != (k->nout == k->ndim)) {
-        set_err(err, errlen, "kernel %s: reduced dims and reduction disagree", k->name);
+    if (k->reduce < KR_NONE || k->reduce > KR_MIN || (k->reduce == KR_NONE && k->nout < k->ndim)) {
+        set_err(err, errlen, "kernel %s: reduced dims without a reduction", k->name);
         return -1;
     }
     for (int d = 0; d < k->ndim; d++)
@@ -239,6 +248,7 @@ typedef struct Gen {
     LLVMValueRef acc_slot[MAX_LANES + 1];
     LLVMValueRef acc;               /* what KE_ACC stands for in post */
     int jam;                        /* nest dim run `lanes` points at a time; -1: none */
+    int wide;                       /* the widest chunk for this kernel */
     int lanes;                      /* 1: scalar code */
 } Gen;
 
@@ -398,7 +408,7 @@ static LLVMValueRef lane_ptrs(Gen *g, int buf, LLVMValueRef at, int64_t stride) 
 
 /* llvm.masked.gather (value == NULL) or .scatter of value, all lanes on: one IR instruction
  * rather than a load per lane, which keeps the optimiser fast. */
-static LLVMValueRef call_intrinsic2(Gen *g, const char *name, LLVMValueRef ptrs, LLVMValueRef value) {
+static LLVMValueRef gather_scatter(Gen *g, const char *name, LLVMValueRef ptrs, LLVMValueRef value) {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
     LLVMTypeRef vt = val_type(g), pt = LLVMTypeOf(ptrs);
     LLVMTypeRef types[2] = {vt, pt};   /* the overloaded types */
@@ -424,7 +434,7 @@ static LLVMValueRef emit_load(Gen *g, const KExpr *e, int scope) {
         LLVMSetAlignment(v, 4);
         return v;
     }
-    return call_intrinsic2(g, "llvm.masked.gather", lane_ptrs(g, e->buf, at, lane), 0);
+    return gather_scatter(g, "llvm.masked.gather", lane_ptrs(g, e->buf, at, lane), 0);
 }
 
 static LLVMValueRef emit_index(Gen *g, int axis) {
@@ -503,7 +513,7 @@ static void emit_store(Gen *g, LLVMValueRef v) {
                                           LLVMPointerType(val_type(g), 0), "");
         LLVMSetAlignment(LLVMBuildStore(g->b, v, p), 4);
     } else {   /* lanes overlapping in memory are written in lane order: the last one stays */
-        call_intrinsic2(g, "llvm.masked.scatter", lane_ptrs(g, k->out_buf, at, lane), v);
+        gather_scatter(g, "llvm.masked.scatter", lane_ptrs(g, k->out_buf, at, lane), v);
     }
 }
 
@@ -531,10 +541,26 @@ static void loop_begin(Gen *g, Loop *L, LLVMValueRef lo, LLVMValueRef hi, int64_
     LLVMPositionBuilderAtEnd(g->b, body);
 }
 
+/* !llvm.loop !{self, !{"llvm.loop.vectorize.enable", i1 false}}: our loops are vectorised
+ * already or must keep their order, and LLVM 14's loop vectoriser runs at O3 even when the
+ * pass builder options switch it off; it would only add runtime alias checks to the tails. */
+static LLVMValueRef no_vectorize_md(Gen *g) {
+    const char *key = "llvm.loop.vectorize.enable";
+    LLVMMetadataRef hint[2] = {
+        LLVMMDStringInContext2(g->cx, key, strlen(key)),
+        LLVMValueAsMetadata(LLVMConstInt(LLVMInt1TypeInContext(g->cx), 0, 0))};
+    LLVMMetadataRef self = LLVMTemporaryMDNode(g->cx, NULL, 0);
+    LLVMMetadataRef ops[2] = {self, LLVMMDNodeInContext2(g->cx, hint, 2)};
+    LLVMMetadataRef id = LLVMMDNodeInContext2(g->cx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(self, id);   /* also frees the temporary */
+    return LLVMMetadataAsValue(g->cx, id);
+}
+
 static void loop_end(Gen *g, Loop *L) {
     LLVMValueRef next = LLVMBuildNSWAdd(g->b, L->i, i64c(g, L->step), "");
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
-    LLVMBuildBr(g->b, L->head);
+    LLVMValueRef br = LLVMBuildBr(g->b, L->head);
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(g->cx, "llvm.loop", 9), no_vectorize_md(g));
     LLVMAddIncoming(L->i, &next, &latch, 1);
     LLVMPositionBuilderAtEnd(g->b, L->exit);
 }
@@ -584,21 +610,32 @@ static void emit_outputs(Gen *g, int p, LLVMValueRef begin, LLVMValueRef end) {
         loop_end(g, &L);
         return;
     }
-    if (p == g->jam)
-        for (size_t t = 0; t < sizeof chunk_lanes / sizeof chunk_lanes[0]; t++) {
-            if (g->n.dims[p] < chunk_lanes[t]) continue;
-            g->lanes = chunk_lanes[t];
-            loop_begin(g, &L, lo, hi, g->lanes);
-            g->idx[p] = L.i;
-            emit_point(g);
-            loop_end(g, &L);
-            lo = L.i;
-        }
+    const int tiers[2] = {g->wide, NARROW_LANES};
+    for (int t = 0; t < 2 && p == g->jam; t++) {
+        if (g->n.dims[p] < tiers[t]) continue;
+        g->lanes = tiers[t];
+        loop_begin(g, &L, lo, hi, g->lanes);
+        g->idx[p] = L.i;
+        emit_point(g);
+        loop_end(g, &L);
+        lo = L.i;
+    }
     g->lanes = 1;
     loop_begin(g, &L, lo, hi, 1);
     g->idx[p] = L.i;
     emit_point(g);
     loop_end(g, &L);
+}
+
+/* Does e load lanes that are neither one vector nor one broadcast value? */
+static int gathers(Gen *g, const KExpr *e, int scope) {
+    if (e->op == KE_LOAD && g->jam >= 0 && g->jam < scope) {
+        int64_t s = nest_stride(g->k, &g->n, g->jam, e->stride);
+        return s != 0 && s != 1;
+    }
+    for (int i = 0; i < arity(e->op); i++)
+        if (gathers(g, e->arg[i], scope)) return 1;
+    return 0;
 }
 
 static int max_buf(const KExpr *e) {
@@ -626,7 +663,8 @@ static void emit_kernel(Gen *g, const Kernel *k, const char *name) {
     LLVMTypeRef params[3] = {LLVMPointerType(fptr, 0), g->i64, g->i64};
     g->k = k;
     build_nest(k, &g->n);
-    g->jam = g->n.nout > 0 && g->n.dims[g->n.nout - 1] >= chunk_lanes[1] ? g->n.nout - 1 : -1;
+    g->jam = g->n.nout > 0 && g->n.dims[g->n.nout - 1] >= NARROW_LANES ? g->n.nout - 1 : -1;
+    g->wide = k->reduce != KR_NONE && !gathers(g, k->body, g->n.ndim) ? WIDE_REDUCE_LANES : WIDE_LANES;
     g->fn = LLVMAddFunction(g->mod, name, LLVMFunctionType(g->void_t, params, 3, 0));
     add_fn_attr(g, g->fn, "nounwind");
     LLVMValueRef bufs = LLVMGetParam(g->fn, 0), begin = LLVMGetParam(g->fn, 1);
@@ -645,9 +683,9 @@ static void emit_kernel(Gen *g, const Kernel *k, const char *name) {
     memset(g->acc_slot, 0, sizeof g->acc_slot);
     if (k->reduce != KR_NONE) {   /* accumulators live in allocas; mem2reg makes them phis */
         g->acc_slot[1] = LLVMBuildAlloca(g->b, g->f32, "acc");
-        for (size_t t = 0; t < sizeof chunk_lanes / sizeof chunk_lanes[0]; t++)
-            g->acc_slot[chunk_lanes[t]] =
-                LLVMBuildAlloca(g->b, LLVMVectorType(g->f32, (unsigned)chunk_lanes[t]), "acc");
+        const int tiers[2] = {g->wide, NARROW_LANES};
+        for (int t = 0; t < 2; t++)
+            g->acc_slot[tiers[t]] = LLVMBuildAlloca(g->b, LLVMVectorType(g->f32, (unsigned)tiers[t]), "acc");
     }
 
     if (g->n.nout == 0) {   /* one scalar, written when the range is not empty */
@@ -706,8 +744,11 @@ static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int run_passes, 
     if (!run_passes) return 0;
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(opts, 0);
-    LLVMPassBuilderOptionsSetSLPVectorization(opts, getenv("NOSLP") ? 0 : 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(opts, getenv("UNROLL") ? 1 : 0);
+    LLVMPassBuilderOptionsSetLoopInterleaving(opts, 0);
+    LLVMPassBuilderOptionsSetSLPVectorization(opts, 1);
+    /* our loops are unrolled by their chunk width already; unrolling them again mostly
+     * costs compile time (a third of it for small kernels) */
+    LLVMPassBuilderOptionsSetLoopUnrolling(opts, 0);
     LLVMErrorRef e = LLVMRunPasses(mod, "default<O3>", tm, opts);
     LLVMDisposePassBuilderOptions(opts);
     return e ? llvm_err(e, "LLVM optimisation failed", err, errlen) : 0;

@@ -65,7 +65,7 @@ def write(path, tensors, metadata=None):
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     chunks, off = [], 0
     for name in sorted(tensors):
-        a = np.ascontiguousarray(np.asarray(tensors[name], dtype="<f4"))
+        a = np.array(tensors[name], dtype="<f4", order="C")  # keeps 0-d shape []
         raw = a.tobytes()
         header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
         chunks.append(raw)

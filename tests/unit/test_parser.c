@@ -318,6 +318,13 @@ static void test_statements(void) {
           "newlines after |, inside ( ) and after an operator are not terminators");
     CHECK(check_stmt("a = 1; b = 2", "(= (a) 1)"), "; separates statements");
 
+    Node *c = parse("layer f(x) {\n  h = x | g\n  # note\n\t| relu\n  return h\n}\n");
+    const Node *relu = c ? c->list2.items[0]->list2.items[0]->a : NULL;
+    CHECK(relu && relu->kind == N_CALL && relu->loc.line == 4 && relu->loc.col == 4 &&
+          c->list2.items[0]->list2.items[1]->loc.line == 5,
+          "locations stay right across a continued line");
+    ast_free(c);
+
     Node *p = parse("model M(x[28, 28], label: int, t: int[4]) { return x }\n"
                     "sample grid { checkpoint }\nlayer f() {}\nconst c = 3 # comment\n");
     char *s = p ? render(p) : NULL;
