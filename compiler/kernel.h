@@ -11,7 +11,7 @@
  * may also load buffers, with strides over the output dims only) and stored to
  *     bufs[out_buf][out_offset + sum_{d < nout} idx[d] * out_stride[d]].
  * All buffers are float32. Reductions run sequentially in index order (row-major over the
- * reduced dims) so results are deterministic. */
+ * reduced dims) so results are deterministic; sums accumulate in double and round once. */
 #ifndef GMC_KERNEL_H
 #define GMC_KERNEL_H
 #include <stdint.h>

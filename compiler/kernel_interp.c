@@ -96,6 +96,7 @@ static int empty_range(const int64_t *dims, int from, int to) {
 /* The value stored at the output point idx[0..nout). */
 static float output_value(const Kernel *k, float *const *bufs, int64_t *idx) {
     float acc;
+    double sum = 0;            /* sums accumulate in double, as in the JIT */
     if (k->reduce == KR_NONE) {
         for (int d = k->nout; d < k->ndim; d++) idx[d] = 0;
         acc = eval(k->body, bufs, idx, k->ndim, 0);
@@ -105,10 +106,11 @@ static float output_value(const Kernel *k, float *const *bufs, int64_t *idx) {
         if (!empty_range(k->dims, k->nout, k->ndim)) {
             do {
                 float v = eval(k->body, bufs, idx, k->ndim, 0);
-                acc = k->reduce == KR_SUM ? acc + v : k->reduce == KR_MAX ? kmax(acc, v)
-                                                                           : kmin(acc, v);
+                if (k->reduce == KR_SUM) sum += v;
+                else acc = k->reduce == KR_MAX ? kmax(acc, v) : kmin(acc, v);
             } while (next_index(idx, k->dims, k->nout, k->ndim));
         }
+        if (k->reduce == KR_SUM) acc = (float)sum;
     }
     return k->post ? eval(k->post, bufs, idx, k->nout, acc) : acc;
 }

@@ -259,6 +259,13 @@ static LLVMTypeRef val_type(Gen *g) {
     return g->lanes == 1 ? g->f32 : LLVMVectorType(g->f32, (unsigned)g->lanes);
 }
 
+/* sums accumulate in double: exact enough that a loss over thousands of terms does not
+ * carry float32 rounding noise, and still vectorised */
+static LLVMTypeRef acc_type(Gen *g) {
+    LLVMTypeRef e = g->k->reduce == KR_SUM ? LLVMDoubleTypeInContext(g->cx) : g->f32;
+    return g->lanes == 1 ? e : LLVMVectorType(e, (unsigned)g->lanes);
+}
+
 static LLVMValueRef splat(Gen *g, LLVMValueRef s) {
     if (g->lanes == 1) return s;
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(s), (unsigned)g->lanes);
@@ -574,19 +581,22 @@ static void emit_point(Gen *g) {
     } else {
         LLVMValueRef slot = g->acc_slot[g->lanes];
         float init = k->reduce == KR_SUM ? 0.0f : k->reduce == KR_MAX ? -INFINITY : INFINITY;
-        LLVMBuildStore(g->b, fconst(g, init), slot);
+        LLVMValueRef init_v = fconst(g, init);
+        if (k->reduce == KR_SUM) init_v = LLVMConstFPExt(init_v, acc_type(g));
+        LLVMBuildStore(g->b, init_v, slot);
         Loop loops[K_MAXDIM];
         for (int p = g->n.nout; p < g->n.ndim; p++) {   /* reduced dims, row-major */
             loop_begin(g, &loops[p], i64c(g, 0), i64c(g, g->n.dims[p]), 1);
             g->idx[p] = loops[p].i;
         }
         LLVMValueRef x = emit_expr(g, k->body, g->n.ndim);
-        LLVMValueRef acc = LLVMBuildLoad2(g->b, val_type(g), slot, "");
-        acc = k->reduce == KR_SUM ? LLVMBuildFAdd(g->b, acc, x, "")
+        LLVMValueRef acc = LLVMBuildLoad2(g->b, acc_type(g), slot, "");
+        acc = k->reduce == KR_SUM ? LLVMBuildFAdd(g->b, acc, LLVMBuildFPExt(g->b, x, acc_type(g), ""), "")
                                   : emit_maxmin(g, acc, x, k->reduce == KR_MAX);
         LLVMBuildStore(g->b, acc, slot);
         for (int p = g->n.ndim - 1; p >= g->n.nout; p--) loop_end(g, &loops[p]);
-        v = LLVMBuildLoad2(g->b, val_type(g), slot, "");
+        v = LLVMBuildLoad2(g->b, acc_type(g), slot, "");
+        if (k->reduce == KR_SUM) v = LLVMBuildFPTrunc(g->b, v, val_type(g), "");
     }
     if (k->post) {
         g->acc = v;
@@ -682,10 +692,11 @@ static void emit_kernel(Gen *g, const Kernel *k, const char *name) {
     }
     memset(g->acc_slot, 0, sizeof g->acc_slot);
     if (k->reduce != KR_NONE) {   /* accumulators live in allocas; mem2reg makes them phis */
-        g->acc_slot[1] = LLVMBuildAlloca(g->b, g->f32, "acc");
+        LLVMTypeRef e = k->reduce == KR_SUM ? LLVMDoubleTypeInContext(g->cx) : g->f32;
+        g->acc_slot[1] = LLVMBuildAlloca(g->b, e, "acc");
         const int tiers[2] = {g->wide, NARROW_LANES};
         for (int t = 0; t < 2; t++)
-            g->acc_slot[tiers[t]] = LLVMBuildAlloca(g->b, LLVMVectorType(g->f32, (unsigned)tiers[t]), "acc");
+            g->acc_slot[tiers[t]] = LLVMBuildAlloca(g->b, LLVMVectorType(e, (unsigned)tiers[t]), "acc");
     }
 
     if (g->n.nout == 0) {   /* one scalar, written when the range is not empty */
