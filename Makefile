@@ -79,7 +79,7 @@ check-asan:
 	    LDFLAGS="-fsanitize=address,undefined" gmc-asan-tests
 gmc-asan-tests: $(BUILD)/compiler/main.o $(BUILD)/libgmc.a $(UNIT_BIN)
 	$(CC) $(LDFLAGS) -o $(BUILD)/gmc $^ $(LDLIBS) 2>/dev/null || $(CC) $(LDFLAGS) -o $(BUILD)/gmc $(BUILD)/compiler/main.o $(BUILD)/libgmc.a $(LDLIBS)
-	GMC=$(BUILD)/gmc UNIT_DIR=$(BUILD)/tests ASAN_OPTIONS=detect_leaks=0 sh tests/run.sh
+	GMC=$(BUILD)/gmc GMC_STDLIB=$(CURDIR)/stdlib UNIT_DIR=$(BUILD)/tests ASAN_OPTIONS=detect_leaks=0 sh tests/run.sh
 
 bench: deps-test gmc
 	sh bench/run.sh

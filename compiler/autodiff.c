@@ -11,8 +11,8 @@ static int bin(IrGraph *g, IrOp op, int a, int b) { return ir_binary(g, op, a, b
 
 /* adds contribution c (already of the node's shape after unbroadcast) to adj[i] */
 static void accumulate(IrGraph *g, int *adj, int i, int c) {
-    IrNode *n = &g->nodes[i];
-    c = ir_unbroadcast(g, c, n->ndim, n->shape);
+    IrNode n = g->nodes[i];
+    c = ir_unbroadcast(g, c, n.ndim, n.shape);
     adj[i] = adj[i] < 0 ? c : bin(g, IR_ADD, adj[i], c);
 }
 

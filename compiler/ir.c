@@ -33,7 +33,10 @@ void ir_free(IrGraph *g) {
     memset(g, 0, sizeof *g);
 }
 
-static int push(IrGraph *g, IrOp op, int ndim, const int64_t *shape) {
+static int push(IrGraph *g, IrOp op, int ndim, const int64_t *shape_in) {
+    /* callers often pass a shape that lives in g->nodes, which realloc may move */
+    int64_t shape[IR_MAXDIM];
+    if (ndim) memcpy(shape, shape_in, ndim * sizeof *shape);
     if (g->n == g->cap) {
         g->cap = g->cap ? 2 * g->cap : 64;
         g->nodes = realloc(g->nodes, g->cap * sizeof *g->nodes);
@@ -115,7 +118,7 @@ int ir_where(IrGraph *g, int c, int a, int b) {
 
 int ir_reshape(IrGraph *g, int a, int ndim, const int64_t *shape) {
     IrNode *x = &g->nodes[a];
-    if (x->ndim == ndim && !memcmp(x->shape, shape, ndim * sizeof *shape)) return a;
+    if (x->ndim == ndim && (!ndim || !memcmp(x->shape, shape, ndim * sizeof *shape))) return a;
     int id = push(g, IR_RESHAPE, ndim, shape);
     g->nodes[id].nin = 1;
     g->nodes[id].in[0] = a;
@@ -136,7 +139,7 @@ int ir_transpose(IrGraph *g, int a, const int *perm) {
 
 int ir_broadcast(IrGraph *g, int a, int ndim, const int64_t *shape) {
     IrNode *x = &g->nodes[a];
-    if (x->ndim == ndim && !memcmp(x->shape, shape, ndim * sizeof *shape)) return a;
+    if (x->ndim == ndim && (!ndim || !memcmp(x->shape, shape, ndim * sizeof *shape))) return a;
     int id = push(g, IR_BROADCAST, ndim, shape);
     g->nodes[id].nin = 1;
     g->nodes[id].in[0] = a;
@@ -177,9 +180,11 @@ int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b) {
     return id;
 }
 
-int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape) {
+int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape_in) {
     IrNode x = g->nodes[a];
-    if (x.ndim == ndim && !memcmp(x.shape, shape, ndim * sizeof *shape)) return a;
+    int64_t shape[IR_MAXDIM];     /* ir_reduce may move the node array shape_in points into */
+    if (ndim) memcpy(shape, shape_in, ndim * sizeof *shape);
+    if (x.ndim == ndim && (!ndim || !memcmp(x.shape, shape, ndim * sizeof *shape))) return a;
     unsigned mask = 0;
     int lead = x.ndim - ndim;
     for (int i = 0; i < x.ndim; i++)
