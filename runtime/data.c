@@ -67,3 +67,11 @@ const Dataset *data_load(const DataSpec *s, char *err, int errlen) {
     ncache++;
     return &c->d;
 }
+
+void data_fill_batch(const Dataset *d, const DataSpec *spec, const int64_t *idx, int64_t start,
+                     int n, float *dst, Rng *rng) {
+    (void)spec; (void)rng;     /* no per-batch transforms yet */
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (int64_t)i * d->example_size, d->x + idx[start + i] * d->example_size,
+               d->example_size * sizeof *dst);
+}

@@ -2,7 +2,8 @@
 #ifndef GMC_DATA_H
 #define GMC_DATA_H
 #include <stdint.h>
-#include "program.h"
+#include "dataspec.h"
+#include "rng.h"
 
 typedef struct Dataset {
     int64_t n;                 /* examples */
@@ -16,4 +17,8 @@ typedef struct Dataset {
 /* Loads (once; later calls with an equal spec share the data) the examples a spec names.
  * Returns NULL with the file and the problem in err. */
 const Dataset *data_load(const DataSpec *spec, char *err, int errlen);
+/* Copies examples idx[start .. start+n) of d into dst (n * example_size floats), applying the
+ * spec's per-batch transforms with draws from rng. */
+void data_fill_batch(const Dataset *d, const DataSpec *spec, const int64_t *idx, int64_t start,
+                     int n, float *dst, Rng *rng);
 #endif

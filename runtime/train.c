@@ -29,6 +29,7 @@ typedef struct Run {
     Compiled cache[64];
     int ncache;
     Rng rng;                   /* noise inside graphs */
+    Rng data_rng;              /* per-batch data transforms (flips, noise) */
     const Dataset *data[8];    /* per stream */
     float *m, *v;              /* optimiser moments, one slot per parameter element */
     int64_t *offset;           /* parameter -> offset into m and v */
@@ -77,11 +78,10 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     return c;
 }
 
-/* copies examples idx[0..n-1] of a stream's data set into the input buffer */
-static void fill_input(const Dataset *d, const int64_t *idx, int64_t start, int n, float *dst) {
-    for (int i = 0; i < n; i++)
-        memcpy(dst + (int64_t)i * d->example_size, d->x + idx[start + i] * d->example_size,
-               d->example_size * sizeof *dst);
+/* fills input slot k of a compiled block with examples idx[start..start+n) of its stream */
+static void fill_input(Run *r, Compiled *c, int k, const int64_t *idx, int64_t start, int n) {
+    int s = c->bg.input_stream[k];
+    data_fill_batch(r->data[s], &r->t->stream[s].spec, idx, start, n, plan_input(c->plan, k), &r->data_rng);
 }
 
 static void expand_path(Run *r, const char *tmpl, char *out, int outlen) {
@@ -250,6 +250,8 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     r->jit = o->interpret ? NULL : jit_create();
     rng_init(&r->rng, o->seed);
     r->rng.counter = 1ull << 40;     /* graph noise: a counter range apart from data shuffling */
+    rng_init(&r->data_rng, o->seed);
+    r->data_rng.counter = 2ull << 40;
     if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
     r->offset = calloc(p->params.n + 1, sizeof *r->offset);
     int64_t total = 0;
@@ -280,7 +282,7 @@ static int validate(Run *r, Node *block, double *first_value) {
         Compiled *cb = compiled(r, block, d ? b : 0, 0);
         if (!cb) { free(idx); return -1; }
         for (int k = 0; k < cb->bg.ninputs; k++)
-            fill_input(r->data[cb->bg.input_stream[k]], idx, start, b, plan_input(cb->plan, k));
+            fill_input(r, cb, k, idx, start, b);
         plan_run(cb->plan, &r->rng);
         for (int k = 0; k < cb->bg.nreports; k++) sums[k] += *plan_node(cb->plan, cb->bg.report_node[k]) * b;
     }
@@ -347,7 +349,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
                 Compiled *c = compiled(r, t->steps[si], n, 1);
                 if (!c) { status = 1; break; }
                 for (int k = 0; k < c->bg.ninputs; k++)
-                    fill_input(r->data[c->bg.input_stream[k]], perm, start, n, plan_input(c->plan, k));
+                    fill_input(r, c, k, perm, start, n);
                 plan_run(c->plan, &r->rng);
                 float loss = *plan_node(c->plan, c->bg.loss);
                 if (!isfinite(loss)) {
