@@ -22,7 +22,9 @@ static void usage(FILE *f) {
         "  --seed N           random seed (default 0)\n"
         "  --out DIR          where checkpoints, images and arrays go (default out)\n"
         "  --threads N        threads for kernels and OpenBLAS (default: all cores)\n"
-        "  --ckpt FILE        checkpoint for --sample (default: DIR/checkpoints/latest)\n"
+        "  --ckpt FILE        checkpoint for --sample or --resume (default: DIR/checkpoints/latest)\n"
+        "  --resume           continue training from the latest checkpoint under --out\n"
+        "  --keep N           keep the newest N checkpoints (default 5)\n"
         "  --dump-ir          print each block's IR graph\n"
         "  --dump-kernels     print the kernels of each compiled block\n"
         "  --dump-llvm        print the optimised LLVM IR of each block's kernels\n"
@@ -79,6 +81,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--out")) { NEED_ARG(); o.out_dir = next; }
         else if (!strcmp(a, "--threads")) { NEED_ARG(); o.threads = atoi(next); if (o.threads < 1) { fprintf(stderr, "gmc: --threads must be positive\n"); return 2; } }
         else if (!strcmp(a, "--ckpt")) { NEED_ARG(); o.ckpt = next; }
+        else if (!strcmp(a, "--resume")) o.resume = 1;
+        else if (!strcmp(a, "--keep")) { NEED_ARG(); o.keep_checkpoints = atoi(next); if (o.keep_checkpoints < 1) { fprintf(stderr, "gmc: --keep must be positive\n"); return 2; } }
         else if (!strcmp(a, "--limit-batches")) { NEED_ARG(); o.limit_batches = atoi(next); }
         else if (!strcmp(a, "--grad-dump")) { NEED_ARG(); grad_dump = next; mode = "grad-dump"; }
         else if (!strcmp(a, "--feed")) { NEED_ARG(); feed = next; }

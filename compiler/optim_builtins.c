@@ -1,42 +1,98 @@
-/* optim_builtins.c: optimiser declarations in train blocks: `optimizer opt = adam(G, lr: 2e-4)`.
- * The update rules themselves live in the runtime (runtime/train.c). */
+/* optim_builtins.c: optimiser declarations in train blocks, e.g.
+ *     optimizer opt = adam(G, F, lr: 2e-4, beta1: 0.5)
+ * with Keras's defaults, or PyTorch's where they differ when `torch: true` is given.
+ * The update rules live in runtime/optim.c. */
 #include <stdio.h>
 #include <string.h>
 #include "sema_internal.h"
 
+typedef struct Defaults { float lr, eps, rho, weight_decay; } Defaults;
+
+/* Keras 3 defaults, then PyTorch's */
+static const Defaults keras_defaults[] = {
+    [OPT_SGD] = { 0.01f, 0, 0, 0 },
+    [OPT_RMSPROP] = { 1e-3f, 1e-7f, 0.9f, 0 },
+    [OPT_ADAM] = { 1e-3f, 1e-7f, 0, 0 },
+    [OPT_ADAMW] = { 1e-3f, 1e-7f, 0, 0.004f },
+    [OPT_NADAM] = { 1e-3f, 1e-7f, 0, 0 },
+};
+static const Defaults torch_defaults[] = {
+    [OPT_SGD] = { 0.01f, 0, 0, 0 },
+    [OPT_RMSPROP] = { 1e-2f, 1e-8f, 0.99f, 0 },
+    [OPT_ADAM] = { 1e-3f, 1e-8f, 0, 0 },
+    [OPT_ADAMW] = { 1e-3f, 1e-8f, 0, 0.01f },
+    [OPT_NADAM] = { 2e-3f, 1e-8f, 0, 0 },
+};
+
+static int number_arg(Args *a, const char *key, float *out) {
+    Loc l;
+    Value *v = named(a, key, &l);
+    double x;
+    if (!v) return 0;
+    if (want_num(*v, l, key, &x) < 0) return -1;
+    *out = (float)x;
+    return 0;
+}
+
+static int flag_arg(Args *a, const char *key, int *out) {
+    float x = (float)*out;
+    if (number_arg(a, key, &x) < 0) return -1;
+    *out = x != 0;
+    return 0;
+}
+
 static Value optimizer_call(Ctx *c, Args *a, const BuiltinDef *def) {
-    (void)def;
+    const char *fn = def->name;
     if (!c->train) { diag_error(a->loc, "optimizers are declared in train blocks"); return error_value; }
     if (c->train->nopt == 8) { diag_error(a->loc, "too many optimizers"); return error_value; }
     Optimizer *o = &c->train->opt[c->train->nopt];
     memset(o, 0, sizeof *o);
-    o->kind = "adam";
-    o->lr = 1e-3f; o->beta1 = 0.9f; o->beta2 = 0.999f; o->eps = 1e-7f;   /* Keras defaults */
+    o->kind = (OptKind)def->op;
     o->loc = a->loc;
+    if (flag_arg(a, "torch", &o->torch) < 0) return error_value;
+    const Defaults *d = o->torch ? &torch_defaults[o->kind] : &keras_defaults[o->kind];
+    o->lr = d->lr; o->eps = d->eps; o->rho = d->rho; o->weight_decay = d->weight_decay;
+    o->beta1 = 0.9f; o->beta2 = 0.999f;
     for (int i = 0; i < a->npos; i++) {
         if (a->pos[i].kind != V_INSTANCE) {
-            diag_error(a->pos_loc[i], "adam() takes the model instances it trains, got a %s", kind_name(a->pos[i].kind));
+            diag_error(a->pos_loc[i], "%s() takes the model instances it trains, got a %s", fn, kind_name(a->pos[i].kind));
             return error_value;
         }
         if (o->nowners < 16) o->owners[o->nowners++] = a->pos[i].name;
     }
-    if (!o->nowners) { diag_error(a->loc, "adam() needs at least one model instance to train"); return error_value; }
-    static const char *keys[] = { "lr", "beta1", "beta2", "eps" };
-    float *fields[] = { &o->lr, &o->beta1, &o->beta2, &o->eps };
-    for (int k = 0; k < 4; k++) {
-        Loc l;
-        Value *v = named(a, keys[k], &l);
-        double x;
-        if (!v) continue;
-        if (want_num(*v, l, keys[k], &x) < 0) return error_value;
-        *fields[k] = (float)x;
+    if (!o->nowners) { diag_error(a->loc, "%s() needs at least one model instance to train", fn); return error_value; }
+    if (number_arg(a, "lr", &o->lr) < 0 || number_arg(a, "eps", &o->eps) < 0) return error_value;
+    switch (o->kind) {
+    case OPT_SGD:
+        if (number_arg(a, "momentum", &o->momentum) < 0 || flag_arg(a, "nesterov", &o->nesterov) < 0) return error_value;
+        break;
+    case OPT_RMSPROP:
+        if (number_arg(a, "rho", &o->rho) < 0 || number_arg(a, "alpha", &o->rho) < 0 ||
+            number_arg(a, "momentum", &o->momentum) < 0 || flag_arg(a, "centered", &o->centered) < 0) return error_value;
+        break;
+    case OPT_ADAM: case OPT_ADAMW: case OPT_NADAM:
+        if (number_arg(a, "beta1", &o->beta1) < 0 || number_arg(a, "beta2", &o->beta2) < 0) return error_value;
+        break;
     }
-    if (no_other_named(a, "adam") < 0) return error_value;
+    if ((o->kind != OPT_ADAM || o->torch) && number_arg(a, "weight_decay", &o->weight_decay) < 0) return error_value;
+    if (o->kind == OPT_ADAM && !o->torch && named(a, "weight_decay", NULL)) {
+        diag_error(a->loc, "adam(): use adamw() for weight decay (or torch: true for PyTorch's coupled L2 decay)");
+        return error_value;
+    }
+    if (no_other_named(a, fn) < 0) return error_value;
+    if (o->lr < 0 || o->eps < 0 || o->momentum < 0 || o->beta1 < 0 || o->beta1 >= 1 || o->beta2 < 0 || o->beta2 >= 1) {
+        diag_error(a->loc, "%s(): lr, eps and momentum must not be negative, and betas must lie in [0, 1)", fn);
+        return error_value;
+    }
+    if (o->nesterov && o->momentum == 0) { diag_error(a->loc, "sgd(): nesterov needs a momentum"); return error_value; }
     return (Value){ .kind = V_OPT, .index = c->train->nopt++ };
 }
 
-
 const BuiltinDef optimizer_builtins[] = {
-    { "adam", optimizer_call, 0, -1 },
+    { "sgd", optimizer_call, OPT_SGD, -1 },
+    { "rmsprop", optimizer_call, OPT_RMSPROP, -1 },
+    { "adam", optimizer_call, OPT_ADAM, -1 },
+    { "adamw", optimizer_call, OPT_ADAMW, -1 },
+    { "nadam", optimizer_call, OPT_NADAM, -1 },
     { NULL, NULL, 0, -1 },
 };

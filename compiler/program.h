@@ -9,10 +9,16 @@
 
 typedef struct Instance { const char *name; Node *model; Loc loc; } Instance;
 
+typedef enum OptKind { OPT_SGD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW, OPT_NADAM } OptKind;
+
+/* An optimiser as declared; runtime/optim.c holds the update rules. Defaults and rules are
+ * Keras's; `torch: true` selects PyTorch's formulation and defaults where they differ. */
 typedef struct Optimizer {
     const char *name;
-    const char *kind;          /* "adam" */
-    float lr, beta1, beta2, eps;
+    OptKind kind;
+    float lr, beta1, beta2, eps, rho, momentum, weight_decay;
+    int nesterov, centered, torch;
+    Node *lr_expr;             /* lr as an expression of epoch / step (a schedule), or NULL */
     const char *owners[16];    /* instance names whose trainable params it updates */
     int nowners;
     Loc loc;
@@ -27,7 +33,9 @@ typedef struct Train {
     Optimizer opt[8]; int nopt;
     Stream stream[8]; int nstream;
     int epochs;
+    int64_t max_steps;         /* `steps N`: stop after N iterations (0: run the epochs) */
     Node *steps[16]; int nsteps;
+    int repeat[16];            /* `repeat N { step ... }`: runs of steps[i] per iteration */
     Node *validates[8]; int nvalidates;
     Node *everys[16]; int neverys;
 } Train;

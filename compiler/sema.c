@@ -674,10 +674,31 @@ static Scope *train_scope(Program *p, Train *t) {
             if (v.kind == V_ERROR || want_int(v, st->a->loc, st->name, &n) < 0) break;
             if (n < 0) { diag_error(st->a->loc, "%s must not be negative", st->name); break; }
             if (!strcmp(st->name, "epochs")) t->epochs = (int)n;
-            else diag_error(st->loc, "'%s' is not supported yet (only epochs)", st->name);
+            else if (!strcmp(st->name, "steps")) t->max_steps = n;
+            else diag_error(st->loc, "unknown setting '%s' (epochs or steps)", st->name);
             break;
         }
-        case N_STEP: if (t->nsteps < 16) t->steps[t->nsteps++] = st; break;
+        case N_STEP:
+            if (t->nsteps == 16) { diag_error(st->loc, "too many steps"); break; }
+            t->repeat[t->nsteps] = 1;
+            t->steps[t->nsteps++] = st;
+            break;
+        case N_REPEAT: {
+            /* `repeat N { step ... }`: each step inside runs N times per iteration, each time
+             * on a fresh batch (WGAN's n_critic) */
+            Value v = eval(&c, s, st->a);
+            int64_t n;
+            if (v.kind == V_ERROR || want_int(v, st->a->loc, "a repeat count", &n) < 0) break;
+            if (n < 1 || n > 1000) { diag_error(st->a->loc, "a repeat count must be in 1..1000, got %lld", (long long)n); break; }
+            for (int k = 0; k < st->list.n; k++) {
+                Node *inner = st->list.items[k];
+                if (inner->kind != N_STEP) { diag_error(inner->loc, "a repeat block holds steps only"); continue; }
+                if (t->nsteps == 16) { diag_error(inner->loc, "too many steps"); break; }
+                t->repeat[t->nsteps] = (int)n;
+                t->steps[t->nsteps++] = inner;
+            }
+            break;
+        }
         case N_VALIDATE: if (t->nvalidates < 8) t->validates[t->nvalidates++] = st; break;
         case N_EVERY: if (t->neverys < 16) t->everys[t->neverys++] = st; break;
         default: diag_error(st->loc, "this statement is not valid at the top of a train block"); break;

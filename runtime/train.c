@@ -18,6 +18,8 @@
 #include "plan.h"
 #include "safetensors.h"
 #include "train.h"
+#include "optim.h"
+#include <dirent.h>
 
 typedef struct Compiled { Node *block; int batch; BlockGraph bg; Plan *plan; } Compiled;
 
@@ -31,11 +33,21 @@ typedef struct Run {
     Rng rng;                   /* noise inside graphs */
     Rng data_rng;              /* per-batch data transforms (flips, noise) */
     const Dataset *data[8];    /* per stream */
-    float *m, *v;              /* optimiser moments, one slot per parameter element */
-    int64_t *offset;           /* parameter -> offset into m and v */
-    int64_t opt_steps[8];
-    int epoch;
-    int64_t step;
+    Rng shuffle_rng;           /* epoch orders */
+    uint64_t shuffle_counter;  /* shuffle_rng's position at the start of this epoch's order */
+    float *state;              /* optimiser state, OPT_SLOTS floats per updated element */
+    int64_t *state_off;        /* parameter -> offset into state */
+    int *param_opt;            /* parameter -> the optimiser that updates it, or -1 */
+    int64_t opt_t[8];          /* updates made by each optimiser */
+    OptScalars opt_scalars[8];
+    int epoch;                 /* 1-based */
+    int64_t batch;             /* next batch of this epoch */
+    int64_t step;              /* iterations done */
+    double t_start;
+    FILE *metrics;
+    int nval;
+    const char *val_name[16];
+    double val_value[16];
     char last_ckpt[1024];
 } Run;
 
@@ -46,6 +58,10 @@ static double now(void) {
 }
 
 static void fail(const char *msg) { fprintf(stderr, "gmc: %s\n", msg); }
+
+static const char *fmt_step(int si) { static char b[16][16]; snprintf(b[si & 15], 16, "step%d", si + 1); return b[si & 15]; }
+static const char *fmt_epochs(int e) { static char b[48]; snprintf(b, sizeof b, "%d epoch%s, ", e, e == 1 ? "" : "s"); return b; }
+static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
 static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     for (int i = 0; i < r->ncache; i++)
@@ -121,39 +137,74 @@ static int do_saves(Run *r, Compiled *c) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* checkpoints */
+/* checkpoints: weights, optimiser state, RNG counters and the position in the data, so that a
+ * resumed run continues exactly as if it had never stopped */
+
+static const char *meta_u64(char *buf, size_t n, unsigned long long v) { snprintf(buf, n, "%llu", v); return buf; }
+
+/* deletes the oldest step_*.safetensors beyond the newest `keep` */
+static void prune_checkpoints(const char *dir, int keep) {
+    char cmd_dir[1024];
+    snprintf(cmd_dir, sizeof cmd_dir, "%s/checkpoints", dir);
+    struct dirent **list;
+    int n = scandir(cmd_dir, &list, NULL, alphasort);
+    if (n < 0) return;
+    int seen = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        const char *name = list[i]->d_name;
+        size_t len = strlen(name);
+        if (!strncmp(name, "step_", 5) && len > 12 && !strcmp(name + len - 12, ".safetensors") && ++seen > keep) {
+            char path[2048];
+            snprintf(path, sizeof path, "%s/%s", cmd_dir, name);
+            unlink(path);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
 
 static int save_checkpoint(Run *r) {
     Program *p = r->p;
-    int np = p->params.n, nt = 0;
-    StTensor *ts = calloc(3 * np, sizeof *ts);
-    const char **names = calloc(3 * np, sizeof *names);
+    int np = p->params.n, nt = 0, cap = np * (1 + OPT_SLOTS) + 8;
+    StTensor *ts = calloc(cap, sizeof *ts);
+    char **names = calloc(cap, sizeof *names);
     for (int i = 0; i < np; i++) {
         Param *pr = &p->params.items[i];
         ts[nt] = (StTensor){ .name = pr->name, .ndim = pr->ndim, .data = pr->data };
         memcpy(ts[nt].dims, pr->shape, pr->ndim * sizeof *pr->shape);
         nt++;
-        if (!pr->trainable || !r->m) continue;
-        for (int k = 0; k < 2; k++) {
+        int o = r->param_opt[i];
+        if (o < 0) continue;
+        for (int k = 0; k < OPT_SLOTS; k++) {
+            const char *slot = optim_slot_name(&r->t->opt[o], k);
+            if (!slot) break;
             char buf[512];
-            snprintf(buf, sizeof buf, "optimizer/%s/%s", k ? "v" : "m", pr->name);
+            snprintf(buf, sizeof buf, "optimizer/%s/%s/%s", r->t->opt[o].name, slot, pr->name);
             names[nt] = strdup(buf);
-            ts[nt] = (StTensor){ .name = names[nt], .ndim = pr->ndim, .data = (k ? r->v : r->m) + r->offset[i] };
+            ts[nt] = (StTensor){ .name = names[nt], .ndim = pr->ndim, .data = r->state + r->state_off[i] + k * pr->size };
             memcpy(ts[nt].dims, pr->shape, pr->ndim * sizeof *pr->shape);
             nt++;
         }
     }
-    char epoch[32], step[32], counter[32], seed[32];
-    snprintf(epoch, sizeof epoch, "%d", r->epoch);
-    snprintf(step, sizeof step, "%lld", (long long)r->step);
-    snprintf(counter, sizeof counter, "%llu", (unsigned long long)r->rng.counter);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->o->seed);
-    StMeta meta[] = { { "format", "gmc-checkpoint-1" }, { "program", p->path },
-                      { "epoch", epoch }, { "step", step }, { "rng_counter", counter }, { "seed", seed } };
+    char b[16][64];
+    char opt_t[512] = "", opt_u[512] = "";
+    for (int o = 0; o < r->t->nopt; o++) {
+        size_t l1 = strlen(opt_t), l2 = strlen(opt_u);
+        snprintf(opt_t + l1, sizeof opt_t - l1, "%s%lld", o ? "," : "", (long long)r->opt_t[o]);
+        snprintf(opt_u + l2, sizeof opt_u - l2, "%s%.17g", o ? "," : "", r->opt_scalars[o].u_product);
+    }
+    StMeta meta[] = {
+        { "format", "gmc-checkpoint-1" }, { "program", p->path }, { "train", r->t->name },
+        { "epoch", meta_u64(b[0], 64, r->epoch) }, { "batch", meta_u64(b[1], 64, r->batch) },
+        { "step", meta_u64(b[2], 64, r->step) }, { "seed", meta_u64(b[3], 64, r->o->seed) },
+        { "rng_graph", meta_u64(b[4], 64, r->rng.counter) }, { "rng_data", meta_u64(b[5], 64, r->data_rng.counter) },
+        { "rng_shuffle_epoch", meta_u64(b[6], 64, r->shuffle_counter) },
+        { "optimizer_steps", opt_t }, { "optimizer_u_product", opt_u },
+    };
     char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/checkpoints/epoch_%04d.safetensors", r->o->out_dir, r->epoch);
-    int rc = st_write(path, ts, nt, meta, 6, err, sizeof err);
-    for (int i = 0; i < nt; i++) free((char *)names[i]);
+    snprintf(path, sizeof path, "%s/checkpoints/step_%08lld.safetensors", r->o->out_dir, (long long)r->step);
+    int rc = st_write(path, ts, nt, meta, sizeof meta / sizeof meta[0], err, sizeof err);
+    for (int i = 0; i < nt; i++) free(names[i]);
     free(names);
     free(ts);
     if (rc != 0) { fail(err); return -1; }
@@ -165,38 +216,97 @@ static int save_checkpoint(Run *r) {
     int n = snprintf(line, sizeof line, "%s\n", base);
     if (write_file_atomic(latest, line, n, err, sizeof err) != 0) { fail(err); return -1; }
     snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
+    prune_checkpoints(r->o->out_dir, r->o->keep_checkpoints > 0 ? r->o->keep_checkpoints : 5);
     return 0;
 }
 
-static int load_checkpoint(Program *p, const char *path) {
-    char err[512];
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) { fail(err); return -1; }
-    int missing = 0;
+/* loads the parameters (those named in the file; all of them unless `partial`) */
+static int load_params(Program *p, StFile *f, const char *path, int partial) {
+    int missing = 0, found = 0;
     for (int i = 0; i < p->params.n; i++) {
         Param *pr = &p->params.items[i];
         const StTensor *t = st_find(f, pr->name);
         int64_t size = 1;
         if (t) for (int k = 0; k < t->ndim; k++) size *= t->dims[k];
+        if (!t && partial) continue;
         if (!t || size != pr->size) {
             fprintf(stderr, "gmc: %s: %s '%s'\n", path, t ? "wrong shape for parameter" : "no parameter", pr->name);
             missing++;
             continue;
         }
         memcpy(pr->data, t->data, size * sizeof(float));
+        found++;
     }
-    st_close(f);
+    if (partial && !found) { fprintf(stderr, "gmc: %s: holds none of the program's parameters\n", path); return -1; }
     return missing ? -1 : 0;
 }
 
-/* the checkpoint named by out_dir/checkpoints/latest */
-static int latest_checkpoint(const char *out_dir, char *path, int len) {
+static int meta_ull(StFile *f, const char *path, const char *key, unsigned long long *out) {
+    const char *v = st_meta(f, key);
+    char *end;
+    if (!v || !*v) { fprintf(stderr, "gmc: %s: not a gmc training checkpoint (no '%s')\n", path, key); return -1; }
+    *out = strtoull(v, &end, 10);
+    if (*end) { fprintf(stderr, "gmc: %s: bad '%s' value '%s'\n", path, key, v); return -1; }
+    return 0;
+}
+
+/* restores everything save_checkpoint wrote */
+static int resume_from(Run *r, const char *path) {
+    char err[512];
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) { fail(err); return -1; }
+    unsigned long long epoch, batch, step, graph, data, shuffle;
+    int rc = -1;
+    if (load_params(r->p, f, path, 0) != 0 || meta_ull(f, path, "epoch", &epoch) || meta_ull(f, path, "batch", &batch) ||
+        meta_ull(f, path, "step", &step) || meta_ull(f, path, "rng_graph", &graph) ||
+        meta_ull(f, path, "rng_data", &data) || meta_ull(f, path, "rng_shuffle_epoch", &shuffle))
+        goto done;
+    const char *train = st_meta(f, "train");
+    if (!train || strcmp(train, r->t->name)) {
+        fprintf(stderr, "gmc: %s: a checkpoint of train block '%s', not '%s'\n", path, train ? train : "?", r->t->name);
+        goto done;
+    }
+    for (int i = 0; i < r->p->params.n; i++) {
+        Param *pr = &r->p->params.items[i];
+        int o = r->param_opt[i];
+        for (int k = 0; o >= 0 && k < OPT_SLOTS && optim_slot_name(&r->t->opt[o], k); k++) {
+            char name[512];
+            snprintf(name, sizeof name, "optimizer/%s/%s/%s", r->t->opt[o].name, optim_slot_name(&r->t->opt[o], k), pr->name);
+            const StTensor *t = st_find(f, name);
+            if (!t) { fprintf(stderr, "gmc: %s: no optimizer state '%s'\n", path, name); goto done; }
+            memcpy(r->state + r->state_off[i] + k * pr->size, t->data, pr->size * sizeof(float));
+        }
+    }
+    const char *ts = st_meta(f, "optimizer_steps"), *us = st_meta(f, "optimizer_u_product");
+    for (int o = 0; o < r->t->nopt; o++) {
+        char *end;
+        r->opt_t[o] = ts ? strtoll(ts, &end, 10) : 0;
+        r->opt_scalars[o].u_product = us ? strtod(us, (char **)&us) : 0;
+        if (ts) ts = *end == ',' ? end + 1 : end;
+        if (us && *us == ',') us++;
+    }
+    r->epoch = (int)epoch;
+    r->batch = (int64_t)batch;
+    r->step = (int64_t)step;
+    r->rng.counter = graph;
+    r->data_rng.counter = data;
+    r->shuffle_counter = shuffle;
+    snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
+    rc = 0;
+done:
+    st_close(f);
+    return rc;
+}
+
+/* the checkpoint named by out_dir/checkpoints/latest; 1 if there is none */
+static int latest_checkpoint(const char *out_dir, char *path, int len, int quiet) {
     char latest[1024], err[512];
     unsigned char *text;
     size_t n;
     snprintf(latest, sizeof latest, "%s/checkpoints/latest", out_dir);
+    if (access(latest, F_OK) != 0 && quiet) return 1;
     if (read_file_all(latest, &text, &n, err, sizeof err) != 0) {
-        fprintf(stderr, "gmc: no checkpoint to sample from: %s (train first, or give --ckpt FILE)\n", err);
+        fprintf(stderr, "gmc: no checkpoint: %s (train first, or give --ckpt FILE)\n", err);
         return -1;
     }
     text[strcspn((char *)text, "\r\n")] = 0;
@@ -206,25 +316,18 @@ static int latest_checkpoint(const char *out_dir, char *path, int len) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* the optimiser */
+/* optimisers */
 
-static void adam_update(Run *r, Compiled *c) {
+static void apply_optimizer(Run *r, Compiled *c) {
     BlockGraph *bg = &c->bg;
-    Optimizer *o = &r->t->opt[bg->optimizer];
-    int64_t t = ++r->opt_steps[bg->optimizer];
-    /* Keras's form: bias corrections folded into the step size, epsilon outside the sqrt */
-    double alpha = o->lr * sqrt(1 - pow(o->beta2, (double)t)) / (1 - pow(o->beta1, (double)t));
-    float b1 = o->beta1, b2 = o->beta2, eps = o->eps;
+    int o = bg->optimizer;
+    Optimizer *opt = &r->t->opt[o];
+    OptStep st;
+    optim_begin(opt, opt->lr, ++r->opt_t[o], &r->opt_scalars[o], &st);
     for (int i = 0; i < bg->ngrads; i++) {
-        Param *pr = &r->p->params.items[bg->grad_param[i]];
-        const float *g = plan_node(c->plan, bg->grad_node[i]);
-        float *m = r->m + r->offset[bg->grad_param[i]], *v = r->v + r->offset[bg->grad_param[i]];
-        float a = (float)alpha;
-        for (int64_t k = 0; k < pr->size; k++) {
-            m[k] = b1 * m[k] + (1 - b1) * g[k];
-            v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
-            pr->data[k] -= a * m[k] / (sqrtf(v[k]) + eps);
-        }
+        int pi = bg->grad_param[i];
+        Param *pr = &r->p->params.items[pi];
+        optim_update(opt, &st, pr->data, plan_node(c->plan, bg->grad_node[i]), r->state + r->state_off[pi], pr->size);
     }
 }
 
@@ -242,33 +345,60 @@ static int load_streams(Run *r) {
     return 0;
 }
 
+/* which optimiser updates each parameter (-1: none); a parameter has one optimiser */
+static int assign_optimizers(Run *r) {
+    Program *p = r->p;
+    for (int i = 0; i < p->params.n; i++) {
+        r->param_opt[i] = -1;
+        if (!p->params.items[i].trainable || !r->t) continue;
+        for (int o = 0; o < r->t->nopt; o++)
+            for (int k = 0; k < r->t->opt[o].nowners; k++)
+                if (!strcmp(r->t->opt[o].owners[k], p->params.items[i].owner)) {
+                    if (r->param_opt[i] >= 0 && r->param_opt[i] != o) {
+                        fprintf(stderr, "gmc: parameter %s is trained by two optimizers (%s and %s)\n",
+                                p->params.items[i].name, r->t->opt[r->param_opt[i]].name, r->t->opt[o].name);
+                        return -1;
+                    }
+                    r->param_opt[i] = o;
+                }
+    }
+    return 0;
+}
+
 static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     memset(r, 0, sizeof *r);
     r->p = p;
     r->t = t;
     r->o = o;
     r->jit = o->interpret ? NULL : jit_create();
+    if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
+    /* three counter ranges of one seed: shuffling, graph noise, per-batch data transforms */
+    rng_init(&r->shuffle_rng, o->seed);
     rng_init(&r->rng, o->seed);
-    r->rng.counter = 1ull << 40;     /* graph noise: a counter range apart from data shuffling */
+    r->rng.counter = 1ull << 40;
     rng_init(&r->data_rng, o->seed);
     r->data_rng.counter = 2ull << 40;
-    if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
-    r->offset = calloc(p->params.n + 1, sizeof *r->offset);
+    r->param_opt = calloc(p->params.n + 1, sizeof *r->param_opt);
+    r->state_off = calloc(p->params.n + 1, sizeof *r->state_off);
+    if (assign_optimizers(r) != 0) return -1;
     int64_t total = 0;
-    for (int i = 0; i < p->params.n; i++) { r->offset[i] = total; total += p->params.items[i].size; }
-    r->m = calloc(total + 1, sizeof *r->m);
-    r->v = calloc(total + 1, sizeof *r->v);
+    for (int i = 0; i < p->params.n; i++) {
+        r->state_off[i] = total;
+        if (r->param_opt[i] >= 0) total += OPT_SLOTS * p->params.items[i].size;
+    }
+    r->state = calloc(total + 1, sizeof *r->state);
     return 0;
 }
 
 static void teardown(Run *r) {
     for (int i = 0; i < r->ncache; i++) { plan_free(r->cache[i].plan); ir_free(&r->cache[i].bg.g); }
     if (r->jit) jit_destroy(r->jit);
-    free(r->m); free(r->v); free(r->offset);
+    if (r->metrics) fclose(r->metrics);
+    free(r->state); free(r->state_off); free(r->param_opt);
 }
 
 /* runs a validate block over its whole stream; prints the batch-weighted mean of each report */
-static int validate(Run *r, Node *block, double *first_value) {
+static int validate(Run *r, Node *block) {
     Compiled *c = compiled(r, block, 0, 0);
     if (!c) return -1;
     int s = c->bg.ninputs ? c->bg.input_stream[0] : -1;
@@ -281,15 +411,14 @@ static int validate(Run *r, Node *block, double *first_value) {
         int b = (int)(start + bs <= n ? bs : n - start);
         Compiled *cb = compiled(r, block, d ? b : 0, 0);
         if (!cb) { free(idx); return -1; }
-        for (int k = 0; k < cb->bg.ninputs; k++)
-            fill_input(r, cb, k, idx, start, b);
+        for (int k = 0; k < cb->bg.ninputs; k++) fill_input(r, cb, k, idx, start, b);
         plan_run(cb->plan, &r->rng);
         for (int k = 0; k < cb->bg.nreports; k++) sums[k] += *plan_node(cb->plan, cb->bg.report_node[k]) * b;
     }
     free(idx);
     for (int k = 0; k < c->bg.nreports; k++) {
         printf("%s%s %.4f", k ? ", " : "  validation: ", c->bg.report_name[k], sums[k] / n);
-        if (k == 0 && first_value) *first_value = sums[k] / n;
+        if (r->nval < 16) { r->val_name[r->nval] = c->bg.report_name[k]; r->val_value[r->nval++] = sums[k] / n; }
     }
     printf("\n");
     return 0;
@@ -311,9 +440,55 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     return 0;
 }
 
+static const char *step_name(Train *t, int si) {
+    return t->steps[si]->name ? t->steps[si]->name : t->nsteps == 1 ? "loss" : fmt_step(si);
+}
+
+/* metrics.csv: one row per iteration with every step's loss, and validation values at epoch
+ * ends; appended to on --resume */
+static void metrics_open(Run *r, int append) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", r->o->out_dir);
+    r->metrics = fopen(path, append ? "a" : "w");
+    if (!r->metrics) { fprintf(stderr, "gmc: cannot write %s: %s\n", path, strerror(errno)); return; }
+    if (append) return;
+    fprintf(r->metrics, "epoch,step,time_s");
+    for (int si = 0; si < r->t->nsteps; si++) fprintf(r->metrics, ",%s", step_name(r->t, si));
+    for (int o = 0; o < r->t->nopt; o++) fprintf(r->metrics, ",lr/%s", r->t->opt[o].name);
+    fprintf(r->metrics, ",validation\n");
+}
+
+static void metrics_row(Run *r, const double *loss, const char *validation) {
+    if (!r->metrics) return;
+    fprintf(r->metrics, "%d,%lld,%.3f", r->epoch, (long long)r->step, now() - r->t_start);
+    for (int si = 0; si < r->t->nsteps; si++) fprintf(r->metrics, ",%.6g", loss[si]);
+    for (int o = 0; o < r->t->nopt; o++) fprintf(r->metrics, ",%.6g", r->t->opt[o].lr);
+    fprintf(r->metrics, ",%s\n", validation ? validation : "");
+}
+
+/* one run of step si on batch `b` of the epoch's order; returns its loss, NAN on failure */
+static int run_step(Run *r, int si, const int64_t *perm, int64_t start, int n, double *loss_out) {
+    Compiled *c = compiled(r, r->t->steps[si], n, 1);
+    if (!c) return 1;
+    for (int k = 0; k < c->bg.ninputs; k++) fill_input(r, c, k, perm, start, n);
+    plan_run(c->plan, &r->rng);
+    float loss = *plan_node(c->plan, c->bg.loss);
+    if (!isfinite(loss)) {
+        Node *st = r->t->steps[si];
+        fprintf(stderr, "\ngmc: training diverged at epoch %d, step %lld: the loss of step '%s' (%s:%d) is %s; "
+                "parameters were not updated. Last good checkpoint: %s\n", r->epoch, (long long)r->step + 1,
+                st->name ? st->name : "step", st->loc.file, st->loc.line, isnan(loss) ? "nan" : "inf",
+                r->last_ckpt[0] ? r->last_ckpt : "none yet");
+        return 3;
+    }
+    apply_optimizer(r, c);
+    *loss_out = loss;
+    return 0;
+}
+
 int run_train(Program *p, Train *t, const RunOptions *o) {
     Run run, *r = &run;
-    if (setup(r, p, t, o) != 0) return 2;
+    if (setup(r, p, t, o) != 0) { teardown(r); return 2; }
     int status = 0;
     if (mkdir_p(o->out_dir) != 0) {
         fprintf(stderr, "gmc: cannot create %s: %s\n", o->out_dir, strerror(errno));
@@ -329,48 +504,71 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     if (main_stream < 0) { fail("the first step reads no data stream"); teardown(r); return 1; }
     const Dataset *d = r->data[main_stream];
     int bs = t->stream[main_stream].spec.batch;
+    int64_t per_iter = 0;                  /* batches one iteration consumes (repeats draw fresh ones) */
+    for (int si = 0; si < t->nsteps; si++) if (t->repeat[si] > per_iter) per_iter = t->repeat[si];
     int64_t nbatches = (d->n + bs - 1) / bs;
     if (o->limit_batches > 0 && o->limit_batches < nbatches) nbatches = o->limit_batches;
+    int64_t iters_per_epoch = (nbatches + per_iter - 1) / per_iter;
+
+    r->epoch = 1;
+    int resumed = 0;
+    if (o->resume) {
+        char path[1024];
+        int rc = o->ckpt ? (snprintf(path, sizeof path, "%s", o->ckpt), 0) : latest_checkpoint(o->out_dir, path, sizeof path, 1);
+        if (rc < 0) { teardown(r); return 2; }
+        if (rc == 0) {
+            if (resume_from(r, path) != 0) { teardown(r); return 2; }
+            printf("resuming %s from %s: epoch %d, batch %lld, step %lld\n", t->name, path, r->epoch,
+                   (long long)r->batch, (long long)r->step);
+            resumed = 1;
+        } else printf("no checkpoint under %s/checkpoints: starting afresh\n", o->out_dir);
+    }
+    metrics_open(r, resumed);
+    int64_t total_iters = t->max_steps ? t->max_steps : t->epochs * iters_per_epoch;
+    printf("training %s: %s%lld iterations of batches of %d (%lld per epoch)\n", t->name,
+           t->max_steps ? "" : fmt_epochs(t->epochs), (long long)total_iters, bs, (long long)iters_per_epoch);
     int64_t *perm = malloc(d->n * sizeof *perm);
-    Rng shuffle_rng;
-    rng_init(&shuffle_rng, o->seed);
-    printf("training %s: %d epoch%s of %lld batches of %d, %d parameters tensors\n", t->name, t->epochs,
-           t->epochs == 1 ? "" : "s", (long long)nbatches, bs, p->params.n);
-    double t_start = now();
-    for (r->epoch = 1; r->epoch <= t->epochs && !status; r->epoch++) {
+    r->t_start = now();
+    double last_loss[16] = { 0 };
+    for (; !status && (t->max_steps ? r->step < t->max_steps : r->epoch <= t->epochs); r->epoch++) {
+        /* the epoch's order: regenerated from its recorded RNG position after a resume */
+        if (resumed) r->shuffle_rng.counter = r->shuffle_counter;
+        r->shuffle_counter = r->shuffle_rng.counter;
         for (int64_t i = 0; i < d->n; i++) perm[i] = i;
-        if (t->stream[main_stream].spec.shuffle) rng_shuffle(&shuffle_rng, perm, d->n);
-        double t0 = now(), loss_sum = 0, last_print = t0;
-        int64_t nloss = 0;
-        for (int64_t b = 0; b < nbatches && !status; b++) {
-            int64_t start = b * bs;
-            int n = (int)(start + bs <= d->n ? bs : d->n - start);
-            for (int si = 0; si < t->nsteps && !status; si++) {
-                Compiled *c = compiled(r, t->steps[si], n, 1);
-                if (!c) { status = 1; break; }
-                for (int k = 0; k < c->bg.ninputs; k++)
-                    fill_input(r, c, k, perm, start, n);
-                plan_run(c->plan, &r->rng);
-                float loss = *plan_node(c->plan, c->bg.loss);
-                if (!isfinite(loss)) {
-                    Node *st = t->steps[si];
-                    fprintf(stderr, "\ngmc: training diverged at epoch %d, step %lld: the loss of step '%s' (%s:%d) is %s; "
-                            "parameters were not updated. Last good checkpoint: %s\n", r->epoch, (long long)r->step + 1,
-                            st->name ? st->name : "step", st->loc.file, st->loc.line, isnan(loss) ? "nan" : "inf",
-                            r->last_ckpt[0] ? r->last_ckpt : "none yet");
-                    status = 3;
-                    break;
+        if (t->stream[main_stream].spec.shuffle) rng_shuffle(&r->shuffle_rng, perm, d->n);
+        if (resumed && r->batch >= nbatches) { resumed = 0; r->batch = 0; continue; }   /* that epoch was complete */
+        if (!resumed) r->batch = 0;
+        resumed = 0;
+        double t0 = now(), last_print = t0, sum[16] = { 0 };
+        int64_t count[16] = { 0 }, first_batch = r->batch;
+        r->nval = 0;
+        while (r->batch < nbatches && !status && !(t->max_steps && r->step >= t->max_steps)) {
+            int64_t b0 = r->batch;
+            for (int si = 0; si < t->nsteps && !status; si++)
+                for (int k = 0; k < t->repeat[si] && !status; k++) {
+                    int64_t b = (b0 + k) % nbatches, start = b * bs;
+                    int n = (int)(start + bs <= d->n ? bs : d->n - start);
+                    double loss;
+                    status = run_step(r, si, perm, start, n, &loss);
+                    if (status) break;
+                    sum[si] += loss; count[si]++;
+                    last_loss[si] = loss;
+                    if (r->step == 0 && si == 0 && k == 0) printf("first step loss %.4f\n", loss);
                 }
-                if (si == 0) { loss_sum += loss; nloss++; }
-                if (r->step == 0 && si == 0) printf("first step loss %.4f\n", loss);
-                adam_update(r, c);
-            }
+            if (status) break;
             r->step++;
+            r->batch += per_iter;
+            metrics_row(r, last_loss, NULL);
             double tn = now();
-            if (tn - last_print > 1 || b == nbatches - 1) {
-                printf("%sepoch %d/%d  step %lld/%lld  %.1f steps/s  loss %.4f", isatty(1) ? "\r" : "",
-                       r->epoch, t->epochs, (long long)b + 1, (long long)nbatches, (b + 1) / (tn - t0), loss_sum / nloss);
-                printf(isatty(1) && b != nbatches - 1 ? "" : "\n");
+            int last = r->batch >= nbatches || (t->max_steps && r->step >= t->max_steps);
+            if (tn - last_print > 1 || last) {
+                double rate = (r->batch - first_batch) / per_iter / (tn - t0);
+                int64_t left = total_iters - r->step;
+                printf("%sepoch %d  step %lld/%lld  %.1f steps/s  ETA %.0f s ", isatty(1) ? "\r" : "", r->epoch,
+                       (long long)((r->batch + per_iter - 1) / per_iter), (long long)iters_per_epoch, rate, left > 0 ? left / rate : 0.0);
+                for (int si = 0; si < t->nsteps; si++)
+                    printf(" %s %.4f", step_name(t, si), count[si] ? sum[si] / count[si] : NAN);
+                printf(isatty(1) && !last ? "" : "\n");
                 fflush(stdout);
                 last_print = tn;
             }
@@ -378,31 +576,59 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
                 if (run_every(r, t->everys[e], 0) != 0) status = 2;
         }
         if (status) break;
-        double epoch_time = now() - t0;
-        printf("epoch %d done in %.2f s: train loss %.4f\n", r->epoch, epoch_time, loss_sum / nloss);
+        if (r->batch < nbatches) break;        /* stopped by `steps` inside the epoch */
+        printf("epoch %d done in %.2f s: train loss %.4f\n", r->epoch, now() - t0, count[0] ? sum[0] / count[0] : NAN);
         for (int v = 0; v < t->nvalidates && !status; v++)
-            if (validate(r, t->validates[v], NULL) != 0) status = 2;
+            if (validate(r, t->validates[v]) != 0) status = 2;
+        if (r->nval) {
+            char buf[512] = "";
+            for (int k = 0; k < r->nval; k++) {
+                size_t l = strlen(buf);
+                snprintf(buf + l, sizeof buf - l, "%s%s=%.6g", k ? ";" : "", r->val_name[k], r->val_value[k]);
+            }
+            metrics_row(r, last_loss, buf);
+        }
         for (int e = 0; e < t->neverys && !status; e++)
             if (run_every(r, t->everys[e], 1) != 0) status = 2;
         fflush(stdout);
     }
-    if (!status) printf("finished %s in %.1f s (%lld steps)\n", t->name, now() - t_start, (long long)r->step);
     free(perm);
+    if (!status) {
+        /* the end of a run is always checkpointed, so it can be sampled and resumed */
+        if (r->epoch > 1) r->epoch--;
+        if (!r->last_ckpt[0] || strstr(r->last_ckpt, fmt_stepfile(r->step)) == NULL) status = save_checkpoint(r) ? 2 : 0;
+        printf("\nfinished %s in %.1f s: %lld steps", t->name, now() - r->t_start, (long long)r->step);
+        for (int si = 0; si < t->nsteps; si++) printf(", last %s %.4f", step_name(t, si), last_loss[si]);
+        printf("\n  wrote %s/metrics.csv and %s\n", o->out_dir, r->last_ckpt);
+    }
     teardown(r);
     return status;
 }
 
 int run_sample(Program *p, Node *sample, const RunOptions *o) {
     Run run, *r = &run;
-    char path[1024];
+    char path[1024], err[512];
     if (o->ckpt) snprintf(path, sizeof path, "%s", o->ckpt);
-    else if (latest_checkpoint(o->out_dir, path, sizeof path) != 0) return 2;
-    if (load_checkpoint(p, path) != 0) return 2;
-    if (setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) return 2;
+    else if (latest_checkpoint(o->out_dir, path, sizeof path, 0) != 0) return 2;
+    StFile *f = st_open(path, err, sizeof err);
+    if (!f) { fail(err); return 2; }
+    /* a file may hold only some models (only the generator): the parameters the procedure
+     * uses must all be there */
+    int rc = load_params(p, f, path, 1);
+    if (rc == 0 && setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) rc = -1;
+    if (rc != 0) { st_close(f); return 2; }
     printf("sampling %s from %s\n", sample->name, path);
     Compiled *c = compiled(r, sample, 0, 0);
-    int status = 1;
-    if (c) {
+    int status = c ? 0 : 1;
+    for (int i = 0; c && i < c->bg.g.n && !status; i++) {
+        IrNode *n = &c->bg.g.nodes[i];
+        if (n->op == IR_PARAM && !st_find(f, p->params.items[n->slot].name)) {
+            fprintf(stderr, "gmc: %s: no parameter '%s', which %s uses\n", path, p->params.items[n->slot].name, sample->name);
+            status = 2;
+        }
+    }
+    st_close(f);
+    if (!status) {
         plan_run(c->plan, &r->rng);
         status = do_saves(r, c) ? 2 : 0;
     }

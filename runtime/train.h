@@ -13,7 +13,9 @@ typedef struct RunOptions {
     int interpret;             /* 1: reference interpreter instead of the JIT */
     int limit_batches;         /* > 0: stop each epoch after this many batches (tests) */
     int dump_kernels;          /* print the kernels of every compiled block */
-    const char *ckpt;          /* --sample: checkpoint to load (NULL: the latest under out_dir) */
+    const char *ckpt;          /* --sample / --resume: checkpoint (NULL: the latest under out_dir) */
+    int resume;                /* continue from a checkpoint */
+    int keep_checkpoints;      /* keep the newest N step_*.safetensors (0: 5) */
 } RunOptions;
 
 int run_train(Program *p, Train *t, const RunOptions *o);

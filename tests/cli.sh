@@ -30,8 +30,10 @@ expect "training loss falls (first step $first, epoch-2 mean $last)" \
     '[ -n "$first" ] && [ -n "$last" ] && awk "BEGIN{exit !($last < 0.75 * $first)}"'
 expect "test-set negative ELBO falls between epochs ($v1 -> $v2)" \
     '[ -n "$v1" ] && [ -n "$v2" ] && awk "BEGIN{exit !($v2 < $v1)}"'
-expect "a checkpoint and the latest pointer are written" \
-    '[ -f "$tmp/run/checkpoints/epoch_0002.safetensors" ] && grep -qx epoch_0002.safetensors "$tmp/run/checkpoints/latest"'
+expect "a checkpoint per epoch and the latest pointer are written" \
+    '[ -f "$tmp/run/checkpoints/step_00000040.safetensors" ] && [ -f "$tmp/run/checkpoints/step_00000080.safetensors" ] && grep -qx step_00000080.safetensors "$tmp/run/checkpoints/latest"'
+expect "metrics.csv has a header, a row per step and the validation rows" \
+    '[ "$(head -1 "$tmp/run/metrics.csv")" = "epoch,step,time_s,loss,lr/opt,validation" ] && [ $(grep -c "^[12],[0-9]*,.*,$" "$tmp/run/metrics.csv") -eq 80 ] && [ $(grep -c "neg_elbo=" "$tmp/run/metrics.csv") -eq 2 ]'
 expect "an image grid is written every epoch" '[ -s "$tmp/run/vae_epoch_1.png" ] && [ -s "$tmp/run/vae_epoch_2.png" ]'
 
 $GMC examples/vae_mlp.gm --sample grid --out "$tmp/run" > "$tmp/sample.log" 2>&1; rc=$?
@@ -42,9 +44,9 @@ expect "grid.npy holds 225 images of 28x28" "head -c 128 '$tmp/run/grid.npy' | g
 # same seed, same thread count: bit-identical weights
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --out "$tmp/a" --seed 3 > /dev/null 2>&1
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --out "$tmp/b" --seed 3 > /dev/null 2>&1
-expect "same seed gives bit-identical checkpoints" 'cmp -s "$tmp/a/checkpoints/epoch_0001.safetensors" "$tmp/b/checkpoints/epoch_0001.safetensors"'
+expect "same seed gives bit-identical checkpoints" 'cmp -s "$tmp/a/checkpoints/step_00000005.safetensors" "$tmp/b/checkpoints/step_00000005.safetensors"'
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --out "$tmp/c" --seed 4 > /dev/null 2>&1
-expect "another seed gives other weights" '! cmp -s "$tmp/a/checkpoints/epoch_0001.safetensors" "$tmp/c/checkpoints/epoch_0001.safetensors"'
+expect "another seed gives other weights" '! cmp -s "$tmp/a/checkpoints/step_00000005.safetensors" "$tmp/c/checkpoints/step_00000005.safetensors"'
 # the unfused path and the interpreter agree with the fused JIT (to float rounding)
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --out "$tmp/u" --seed 3 --no-fuse > "$tmp/u.log" 2>&1
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --out "$tmp/i" --seed 3 --interpret > "$tmp/i.log" 2>&1
@@ -88,3 +90,34 @@ GM
 out=$($GMC "$tmp/diverge.gm" --run --out "$tmp/dv" --limit-batches 3 2>&1); rc=$?
 expect "a NaN loss stops training with exit 1, naming step and term" \
     '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "diverged at epoch 1, step 1: the loss of step .fit."'
+
+# --resume: a run killed with SIGKILL at an arbitrary moment (perhaps during a save) and
+# resumed ends with weights bit-identical to an uninterrupted run with the same seed
+cat > "$tmp/resume.gm" <<'GM'
+import std.nn
+import std.losses
+data d = fashion_mnist(split: "train") | scale(0, 1)
+model M(x[28, 28]) { return x | flatten | dense(64) | relu | dense(784) | sigmoid | reshape(28, 28) }
+train t {
+    m = M()
+    optimizer opt = nadam(m)
+    epochs 3
+    x = d | shuffle | batch(64)
+    step fit { minimize mse(m(x + 0.1 * normal_like(x)), x) with opt }
+    every 7 steps { checkpoint }
+}
+GM
+$GMC "$tmp/resume.gm" --run --limit-batches 300 --out "$tmp/whole" --seed 9 > /dev/null 2>&1
+for delay in 1.0 2.2; do
+    rm -rf "$tmp/cut"
+    $GMC "$tmp/resume.gm" --run --limit-batches 300 --out "$tmp/cut" --seed 9 > /dev/null 2>&1 &
+    pid=$!
+    sleep $delay
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    before=$(cat "$tmp/cut/checkpoints/latest" 2>/dev/null)
+    $GMC "$tmp/resume.gm" --run --resume --limit-batches 300 --out "$tmp/cut" --seed 9 > "$tmp/resume.log" 2>&1; rc=$?
+    expect "killed after ${delay}s (last checkpoint: ${before:-none}) and resumed: exit 0, weights bit-identical to an uninterrupted run" \
+        '[ $rc -eq 0 ] && cmp -s "$tmp/whole/checkpoints/step_00000900.safetensors" "$tmp/cut/checkpoints/step_00000900.safetensors"'
+done
+expect "checkpoints beyond the newest 5 are pruned" '[ $(ls "$tmp/whole/checkpoints" | grep -c "^step_") -eq 5 ]'

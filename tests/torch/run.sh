@@ -29,3 +29,11 @@ for mode in "" "--no-fuse"; do
         echo "FAIL - VAE cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+
+# optimisers: 5 updates of every configuration against torch.optim and Keras's rules
+UNIT_DIR=${UNIT_DIR:-build/tests}
+if GMC_OPTIM_DUMP="$tmp/optim.safetensors" "$UNIT_DIR/test_optim" > /dev/null; then
+    $PY tests/torch/optim_crosscheck.py "$tmp/optim.safetensors"
+else
+    echo "FAIL - test_optim could not write the optimizer trajectories"
+fi

@@ -1,0 +1,21 @@
+/* optim.h: optimiser update rules. Each parameter element has up to three state slots
+ * (first moment / momentum, second moment, average gradient), kept by the caller. */
+#ifndef GMC_OPTIM_H
+#define GMC_OPTIM_H
+#include <stdint.h>
+#include "program.h"
+
+enum { OPT_SLOTS = 3 };
+
+/* Names of the state slots an optimiser uses ("m", "v", "g"); NULL past the last. */
+const char *optim_slot_name(const Optimizer *o, int slot);
+/* Scalar state shared by all parameters of an optimiser for one update (Nadam's running
+ * product of momentum coefficients). Call optim_begin once per update, before the
+ * parameters, with t = the 1-based update count. */
+typedef struct OptScalars { double u_product; } OptScalars;
+typedef struct OptStep { double lr; int64_t t; double u_t, u_t1, u_prod, u_prod1; } OptStep;
+void optim_begin(const Optimizer *o, double lr, int64_t t, OptScalars *s, OptStep *step);
+/* Updates n weights w from gradients g; state points at n * OPT_SLOTS floats laid out as
+ * slot-major blocks: state[k * n + i] is slot k of element i. */
+void optim_update(const Optimizer *o, const OptStep *step, float *w, const float *g, float *state, int64_t n);
+#endif
