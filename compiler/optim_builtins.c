@@ -48,6 +48,7 @@ static Value optimizer_call(Ctx *c, Args *a, const BuiltinDef *def) {
     Optimizer *o = &c->train->opt[c->train->nopt];
     memset(o, 0, sizeof *o);
     o->kind = (OptKind)def->op;
+    o->lr_node = -1;
     o->loc = a->loc;
     if (flag_arg(a, "torch", &o->torch) < 0) return error_value;
     const Defaults *d = o->torch ? &torch_defaults[o->kind] : &keras_defaults[o->kind];
@@ -61,7 +62,19 @@ static Value optimizer_call(Ctx *c, Args *a, const BuiltinDef *def) {
         if (o->nowners < 16) o->owners[o->nowners++] = a->pos[i].name;
     }
     if (!o->nowners) { diag_error(a->loc, "%s() needs at least one model instance to train", fn); return error_value; }
-    if (number_arg(a, "lr", &o->lr) < 0 || number_arg(a, "eps", &o->eps) < 0) return error_value;
+    Loc lr_loc;
+    Value *lr = named(a, "lr", &lr_loc);
+    if (lr && lr->kind == V_TENSOR) {          /* a schedule: a scalar function of epoch/step */
+        IrNode *n = &c->g->nodes[lr->node];
+        if (ir_numel(n) != 1) { diag_error(lr_loc, "lr must be a number or a scalar schedule, got shape %s", node_shape(c, lr->node)); return error_value; }
+        o->lr_node = lr->node;
+        o->lr = 0;
+    } else if (lr) {
+        double x;
+        if (want_num(*lr, lr_loc, "lr", &x) < 0) return error_value;
+        o->lr = (float)x;
+    }
+    if (number_arg(a, "eps", &o->eps) < 0) return error_value;
     switch (o->kind) {
     case OPT_SGD:
         if (number_arg(a, "momentum", &o->momentum) < 0 || flag_arg(a, "nesterov", &o->nesterov) < 0) return error_value;
@@ -88,7 +101,27 @@ static Value optimizer_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return (Value){ .kind = V_OPT, .index = c->train->nopt++ };
 }
 
+/* clip_weights(D, -0.01, 0.01): after the block's update, every parameter of D is clipped to
+ * [lo, hi] (WGAN's critic) */
+static Value clip_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    double lo, hi;
+    if (!c->out || !c->train) { diag_error(a->loc, "clip_weights() is a hook: use it in a step or an every block"); return error_value; }
+    if (a->npos != 3 || a->pos[0].kind != V_INSTANCE) {
+        diag_error(a->loc, "clip_weights(instance, lo, hi) takes a model instance and two numbers");
+        return error_value;
+    }
+    if (want_num(a->pos[1], a->pos_loc[1], "lo", &lo) < 0 || want_num(a->pos[2], a->pos_loc[2], "hi", &hi) < 0) return error_value;
+    if (lo > hi) { diag_error(a->pos_loc[1], "clip_weights(): lo %g is above hi %g", lo, hi); return error_value; }
+    if (c->out->nclips == 8) { diag_error(a->loc, "too many clip_weights() in one block"); return error_value; }
+    c->out->clips[c->out->nclips].owner = a->pos[0].name;
+    c->out->clips[c->out->nclips].lo = (float)lo;
+    c->out->clips[c->out->nclips++].hi = (float)hi;
+    return none;
+}
+
 const BuiltinDef optimizer_builtins[] = {
+    { "clip_weights", clip_call, 0, -1 },
     { "sgd", optimizer_call, OPT_SGD, -1 },
     { "rmsprop", optimizer_call, OPT_RMSPROP, -1 },
     { "adam", optimizer_call, OPT_ADAM, -1 },

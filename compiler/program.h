@@ -18,13 +18,41 @@ typedef struct Optimizer {
     OptKind kind;
     float lr, beta1, beta2, eps, rho, momentum, weight_decay;
     int nesterov, centered, torch;
-    Node *lr_expr;             /* lr as an expression of epoch / step (a schedule), or NULL */
+    int lr_node;               /* >= 0: lr is this node of Train.schedule (a function of epoch, step) */
     const char *owners[16];    /* instance names whose trainable params it updates */
     int nowners;
     Loc loc;
 } Optimizer;
 
 typedef struct Stream { const char *name; DataSpec spec; } Stream;
+
+/* Inputs of a graph that are not data: the training loop's counters, for schedules.
+ * `epoch` is the 0-based index of the current epoch, `step` the iterations done so far. */
+enum { STREAM_EPOCH = -1, STREAM_STEP = -2 };
+
+/* What a block (step, validate, every, sample) computes, as one graph. */
+typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY } SaveKind;
+typedef struct SaveAction { int node; SaveKind kind; int rows; const char *path; Loc loc; } SaveAction;
+
+typedef struct BlockGraph {
+    IrGraph g;
+    int batch;
+    int ninputs;
+    int input_stream[8];       /* input slot -> stream index, or STREAM_EPOCH / STREAM_STEP */
+    int loss;                  /* -1 if the block minimises nothing */
+    int optimizer;             /* index into Train.opt */
+    int ngrads;
+    int grad_param[512];       /* parameter index */
+    int grad_node[512];
+    int nreports;
+    const char *report_name[16];
+    int report_node[16];
+    int nsaves;
+    SaveAction saves[16];
+    int checkpoint;            /* the block asks for a checkpoint */
+    int nclips;                /* clip_weights(instance, lo, hi): after the block's update */
+    struct { const char *owner; float lo, hi; } clips[8];
+} BlockGraph;
 
 typedef struct Train {
     const char *name;
@@ -38,6 +66,7 @@ typedef struct Train {
     int repeat[16];            /* `repeat N { step ... }`: runs of steps[i] per iteration */
     Node *validates[8]; int nvalidates;
     Node *everys[16]; int neverys;
+    BlockGraph schedule;       /* optimiser settings that vary with epoch and step */
 } Train;
 
 typedef struct Override { const char *name, *value; } Override;
@@ -51,28 +80,6 @@ typedef struct Program {
     void *globals;             /* sema's scope of consts, data, layers and models */
     Override *overrides; int noverrides;
 } Program;
-
-/* What a block (step, validate, every, sample) computes, as one graph. */
-typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY } SaveKind;
-typedef struct SaveAction { int node; SaveKind kind; int rows; const char *path; Loc loc; } SaveAction;
-
-typedef struct BlockGraph {
-    IrGraph g;
-    int batch;
-    int ninputs;
-    int input_stream[8];       /* input slot -> stream index */
-    int loss;                  /* -1 if the block minimises nothing */
-    int optimizer;             /* index into Train.opt */
-    int ngrads;
-    int grad_param[512];       /* parameter index */
-    int grad_node[512];
-    int nreports;
-    const char *report_name[16];
-    int report_node[16];
-    int nsaves;
-    SaveAction saves[16];
-    int checkpoint;            /* the block asks for a checkpoint */
-} BlockGraph;
 
 /* Parses FILE and its imports and checks every block (shapes included). Returns NULL after
  * reporting errors through diag. */

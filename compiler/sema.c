@@ -244,12 +244,32 @@ static Value eval_call(Ctx *c, Scope *s, Node *e) {
     }
 }
 
+/* `epoch` and `step` in a train block: scalar inputs the runtime fills before each run, so
+ * loss weights and learning rates can follow schedules */
+static Value counter_input(Ctx *c, Node *e) {
+    if (!c->g || !c->out) {
+        diag_error(e->loc, "'%s' changes during training: use it in a step, or in an optimizer's lr", e->name);
+        return error_value;
+    }
+    int marker = !strcmp(e->name, "epoch") ? STREAM_EPOCH : STREAM_STEP;
+    BlockGraph *out = c->out;
+    for (int i = 0; i < out->ninputs; i++)
+        if (out->input_stream[i] == marker)
+            for (int k = 0; k < c->g->n; k++)
+                if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
+    if (out->ninputs == 8) { diag_error(e->loc, "too many inputs in one block"); return error_value; }
+    out->input_stream[out->ninputs] = marker;
+    return located(c, ir_leaf(c->g, IR_INPUT, 0, NULL, out->ninputs++), e->loc);
+}
+
 static Value eval(Ctx *c, Scope *s, Node *e) {
     switch (e->kind) {
     case N_NUM: return num_value(e->num, e->is_int);
     case N_STR: return (Value){ .kind = V_STR, .str = e->name };
     case N_NAME: {
         Value *v = scope_get(s, e->name);
+        if (!v && c->train && (!strcmp(e->name, "epoch") || !strcmp(e->name, "step")))
+            return counter_input(c, e);
         if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
         if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off?)", e->name); return error_value; }
         if (v->kind == V_BUILTIN && c->init_context && v->builtin->init >= 0) {
@@ -660,7 +680,13 @@ static Scope *train_scope(Program *p, Train *t) {
         switch (st->kind) {
         case N_ASSIGN: assign_stmt(&c, s, st); break;
         case N_OPTIMIZER: {
+            /* evaluated against the schedule graph, so that lr may depend on epoch and step */
+            if (!t->schedule.g.nodes) { ir_init(&t->schedule.g); t->schedule.loss = -1; }
+            c.g = &t->schedule.g;
+            c.out = &t->schedule;
             Value v = eval(&c, s, st->a);
+            c.g = NULL;
+            c.out = NULL;
             if (v.kind == V_OPT) {
                 t->opt[v.index].name = st->name;
                 scope_set(s, st->name, v);

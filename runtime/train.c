@@ -39,6 +39,8 @@ typedef struct Run {
     int64_t *state_off;        /* parameter -> offset into state */
     int *param_opt;            /* parameter -> the optimiser that updates it, or -1 */
     int64_t opt_t[8];          /* updates made by each optimiser */
+    double lr[8];              /* each optimiser's learning rate at its last update */
+    Plan *schedule;            /* Train.schedule compiled: learning rates of epoch and step */
     OptScalars opt_scalars[8];
     int epoch;                 /* 1-based */
     int64_t batch;             /* next batch of this epoch */
@@ -94,9 +96,21 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     return c;
 }
 
-/* fills input slot k of a compiled block with examples idx[start..start+n) of its stream */
+/* the first data stream a block reads (-1: none; counters are not streams) */
+static int first_stream(const BlockGraph *bg) {
+    for (int k = 0; k < bg->ninputs; k++) if (bg->input_stream[k] >= 0) return bg->input_stream[k];
+    return -1;
+}
+
+/* fills input slot k of a compiled block with examples idx[start..start+n) of its stream,
+ * or with the epoch / step counter */
 static void fill_input(Run *r, Compiled *c, int k, const int64_t *idx, int64_t start, int n) {
     int s = c->bg.input_stream[k];
+    float *dst = plan_input(c->plan, k);
+    if (s == STREAM_EPOCH || s == STREAM_STEP) {
+        if (dst) *dst = s == STREAM_EPOCH ? (float)(r->epoch - 1) : (float)r->step;
+        return;
+    }
     data_fill_batch(r->data[s], &r->t->stream[s].spec, idx, start, n, plan_input(c->plan, k), &r->data_rng);
 }
 
@@ -318,17 +332,41 @@ static int latest_checkpoint(const char *out_dir, char *path, int len, int quiet
 /* ---------------------------------------------------------------------------------------- */
 /* optimisers */
 
+/* an optimiser's learning rate now: a number, or its schedule evaluated at epoch and step */
+static double current_lr(Run *r, int o) {
+    Optimizer *opt = &r->t->opt[o];
+    if (opt->lr_node < 0 || !r->schedule) return opt->lr;
+    BlockGraph *bg = &r->t->schedule;
+    for (int k = 0; k < bg->ninputs; k++) {
+        float *dst = plan_input(r->schedule, k);
+        if (dst) *dst = bg->input_stream[k] == STREAM_EPOCH ? (float)(r->epoch - 1) : (float)r->step;
+    }
+    plan_run(r->schedule, &r->rng);
+    return *plan_node(r->schedule, opt->lr_node);
+}
+
 static void apply_optimizer(Run *r, Compiled *c) {
     BlockGraph *bg = &c->bg;
     int o = bg->optimizer;
     Optimizer *opt = &r->t->opt[o];
     OptStep st;
-    optim_begin(opt, opt->lr, ++r->opt_t[o], &r->opt_scalars[o], &st);
+    r->lr[o] = current_lr(r, o);
+    optim_begin(opt, r->lr[o], ++r->opt_t[o], &r->opt_scalars[o], &st);
     for (int i = 0; i < bg->ngrads; i++) {
         int pi = bg->grad_param[i];
         Param *pr = &r->p->params.items[pi];
         optim_update(opt, &st, pr->data, plan_node(c->plan, bg->grad_node[i]), r->state + r->state_off[pi], pr->size);
     }
+}
+
+static void apply_clips(Run *r, const BlockGraph *bg) {
+    for (int k = 0; k < bg->nclips; k++)
+        for (int i = 0; i < r->p->params.n; i++) {
+            Param *pr = &r->p->params.items[i];
+            if (strcmp(pr->owner, bg->clips[k].owner)) continue;
+            for (int64_t j = 0; j < pr->size; j++)
+                pr->data[j] = fminf(fmaxf(pr->data[j], bg->clips[k].lo), bg->clips[k].hi);
+        }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -387,6 +425,14 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
         if (r->param_opt[i] >= 0) total += OPT_SLOTS * p->params.items[i].size;
     }
     r->state = calloc(total + 1, sizeof *r->state);
+    if (t && t->schedule.g.n) {          /* a few scalar ops: the interpreter is enough */
+        int roots[8], n = 0;
+        for (int k = 0; k < t->nopt; k++) if (t->opt[k].lr_node >= 0) roots[n++] = t->opt[k].lr_node;
+        LowerOptions lo = { .fuse = 1, .interpret = 1 };
+        char err[256];
+        if (n) r->schedule = plan_build(&t->schedule.g, &p->params, roots, n, t->schedule.ninputs, &lo, NULL, err, sizeof err);
+    }
+    for (int k = 0; t && k < t->nopt; k++) r->lr[k] = t->opt[k].lr;
     return 0;
 }
 
@@ -394,6 +440,7 @@ static void teardown(Run *r) {
     for (int i = 0; i < r->ncache; i++) { plan_free(r->cache[i].plan); ir_free(&r->cache[i].bg.g); }
     if (r->jit) jit_destroy(r->jit);
     if (r->metrics) fclose(r->metrics);
+    plan_free(r->schedule);
     free(r->state); free(r->state_off); free(r->param_opt);
 }
 
@@ -401,7 +448,7 @@ static void teardown(Run *r) {
 static int validate(Run *r, Node *block) {
     Compiled *c = compiled(r, block, 0, 0);
     if (!c) return -1;
-    int s = c->bg.ninputs ? c->bg.input_stream[0] : -1;
+    int s = first_stream(&c->bg);
     const Dataset *d = s >= 0 ? r->data[s] : NULL;
     int64_t n = d ? d->n : 1, bs = d ? r->t->stream[s].spec.batch : 1;
     double sums[16] = { 0 };
@@ -435,6 +482,7 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     Compiled *c = compiled(r, block, 0, 0);
     if (!c) return -1;
     plan_run(c->plan, &r->rng);
+    apply_clips(r, &c->bg);
     if (do_saves(r, c) != 0) return -1;
     if (c->bg.checkpoint && save_checkpoint(r) != 0) return -1;
     return 0;
@@ -462,7 +510,7 @@ static void metrics_row(Run *r, const double *loss, const char *validation) {
     if (!r->metrics) return;
     fprintf(r->metrics, "%d,%lld,%.3f", r->epoch, (long long)r->step, now() - r->t_start);
     for (int si = 0; si < r->t->nsteps; si++) fprintf(r->metrics, ",%.6g", loss[si]);
-    for (int o = 0; o < r->t->nopt; o++) fprintf(r->metrics, ",%.6g", r->t->opt[o].lr);
+    for (int o = 0; o < r->t->nopt; o++) fprintf(r->metrics, ",%.6g", r->lr[o]);
     fprintf(r->metrics, ",%s\n", validation ? validation : "");
 }
 
@@ -482,6 +530,7 @@ static int run_step(Run *r, int si, const int64_t *perm, int64_t start, int n, d
         return 3;
     }
     apply_optimizer(r, c);
+    apply_clips(r, &c->bg);
     *loss_out = loss;
     return 0;
 }
@@ -500,7 +549,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     Compiled *first = compiled(r, t->steps[0], 0, 1);
     if (!first) { teardown(r); return 1; }
     /* an epoch is one pass over the stream the first step reads */
-    int main_stream = first->bg.ninputs ? first->bg.input_stream[0] : -1;
+    int main_stream = first_stream(&first->bg);
     if (main_stream < 0) { fail("the first step reads no data stream"); teardown(r); return 1; }
     const Dataset *d = r->data[main_stream];
     int bs = t->stream[main_stream].spec.batch;
