@@ -31,8 +31,15 @@ typedef struct Stream { const char *name; DataSpec spec; } Stream;
 enum { STREAM_EPOCH = -1, STREAM_STEP = -2 };
 
 /* What a block (step, validate, every, sample) computes, as one graph. */
-typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY } SaveKind;
-typedef struct SaveAction { int node; SaveKind kind; int rows; const char *path; Loc loc; } SaveAction;
+typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY, SAVE_MODEL } SaveKind;
+typedef struct SaveAction {
+    int node;
+    SaveKind kind;
+    int rows;
+    const char *path;
+    const char *owner;         /* SAVE_MODEL: the instance whose parameters are written */
+    Loc loc;
+} SaveAction;
 
 typedef struct BlockGraph {
     IrGraph g;

@@ -448,8 +448,23 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     size_t len = strlen(path.str);
     int png = len > 4 && !strcmp(path.str + len - 4, ".png");
     int npy = len > 4 && !strcmp(path.str + len - 4, ".npy");
-    if (!png && !npy) { diag_error(st->b->loc, "save: the file name must end in .png (an image grid) or .npy (an array)"); return -1; }
+    int model = len > 12 && !strcmp(path.str + len - 12, ".safetensors");
+    if (!png && !npy && !model) {
+        diag_error(st->b->loc, "save: the file name must end in .png (an image grid), .npy (an array) or .safetensors (a model's weights)");
+        return -1;
+    }
     Value v;
+    if (model) {       /* `save G to "generator.safetensors"`: one instance's weights alone */
+        v = eval(c, s, e);
+        if (v.kind == V_ERROR) return -1;
+        if (v.kind != V_INSTANCE) { diag_error(e->loc, "a .safetensors file holds a model instance's weights, got a %s", kind_name(v.kind)); return -1; }
+        if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+        sa.kind = SAVE_MODEL;
+        sa.node = -1;
+        sa.owner = v.name;
+        out->saves[out->nsaves++] = sa;
+        return 0;
+    }
     if (e->kind == N_CALL && e->a->kind == N_NAME && !strcmp(e->a->name, "grid")) {
         Args a;
         if (eval_args(c, s, e, &a) < 0) return -1;

@@ -83,7 +83,7 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     if (bg->loss >= 0) roots[n++] = bg->loss;
     for (int i = 0; i < bg->ngrads; i++) roots[n++] = bg->grad_node[i];
     for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
-    for (int i = 0; i < bg->nsaves; i++) roots[n++] = bg->saves[i].node;
+    for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].node >= 0) roots[n++] = bg->saves[i].node;
     LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
@@ -124,13 +124,37 @@ static void expand_path(Run *r, const char *tmpl, char *out, int outlen) {
     out[k < outlen ? k : outlen - 1] = 0;
 }
 
+/* one instance's parameters, under their full names, in a safetensors file of their own */
+static int save_model(Program *p, const char *owner, const char *path) {
+    StTensor *ts = calloc(p->params.n + 1, sizeof *ts);
+    int nt = 0;
+    for (int i = 0; i < p->params.n; i++) {
+        Param *pr = &p->params.items[i];
+        if (strcmp(pr->owner, owner)) continue;
+        ts[nt] = (StTensor){ .name = pr->name, .ndim = pr->ndim, .data = pr->data };
+        memcpy(ts[nt].dims, pr->shape, pr->ndim * sizeof *pr->shape);
+        nt++;
+    }
+    StMeta meta[] = { { "format", "gmc-model-1" }, { "program", p->path }, { "instance", owner } };
+    char err[512];
+    int rc = st_write(path, ts, nt, meta, 3, err, sizeof err);
+    free(ts);
+    if (rc != 0) fail(err);
+    return rc;
+}
+
 static int do_saves(Run *r, Compiled *c) {
     for (int i = 0; i < c->bg.nsaves; i++) {
         SaveAction *sa = &c->bg.saves[i];
-        IrNode *n = &c->bg.g.nodes[sa->node];
-        float *x = plan_node(c->plan, sa->node);
         char path[1024], err[512];
         expand_path(r, sa->path, path, sizeof path);
+        if (sa->kind == SAVE_MODEL) {
+            if (save_model(r->p, sa->owner, path) != 0) return -1;
+            printf("wrote %s\n", path);
+            continue;
+        }
+        IrNode *n = &c->bg.g.nodes[sa->node];
+        float *x = plan_node(c->plan, sa->node);
         int rc;
         if (sa->kind == SAVE_NPY) {
             rc = npy_write(path, x, n->ndim, n->shape, err, sizeof err);

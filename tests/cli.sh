@@ -188,3 +188,8 @@ PY
 else
     echo "skip - WGAN weight checks: /usr/bin/python3 has no numpy"
 fi
+
+# a model saved alone: the decoder's weights in a file of their own, and --sample from it
+expect "save D to decoder.safetensors writes the decoder's weights alone" '[ -s "$tmp/run/decoder.safetensors" ] && ! grep -q "E.dense" "$tmp/run/decoder.safetensors" && grep -q "D.dense_1.W" "$tmp/run/decoder.safetensors"'
+$GMC examples/vae_mlp.gm --sample grid --ckpt "$tmp/run/decoder.safetensors" --out "$tmp/dec" > "$tmp/dec.log" 2>&1; rc=$?
+expect "--sample runs from the decoder-only file" '[ $rc -eq 0 ] && [ -s "$tmp/dec/grid.png" ] && cmp -s "$tmp/dec/grid.npy" "$tmp/run/grid.npy"'
