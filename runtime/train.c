@@ -19,6 +19,7 @@
 #include "safetensors.h"
 #include "train.h"
 #include "optim.h"
+#include "plot.h"
 #include <dirent.h>
 
 typedef struct Compiled { Node *block; int batch; BlockGraph bg; Plan *plan; } Compiled;
@@ -47,6 +48,8 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     FILE *metrics;
+    double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
+    int64_t nhistory, caphistory;
     int nval;
     const char *val_name[16];
     double val_value[16];
@@ -465,6 +468,7 @@ static void teardown(Run *r) {
     if (r->jit) jit_destroy(r->jit);
     if (r->metrics) fclose(r->metrics);
     plan_free(r->schedule);
+    for (int si = 0; si < 16; si++) free(r->history[si]);
     free(r->state); free(r->state_off); free(r->param_opt);
 }
 
@@ -528,6 +532,26 @@ static void metrics_open(Run *r, int append) {
     for (int si = 0; si < r->t->nsteps; si++) fprintf(r->metrics, ",%s", step_name(r->t, si));
     for (int o = 0; o < r->t->nopt; o++) fprintf(r->metrics, ",lr/%s", r->t->opt[o].name);
     fprintf(r->metrics, ",validation\n");
+}
+
+/* remembers this iteration's losses for the loss curve */
+static void history_add(Run *r, const double *loss) {
+    if (r->nhistory == r->caphistory) {
+        r->caphistory = r->caphistory ? 2 * r->caphistory : 1024;
+        for (int si = 0; si < r->t->nsteps; si++) r->history[si] = realloc(r->history[si], r->caphistory * sizeof(double));
+    }
+    for (int si = 0; si < r->t->nsteps; si++) r->history[si][r->nhistory] = loss[si];
+    r->nhistory++;
+}
+
+/* loss_curve.png: every step's loss over this run's iterations */
+static void plot_history(Run *r) {
+    if (!r->nhistory) return;
+    PlotSeries s[16];
+    for (int si = 0; si < r->t->nsteps; si++) s[si] = (PlotSeries){ step_name(r->t, si), r->history[si] };
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/loss_curve.png", r->o->out_dir);
+    if (plot_losses(path, s, r->t->nsteps, r->nhistory, err, sizeof err) != 0) fail(err);
 }
 
 static void metrics_row(Run *r, const double *loss, const char *validation) {
@@ -632,6 +656,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
             r->step++;
             r->batch += per_iter;
             metrics_row(r, last_loss, NULL);
+            history_add(r, last_loss);
             double tn = now();
             int last = r->batch >= nbatches || (t->max_steps && r->step >= t->max_steps);
             if (tn - last_print > 1 || last) {
@@ -663,6 +688,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
         }
         for (int e = 0; e < t->neverys && !status; e++)
             if (run_every(r, t->everys[e], 1) != 0) status = 2;
+        plot_history(r);
         fflush(stdout);
     }
     free(perm);
@@ -672,7 +698,8 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
         if (!r->last_ckpt[0] || strstr(r->last_ckpt, fmt_stepfile(r->step)) == NULL) status = save_checkpoint(r) ? 2 : 0;
         printf("\nfinished %s in %.1f s: %lld steps", t->name, now() - r->t_start, (long long)r->step);
         for (int si = 0; si < t->nsteps; si++) printf(", last %s %.4f", step_name(t, si), last_loss[si]);
-        printf("\n  wrote %s/metrics.csv and %s\n", o->out_dir, r->last_ckpt);
+        plot_history(r);
+        printf("\n  wrote %s/metrics.csv, %s/loss_curve.png and %s\n", o->out_dir, o->out_dir, r->last_ckpt);
     }
     teardown(r);
     return status;

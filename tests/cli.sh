@@ -34,6 +34,7 @@ expect "a checkpoint per epoch and the latest pointer are written" \
     '[ -f "$tmp/run/checkpoints/step_00000040.safetensors" ] && [ -f "$tmp/run/checkpoints/step_00000080.safetensors" ] && grep -qx step_00000080.safetensors "$tmp/run/checkpoints/latest"'
 expect "metrics.csv has a header, a row per step and the validation rows" \
     '[ "$(head -1 "$tmp/run/metrics.csv")" = "epoch,step,time_s,loss,lr/opt,validation" ] && [ $(grep -c "^[12],[0-9]*,.*,$" "$tmp/run/metrics.csv") -eq 80 ] && [ $(grep -c "neg_elbo=" "$tmp/run/metrics.csv") -eq 2 ]'
+expect "a loss curve is drawn (640x360 PNG)" 'file "$tmp/run/loss_curve.png" 2>/dev/null | grep -q "640 x 360" || head -c 24 "$tmp/run/loss_curve.png" | od -An -tx1 | tr -d " \n" | grep -q "0000028000000168"'
 expect "an image grid is written every epoch" '[ -s "$tmp/run/vae_epoch_1.png" ] && [ -s "$tmp/run/vae_epoch_2.png" ]'
 
 $GMC examples/vae_mlp.gm --sample grid --out "$tmp/run" > "$tmp/sample.log" 2>&1; rc=$?
