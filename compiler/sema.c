@@ -400,7 +400,7 @@ static int assign_stmt(Ctx *c, Scope *s, Node *st) {
             if (!v.data->batch) { diag_error(st->a->loc, "a validation stream must be batched: add `| batch(n)`"); return -1; }
             int idx = -1;
             for (int i = 0; i < t->nstream; i++)
-                if (t->stream[i].name == st->list.items[0]->name && !memcmp(&t->stream[i].spec.loc, &v.data->loc, sizeof(Loc))) idx = i;
+                if (t->stream[i].name == st->list.items[0]->name && !memcmp(&t->stream[i].spec, v.data, sizeof *v.data)) idx = i;
             if (idx < 0) {
                 if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
                 t->stream[t->nstream] = (Stream){ st->list.items[0]->name, *v.data };

@@ -577,6 +577,22 @@ static int run_step(Run *r, int si, const int64_t *perm, int64_t start, int n, d
                 r->last_ckpt[0] ? r->last_ckpt : "none yet");
         return 3;
     }
+    /* a non-finite gradient with a finite loss (0 * inf somewhere) is stopped here too,
+     * before it reaches the weights */
+    for (int i = 0; i < c->bg.ngrads; i++) {
+        const float *g = plan_node(c->plan, c->bg.grad_node[i]);
+        float probe = 0;
+        int64_t size = r->p->params.items[c->bg.grad_param[i]].size;
+        for (int64_t k = 0; k < size; k++) probe += g[k] - g[k];     /* NaN iff some g is inf or NaN */
+        if (probe != 0 || isnan(probe)) {
+            Node *st = r->t->steps[si];
+            fprintf(stderr, "\ngmc: training diverged at epoch %d, step %lld: the gradient of step '%s' (%s:%d) with respect to %s "
+                    "is not finite (the loss was %g); parameters were not updated. Last good checkpoint: %s\n",
+                    r->epoch, (long long)r->step + 1, st->name ? st->name : "step", st->loc.file, st->loc.line,
+                    r->p->params.items[c->bg.grad_param[i]].name, loss, r->last_ckpt[0] ? r->last_ckpt : "none yet");
+            return 3;
+        }
+    }
     apply_optimizer(r, c);
     apply_clips(r, &c->bg);
     *loss_out = loss;
@@ -728,6 +744,20 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
         }
     }
     st_close(f);
+    /* data a procedure reads (test images to reconstruct): the first batch of each stream */
+    for (int k = 0; c && !status && k < c->bg.ninputs; k++) {
+        int s = c->bg.input_stream[k];
+        if (s < 0) { fill_input(r, c, k, NULL, 0, 0); continue; }
+        char e2[512];
+        r->data[s] = data_load(&r->t->stream[s].spec, e2, sizeof e2);
+        if (!r->data[s]) { fail(e2); status = 2; break; }
+        int n = r->t->stream[s].spec.batch;
+        if (n > r->data[s]->n) n = (int)r->data[s]->n;
+        int64_t *idx = malloc(n * sizeof *idx);
+        for (int i = 0; i < n; i++) idx[i] = i;
+        fill_input(r, c, k, idx, 0, n);
+        free(idx);
+    }
     if (!status) {
         plan_run(c->plan, &r->rng);
         status = do_saves(r, c) ? 2 : 0;

@@ -202,7 +202,7 @@ static void test_files(void) {
           strstr(s, "(VALIDATE (= (x) (pipe batch test_images 500)) "
                     "(REPORT neg_elbo (call neg_elbo E D x)))") &&
           strstr(s, "(EVERY epoch 1 (SAVE (call grid (call D (call latent_grid 15 (- 4) 4)) "
-                    "(rows: 15)) \"vae_epoch_{epoch}.png\") (CHECKPOINT))"),
+                    "(rows: 15)) \"vae_epoch_{epoch}.png\") (SAVE D \"decoder.safetensors\") (CHECKPOINT))"),
           "train: optimizer, setting, step, validate, every: %s", s);
     free(s);
     s = render(p->list2.items[11]);
