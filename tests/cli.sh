@@ -194,3 +194,14 @@ fi
 expect "save D to decoder.safetensors writes the decoder's weights alone" '[ -s "$tmp/run/decoder.safetensors" ] && ! grep -q "E.dense" "$tmp/run/decoder.safetensors" && grep -q "D.dense_1.W" "$tmp/run/decoder.safetensors"'
 $GMC examples/vae_mlp.gm --sample grid --ckpt "$tmp/run/decoder.safetensors" --out "$tmp/dec" > "$tmp/dec.log" 2>&1; rc=$?
 expect "--sample runs from the decoder-only file" '[ $rc -eq 0 ] && [ -s "$tmp/dec/grid.png" ] && cmp -s "$tmp/dec/grid.npy" "$tmp/run/grid.npy"'
+
+# the MLP examples: an autoencoder (M02) and a two-phase GAN (M10)
+$GMC examples/ae_mlp.gm --run --set epochs=1 --limit-batches 100 --out "$tmp/ae" > "$tmp/ae.log" 2>&1; rc=$?
+first=$(sed -n 's/^first step loss \([0-9.]*\)$/\1/p' "$tmp/ae.log"); val=$(sed -n 's/.*validation: mse \([0-9.]*\).*/\1/p' "$tmp/ae.log")
+expect "ae_mlp.gm trains: test-set MSE after 100 batches ($val) below the first batch's ($first)" \
+    '[ $rc -eq 0 ] && [ -n "$val" ] && awk "BEGIN{exit !($val < 0.5 * $first)}"'
+$GMC examples/ae_mlp.gm --sample reconstruct --out "$tmp/ae" > /dev/null 2>&1; rc=$?
+expect "ae_mlp.gm --sample reconstruct writes originals and reconstructions" '[ $rc -eq 0 ] && [ -s "$tmp/ae/originals.png" ] && [ -s "$tmp/ae/reconstructions.png" ]'
+$GMC examples/gan_mlp.gm --run --set epochs=1 --limit-batches 200 --out "$tmp/gan" > "$tmp/gan.log" 2>&1; rc=$?
+expect "gan_mlp.gm: 200 iterations of discriminator and generator steps, a sample grid" \
+    '[ $rc -eq 0 ] && grep -q "finished gan .*: 200 steps, last discriminator [0-9.]*, last generator [0-9.]*" "$tmp/gan.log" && [ -s "$tmp/gan/gan_epoch_1.png" ]'
