@@ -57,6 +57,9 @@ typedef struct BlockGraph {
     int nsaves;
     SaveAction saves[16];
     int checkpoint;            /* the block asks for a checkpoint */
+    int nstate;                /* `state` buffers assigned in training: param <- node, after the run */
+    int state_param[64];
+    int state_node[64];
     int nclips;                /* clip_weights(instance, lo, hi): after the block's update */
     struct { const char *owner; float lo, hi; } clips[8];
 } BlockGraph;

@@ -270,6 +270,9 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
         Value *v = scope_get(s, e->name);
         if (!v && c->train && (!strcmp(e->name, "epoch") || !strcmp(e->name, "step")))
             return counter_input(c, e);
+        /* `training`: 1 while building a training step, 0 in validation, hooks and sampling,
+         * so dropout, noise and normalisation specialise at compile time */
+        if (!v && !strcmp(e->name, "training")) return num_value(c->training, 1);
         if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
         if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off?)", e->name); return error_value; }
         if (v->kind == V_BUILTIN && c->init_context && v->builtin->init >= 0) {
@@ -381,13 +384,49 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     for (int i = 0; i < c->g->n && leaf < 0; i++)
         if (c->g->nodes[i].op == IR_PARAM && c->g->nodes[i].slot == idx) leaf = i;
     if (leaf < 0) leaf = ir_leaf(c->g, IR_PARAM, p->ndim, p->shape, idx);
-    scope_set(s, st->name, located(c, leaf, st->loc));
+    Value v = located(c, leaf, st->loc);
+    if (st->kind == N_STATE) v.state = idx + 1;
+    scope_set(s, st->name, v);
     return 0;
+}
+
+/* `name = value` where name is a `state` of this layer: the buffer takes the value after the
+ * block runs (in training; evaluation reads the buffer and never writes it) */
+static int state_update(Ctx *c, Scope *s, Node *st, Value v) {
+    Value *old = NULL;
+    for (int i = 0; i < s->n; i++) if (s->b[i].name == st->list.items[0]->name) old = &s->b[i].v;
+    if (!old || !old->state) return 0;
+    Param *p = &c->prog->params.items[old->state - 1];
+    int x = as_tensor(c, v, st->a->loc, "a state update");
+    if (x < 0) return -1;
+    IrNode *n = &c->g->nodes[x];
+    if (ir_numel(n) != p->size) {
+        diag_error(st->a->loc, "state '%s' has shape %s, the new value has shape %s", st->list.items[0]->name,
+                   shape_str(p->ndim, p->shape), node_shape(c, x));
+        return -1;
+    }
+    if (c->out && c->training) {
+        BlockGraph *out = c->out;
+        int k = 0;
+        while (k < out->nstate && out->state_param[k] != old->state - 1) k++;
+        if (k == 64) { diag_error(st->loc, "too many state updates in one block"); return -1; }
+        out->state_param[k] = old->state - 1;
+        out->state_node[k] = ir_reshape(c->g, x, p->ndim, p->shape);
+        if (k == out->nstate) out->nstate++;
+    }
+    Value nv = tensor_value(x);
+    nv.state = old->state;
+    *old = nv;
+    return 1;
 }
 
 static int assign_stmt(Ctx *c, Scope *s, Node *st) {
     Value v = eval(c, s, st->a);
     if (v.kind == V_ERROR) return -1;
+    if (st->list.n == 1 && c->g) {
+        int r = state_update(c, s, st, v);
+        if (r) return r < 0 ? -1 : 0;
+    }
     if (st->list.n == 1) {
         if (v.kind == V_DATA && c->train && !c->g) {   /* a data stream of the train block */
             Train *t = c->train;

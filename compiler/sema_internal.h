@@ -27,6 +27,7 @@ struct Value {
     const struct BuiltinDef *builtin;   /* V_BUILTIN */
     int index;             /* V_STREAM, V_OPT */
     DataSpec *data;        /* V_DATA */
+    int state;             /* V_TENSOR bound by `state`: the parameter index + 1 */
     Init init;             /* V_INIT */
     float ia, ib;
 };

@@ -82,11 +82,12 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     c->batch = batch;
     if (sema_build_block(r->p, r->t, block, batch, training, &c->bg) != 0) return NULL;
     BlockGraph *bg = &c->bg;
-    int roots[600], n = 0;
+    int roots[700], n = 0;
     if (bg->loss >= 0) roots[n++] = bg->loss;
     for (int i = 0; i < bg->ngrads; i++) roots[n++] = bg->grad_node[i];
     for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
     for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].node >= 0) roots[n++] = bg->saves[i].node;
+    for (int i = 0; i < bg->nstate; i++) roots[n++] = bg->state_node[i];
     LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
@@ -386,6 +387,14 @@ static void apply_optimizer(Run *r, Compiled *c) {
     }
 }
 
+/* the new values of `state` buffers (batch-norm running statistics) */
+static void apply_state(Run *r, Compiled *c) {
+    for (int k = 0; k < c->bg.nstate; k++) {
+        Param *p = &r->p->params.items[c->bg.state_param[k]];
+        memcpy(p->data, plan_node(c->plan, c->bg.state_node[k]), p->size * sizeof(float));
+    }
+}
+
 static void apply_clips(Run *r, const BlockGraph *bg) {
     for (int k = 0; k < bg->nclips; k++)
         for (int i = 0; i < r->p->params.n; i++) {
@@ -594,6 +603,7 @@ static int run_step(Run *r, int si, const int64_t *perm, int64_t start, int n, d
         }
     }
     apply_optimizer(r, c);
+    apply_state(r, c);
     apply_clips(r, &c->bg);
     *loss_out = loss;
     return 0;

@@ -205,3 +205,55 @@ expect "ae_mlp.gm --sample reconstruct writes originals and reconstructions" '[ 
 $GMC examples/gan_mlp.gm --run --set epochs=1 --limit-batches 200 --out "$tmp/gan" > "$tmp/gan.log" 2>&1; rc=$?
 expect "gan_mlp.gm: 200 iterations of discriminator and generator steps, a sample grid" \
     '[ $rc -eq 0 ] && grep -q "finished gan .*: 200 steps, last discriminator [0-9.]*, last generator [0-9.]*" "$tmp/gan.log" && [ -s "$tmp/gan/gan_epoch_1.png" ]'
+
+# `state` buffers and `training`: a batch-norm layer updates its moving mean in training steps
+# only; after one step with momentum 0.5 it holds half the first batch's per-pixel mean
+cat > "$tmp/bn.gm" <<'GM'
+import std.nn
+data d = fashion_mnist(split: "train") | scale(0, 1)
+data t = fashion_mnist(split: "test") | scale(0, 1)
+layer bn(x, momentum = 0.99, eps = 1e-3) {
+    param gamma[last(x)] = ones
+    param beta[last(x)] = zeros
+    state moving_mean[last(x)] = zeros
+    state moving_variance[last(x)] = ones
+    h = reshape(x, -1, last(x))
+    if training {
+        m = mean(h, axis: (0, 1))
+        v = mean((h - m) * (h - m), axis: (0, 1))
+        moving_mean = momentum * moving_mean + (1 - momentum) * m
+        moving_variance = momentum * moving_variance + (1 - momentum) * v
+        return gamma * (x - m) / sqrt(v + eps) + beta
+    }
+    return gamma * (x - moving_mean) / sqrt(moving_variance + eps) + beta
+}
+model M(x[28, 28]) { return x | flatten | bn(momentum: 0.5) | dense(1) }
+train fit {
+    m = M()
+    optimizer opt = sgd(m, lr: 0)
+    x = d | batch(64)
+    step { minimize mean(m(x)) with opt }
+    validate {
+        x = t | batch(100)
+        report out: mean(m(x))
+    }
+}
+GM
+$GMC "$tmp/bn.gm" --run --limit-batches 1 --out "$tmp/bn" > "$tmp/bn.log" 2>&1; rc=$?
+expect "a layer with state and a training branch trains and validates" '[ $rc -eq 0 ] && grep -q "validation: out" "$tmp/bn.log"'
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$tmp/bn/checkpoints/step_00000001.safetensors" > "$tmp/bn.check" <<'PY'
+import sys, gzip
+sys.path.insert(0, "tests/torch")
+import numpy as np, st
+t, _ = st.read(sys.argv[1])
+with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
+    x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)[:64] / 255.0
+m = x.mean(0); v = x.var(0)
+print("mean_err", np.abs(t["m.bn.moving_mean"] - 0.5 * m).max())
+print("var_err", np.abs(t["m.bn.moving_variance"] - (0.5 + 0.5 * v)).max())
+print("gamma_unchanged", np.all(t["m.bn.gamma"] == 1))
+PY
+    expect "the moving mean and variance took one update from the batch's statistics" \
+        'awk "/_err/ {if (\$2 > 1e-5) bad = 1} END {exit bad}" "$tmp/bn.check" && grep -q "gamma_unchanged True" "$tmp/bn.check"'
+fi
