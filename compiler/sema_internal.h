@@ -90,7 +90,7 @@ struct BuiltinDef {
     int op;
     int init;
 };
-extern const BuiltinDef tensor_builtins[], data_builtins[], optimizer_builtins[];
+extern const BuiltinDef tensor_builtins[], data_builtins[], optimizer_builtins[], model_builtins[];
 
 /* sema_util.c */
 void *xmalloc(size_t n);

@@ -183,7 +183,7 @@ int dims_of(Args *a, int from, int64_t *dims, const char *fn) {
 
 
 Scope *builtin_scope(void) {
-    const BuiltinDef *tables[] = { tensor_builtins, data_builtins, optimizer_builtins };
+    const BuiltinDef *tables[] = { tensor_builtins, data_builtins, optimizer_builtins, model_builtins };
     Scope *s = scope_new(NULL);
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const BuiltinDef *d = tables[t]; d->name; d++) {

@@ -257,3 +257,13 @@ PY
     expect "the moving mean and variance took one update from the batch's statistics" \
         'awk "/_err/ {if (\$2 > 1e-5) bad = 1} END {exit bad}" "$tmp/bn.check" && grep -q "gamma_unchanged True" "$tmp/bn.check"'
 fi
+
+# weight tying (M03): the decoder reuses the encoder's kernels, so only its biases are new
+$GMC examples/ae_tied.gm --summary > "$tmp/tied.sum" 2>&1
+$GMC examples/ae_mlp.gm --summary > "$tmp/ae.sum" 2>&1
+expect "ae_mlp.gm (M02) has 81,530 + 82,284 parameters" 'grep -A12 "instance E)" "$tmp/ae.sum" | grep -q "^Total params: 81530$" && grep -A12 "instance D)" "$tmp/ae.sum" | grep -q "^Total params: 82284$"'
+expect "ae_tied.gm (M03): 82,414 parameters, the tied decoder layers 100 and 784 (biases only)" \
+    'grep -q "^Total params: 82414$" "$tmp/tied.sum" && grep -q "^A.dense_t  .* 100$" "$tmp/tied.sum" && grep -q "^A.dense_t_1 .* 784$" "$tmp/tied.sum"'
+printf 'import std.nn\nmodel M(x[4]) {\n    h = x | dense(3)\n    return h @ weights("dense_9.W")\n}\ntrain t { m = M() }\n' > "$tmp/badtie.gm"
+out=$($GMC "$tmp/badtie.gm" --check 2>&1); rc=$?
+expect "weights() of a parameter that does not exist is an error at its argument" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "badtie.gm:4:24: error: no parameter .dense_9.W."'
