@@ -35,7 +35,8 @@ typedef struct Run {
     Rng data_rng;              /* per-batch data transforms (flips, noise) */
     const Dataset *data[8];    /* per stream */
     Rng shuffle_rng;           /* epoch orders */
-    uint64_t shuffle_counter;  /* shuffle_rng's position at the start of this epoch's order */
+    uint64_t shuffle_counter;  /* shuffle_rng's position at the start of this epoch's orders */
+    int64_t *order[8];         /* per training stream: this epoch's order of its examples */
     float *state;              /* optimiser state, OPT_SLOTS floats per updated element */
     int64_t *state_off;        /* parameter -> offset into state */
     int *param_opt;            /* parameter -> the optimiser that updates it, or -1 */
@@ -478,6 +479,7 @@ static void teardown(Run *r) {
     if (r->metrics) fclose(r->metrics);
     plan_free(r->schedule);
     for (int si = 0; si < 16; si++) free(r->history[si]);
+    for (int s = 0; s < 8; s++) free(r->order[s]);
     free(r->state); free(r->state_off); free(r->param_opt);
 }
 
@@ -572,10 +574,34 @@ static void metrics_row(Run *r, const double *loss, const char *validation) {
 }
 
 /* one run of step si on batch `b` of the epoch's order; returns its loss, NAN on failure */
-static int run_step(Run *r, int si, const int64_t *perm, int64_t start, int n, double *loss_out) {
+/* batch b of every stream a training step reads: the main stream's examples b*bs.., and for
+ * other streams the same positions in their own order, wrapping around a shorter stream */
+static void fill_step_inputs(Run *r, Compiled *c, int64_t start, int n) {
+    for (int k = 0; k < c->bg.ninputs; k++) {
+        int s = c->bg.input_stream[k];
+        if (s < 0) { fill_input(r, c, k, NULL, 0, n); continue; }
+        int64_t size = r->data[s]->n, idx[4096];
+        if (start + n <= size) { fill_input(r, c, k, r->order[s], start, n); continue; }
+        for (int i = 0; i < n && i < 4096; i++) idx[i] = r->order[s][(start + i) % size];
+        fill_input(r, c, k, idx, 0, n);
+    }
+}
+
+/* this epoch's order of every training stream, drawn in stream order from shuffle_rng */
+static void draw_orders(Run *r) {
+    for (int s = 0; s < r->t->nstream; s++) {
+        if (!r->data[s]) continue;
+        int64_t n = r->data[s]->n;
+        r->order[s] = realloc(r->order[s], (n + 1) * sizeof *r->order[s]);
+        for (int64_t i = 0; i < n; i++) r->order[s][i] = i;
+        if (r->t->stream[s].spec.shuffle) rng_shuffle(&r->shuffle_rng, r->order[s], n);
+    }
+}
+
+static int run_step(Run *r, int si, int64_t start, int n, double *loss_out) {
     Compiled *c = compiled(r, r->t->steps[si], n, 1);
     if (!c) return 1;
-    for (int k = 0; k < c->bg.ninputs; k++) fill_input(r, c, k, perm, start, n);
+    fill_step_inputs(r, c, start, n);
     plan_run(c->plan, &r->rng);
     float loss = *plan_node(c->plan, c->bg.loss);
     if (!isfinite(loss)) {
@@ -650,15 +676,13 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     int64_t total_iters = t->max_steps ? t->max_steps : t->epochs * iters_per_epoch;
     printf("training %s: %s%lld iterations of batches of %d (%lld per epoch)\n", t->name,
            t->max_steps ? "" : fmt_epochs(t->epochs), (long long)total_iters, bs, (long long)iters_per_epoch);
-    int64_t *perm = malloc(d->n * sizeof *perm);
     r->t_start = now();
     double last_loss[16] = { 0 };
     for (; !status && (t->max_steps ? r->step < t->max_steps : r->epoch <= t->epochs); r->epoch++) {
         /* the epoch's order: regenerated from its recorded RNG position after a resume */
         if (resumed) r->shuffle_rng.counter = r->shuffle_counter;
         r->shuffle_counter = r->shuffle_rng.counter;
-        for (int64_t i = 0; i < d->n; i++) perm[i] = i;
-        if (t->stream[main_stream].spec.shuffle) rng_shuffle(&r->shuffle_rng, perm, d->n);
+        draw_orders(r);
         if (resumed && r->batch >= nbatches) { resumed = 0; r->batch = 0; continue; }   /* that epoch was complete */
         if (!resumed) r->batch = 0;
         resumed = 0;
@@ -672,7 +696,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
                     int64_t b = (b0 + k) % nbatches, start = b * bs;
                     int n = (int)(start + bs <= d->n ? bs : d->n - start);
                     double loss;
-                    status = run_step(r, si, perm, start, n, &loss);
+                    status = run_step(r, si, start, n, &loss);
                     if (status) break;
                     sum[si] += loss; count[si]++;
                     last_loss[si] = loss;
@@ -717,7 +741,6 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
         plot_history(r);
         fflush(stdout);
     }
-    free(perm);
     if (!status) {
         /* the end of a run is always checkpointed, so it can be sampled and resumed */
         if (r->epoch > 1) r->epoch--;
