@@ -523,8 +523,8 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     int x = as_tensor(c, v, e->loc, "save");
     if (x < 0) return -1;
     IrNode *n = &c->g->nodes[x];
-    if (png && !(n->ndim == 3 || (n->ndim == 4 && (n->shape[1] == 1 || n->shape[1] == 3)))) {
-        diag_error(e->loc, "an image grid needs images of shape [n, h, w] or [n, 1 or 3, h, w], got %s", node_shape(c, x));
+    if (png && !(n->ndim == 3 || (n->ndim == 4 && (n->shape[3] == 1 || n->shape[3] == 3)))) {
+        diag_error(e->loc, "an image grid needs images of shape [n, h, w] or [n, h, w, 1 or 3], got %s", node_shape(c, x));
         return -1;
     }
     sa.node = x;

@@ -164,14 +164,23 @@ static int do_saves(Run *r, Compiled *c) {
         if (sa->kind == SAVE_NPY) {
             rc = npy_write(path, x, n->ndim, n->shape, err, sizeof err);
         } else {
-            int ch = n->ndim == 4 ? (int)n->shape[1] : 1;
-            int h = (int)n->shape[n->ndim - 2], w = (int)n->shape[n->ndim - 1];
+            /* channels-last images are written channel-major, as the PNG writer takes them */
+            int ch = n->ndim == 4 ? (int)n->shape[3] : 1;
+            int64_t count = n->shape[0], h = n->shape[1], w = n->shape[2], hw = h * w;
+            float *planar = x;
+            if (ch > 1) {
+                planar = malloc(count * hw * ch * sizeof *planar);
+                for (int64_t i = 0; i < count; i++)
+                    for (int64_t p = 0; p < hw; p++)
+                        for (int k = 0; k < ch; k++) planar[(i * ch + k) * hw + p] = x[(i * hw + p) * ch + k];
+            }
             /* images in [0, 1] or [-1, 1] are shown as such; anything else is min-max scaled */
             float lo = INFINITY, hi = -INFINITY;
             for (int64_t k = 0; k < ir_numel(n); k++) { lo = fminf(lo, x[k]); hi = fmaxf(hi, x[k]); }
             if (lo >= 0 && hi <= 1) { lo = 0; hi = 1; }
             else if (lo >= -1 && hi <= 1) { lo = -1; hi = 1; }
-            rc = png_write_grid(path, x, (int)n->shape[0], ch, h, w, sa->rows, 0, lo, hi, err, sizeof err);
+            rc = png_write_grid(path, planar, (int)count, ch, (int)h, (int)w, sa->rows, 0, lo, hi, err, sizeof err);
+            if (planar != x) free(planar);
         }
         if (rc != 0) { fail(err); return -1; }
         printf("wrote %s\n", path);
@@ -510,6 +519,31 @@ static int validate(Run *r, Node *block) {
     return 0;
 }
 
+/* Data a hook or a sampling procedure reads (test images to translate or reconstruct): the
+ * first batch of each of its streams, the same every time. */
+static int fill_first_batches(Run *r, Compiled *c) {
+    for (int k = 0; k < c->bg.ninputs; k++) {
+        int s = c->bg.input_stream[k];
+        if (s < 0) { fill_input(r, c, k, NULL, 0, 0); continue; }
+        if (!r->data[s]) {
+            char err[512];
+            r->data[s] = data_load(&r->t->stream[s].spec, err, sizeof err);
+            if (!r->data[s]) { fail(err); return -1; }
+        }
+        int n = c->bg.batch ? c->bg.batch : r->t->stream[s].spec.batch;
+        if (n > r->data[s]->n) {
+            fprintf(stderr, "gmc: %s has %lld examples, fewer than the batch of %d\n", r->t->stream[s].name,
+                    (long long)r->data[s]->n, n);
+            return -1;
+        }
+        int64_t *idx = malloc(n * sizeof *idx);
+        for (int i = 0; i < n; i++) idx[i] = i;
+        fill_input(r, c, k, idx, 0, n);
+        free(idx);
+    }
+    return 0;
+}
+
 static int run_every(Run *r, Node *block, int epoch_end) {
     int64_t every = 1;
     /* the interval is a compile-time number; sema checked it */
@@ -519,7 +553,7 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     int64_t count = by_epoch ? r->epoch : r->step;
     if (every <= 0 || count % every) return 0;
     Compiled *c = compiled(r, block, 0, 0);
-    if (!c) return -1;
+    if (!c || fill_first_batches(r, c) != 0) return -1;
     plan_run(c->plan, &r->rng);
     apply_clips(r, &c->bg);
     if (do_saves(r, c) != 0) return -1;
@@ -777,20 +811,7 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
         }
     }
     st_close(f);
-    /* data a procedure reads (test images to reconstruct): the first batch of each stream */
-    for (int k = 0; c && !status && k < c->bg.ninputs; k++) {
-        int s = c->bg.input_stream[k];
-        if (s < 0) { fill_input(r, c, k, NULL, 0, 0); continue; }
-        char e2[512];
-        r->data[s] = data_load(&r->t->stream[s].spec, e2, sizeof e2);
-        if (!r->data[s]) { fail(e2); status = 2; break; }
-        int n = r->t->stream[s].spec.batch;
-        if (n > r->data[s]->n) n = (int)r->data[s]->n;
-        int64_t *idx = malloc(n * sizeof *idx);
-        for (int i = 0; i < n; i++) idx[i] = i;
-        fill_input(r, c, k, idx, 0, n);
-        free(idx);
-    }
+    if (c && !status && fill_first_batches(r, c) != 0) status = 2;
     if (!status) {
         plan_run(c->plan, &r->rng);
         status = do_saves(r, c) ? 2 : 0;
