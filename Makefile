@@ -12,7 +12,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Icompiler -Iruntime -
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//')
 LLVM_LIBS   = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes ipo 2>/dev/null) \
               $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
-LDLIBS  += $(LLVM_LIBS) -lopenblas -lpng -lz -lm -lpthread
+LDLIBS  += $(LLVM_LIBS) -lopenblas -lpng -ljpeg -lz -lm -lpthread
 PREFIX  ?= /usr/local
 BUILD   ?= build
 
@@ -56,7 +56,7 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 # --- setup: install only the Debian packages that are missing -------------------------
-DEB_PKGS = flex bison llvm-dev libopenblas-dev zlib1g-dev libpng-dev dataset-fashion-mnist
+DEB_PKGS = flex bison llvm-dev libopenblas-dev zlib1g-dev libpng-dev libjpeg-dev dataset-fashion-mnist
 TEST_PKGS = python3-torch python3-numpy
 deps:
 	@sh tools/install-deps.sh $(DEB_PKGS)
