@@ -156,6 +156,31 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
         return;
     }
     case IR_MATMUL: matmul_vjp(g, adj, i, gy); return;
+    /* pad and slice are each other's adjoints, and so are im2col and col2im */
+    case IR_PAD:
+        accumulate(g, adj, x, ir_slice(g, gy, n.lo, g->nodes[x].shape));
+        return;
+    case IR_SLICE: {
+        IrNode in = g->nodes[x];
+        int64_t after[IR_MAXDIM];
+        for (int k = 0; k < n.ndim; k++) after[k] = in.shape[k] - n.lo[k] - n.shape[k];
+        accumulate(g, adj, x, ir_pad(g, gy, n.lo, after));
+        return;
+    }
+    case IR_CONCAT: {
+        IrNode a = g->nodes[x], b = g->nodes[y2];
+        int64_t start[IR_MAXDIM] = { 0 };
+        accumulate(g, adj, x, ir_slice(g, gy, start, a.shape));
+        start[n.axis] = a.shape[n.axis];
+        accumulate(g, adj, y2, ir_slice(g, gy, start, b.shape));
+        return;
+    }
+    case IR_IM2COL: {
+        IrNode in = g->nodes[x];
+        accumulate(g, adj, x, ir_col2im(g, gy, &n.win, in.shape[1], in.shape[2]));
+        return;
+    }
+    case IR_COL2IM: accumulate(g, adj, x, ir_im2col(g, gy, &n.win)); return;
     }
 }
 

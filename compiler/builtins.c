@@ -202,6 +202,328 @@ static Value initializer_only(Ctx *c, Args *a, const BuiltinDef *def) {
     return error_value;
 }
 
+/* ---- convolutions, pooling, upsampling: channels-last images [batch, H, W, C]. Geometry in
+ * runtime/conv.h, the graphs in ir_conv.c; here the arguments and the shape errors. ---- */
+
+static int image_arg(Ctx *c, Args *a, int i, const char *fn) {
+    int x = as_tensor(c, a->pos[i], a->pos_loc[i], fn);
+    if (x < 0) return -1;
+    if (c->g->nodes[x].ndim != 4) {
+        diag_error(a->pos_loc[i], "%s() needs images of shape [batch, height, width, channels], got %s",
+                   fn, node_shape(c, x));
+        return -1;
+    }
+    return x;
+}
+
+/* n or (ny, nx), each in [min, 2^20] */
+static int pair_value(const Value *v, Loc l, const char *what, int min, int *y, int *x) {
+    const Value *items = v;
+    int n = 1;
+    if (v->kind == V_TUPLE) { items = v->items; n = v->n; }
+    if (n != 1 && n != 2) { diag_error(l, "%s must be a number or a pair (y, x)", what); return -1; }
+    int64_t k[2];
+    for (int i = 0; i < n; i++) {
+        if (want_int(items[i], l, what, &k[i]) < 0) return -1;
+        if (k[i] < min || k[i] > (1 << 20)) {
+            diag_error(l, "%s must be between %d and %d, got %lld", what, min, 1 << 20, (long long)k[i]);
+            return -1;
+        }
+    }
+    *y = (int)k[0];
+    *x = (int)k[n - 1];
+    return 0;
+}
+
+/* the named pair argument `name` (or positional argument pos, if given) */
+static int pair_arg(Args *a, const char *name, int pos, const char *fn, int min, int *y, int *x) {
+    Loc l = a->loc;
+    const Value *v = named(a, name, &l);
+    if (!v && pos > 0 && a->npos > pos) { v = &a->pos[pos]; l = a->pos_loc[pos]; }
+    return v ? pair_value(v, l, fmt("%s() %s", fn, name), min, y, x) : 0;
+}
+
+enum { PAD_VALID, PAD_SAME, PAD_EXPLICIT };
+
+/* padding: "same", "valid", n, (py, px) or (top, bottom, left, right) */
+typedef struct Padding { int kind; int t, b, l, r; } Padding;
+
+static int padding_value(const Value *v, Loc l, const char *fn, int allow_explicit, Padding *p) {
+    if (v->kind == V_STR) {
+        if (!strcmp(v->str, "same")) { p->kind = PAD_SAME; return 0; }
+        if (!strcmp(v->str, "valid")) { p->kind = PAD_VALID; return 0; }
+    } else if (allow_explicit && (v->kind == V_NUM || v->kind == V_TUPLE)) {
+        const Value *items = v->kind == V_TUPLE ? v->items : v;
+        int n = v->kind == V_TUPLE ? v->n : 1;
+        int64_t k[4];
+        if (n == 1 || n == 2 || n == 4) {
+            for (int i = 0; i < n; i++) {
+                if (want_int(items[i], l, fmt("%s() padding", fn), &k[i]) < 0) return -1;
+                if (k[i] < 0 || k[i] > (1 << 20)) { diag_error(l, "%s(): padding must not be negative", fn); return -1; }
+            }
+            p->kind = PAD_EXPLICIT;
+            p->t = (int)k[0];
+            p->b = (int)k[n == 4 ? 1 : 0];
+            p->l = (int)k[n == 4 ? 2 : n - 1];
+            p->r = (int)k[n == 4 ? 3 : n - 1];
+            return 0;
+        }
+    }
+    diag_error(l, allow_explicit ? "%s(): padding must be \"same\", \"valid\", a number, (y, x) or (top, bottom, left, right)"
+                                 : "%s(): padding must be \"same\" or \"valid\"", fn);
+    return -1;
+}
+
+static int padding_arg(Args *a, const char *fn, int dflt, int allow_explicit, Padding *p) {
+    Loc l = a->loc;
+    const Value *v = named(a, "padding", &l);
+    memset(p, 0, sizeof *p);
+    p->kind = dflt;
+    return v ? padding_value(v, l, fn, allow_explicit, p) : 0;
+}
+
+/* the padding of win (taps, strides, dilations set) over an h x w image */
+static void place_window(const Padding *p, int64_t h, int64_t w, ConvWindow *win) {
+    win->pt = win->pb = win->pl = win->pr = 0;
+    if (p->kind == PAD_SAME) {
+        conv_same_padding(h, win->kh, win->sy, win->dy, &win->pt, &win->pb);
+        conv_same_padding(w, win->kw, win->sx, win->dx, &win->pl, &win->pr);
+    } else if (p->kind == PAD_EXPLICIT) {
+        win->pt = p->t; win->pb = p->b; win->pl = p->l; win->pr = p->r;
+    }
+}
+
+static const char *window_str(const ConvWindow *w) {
+    return fmt("a %dx%d window (stride %d,%d, dilation %d,%d, padding %d,%d,%d,%d)", w->kh, w->kw,
+               w->sy, w->sx, w->dy, w->dx, w->pt, w->pb, w->pl, w->pr);
+}
+
+/* the grid of windows over x, or -1 after an error if none fits */
+static int window_fits(Ctx *c, int x, const ConvWindow *win, Loc loc, const char *fn) {
+    IrNode *n = &c->g->nodes[x];
+    ConvGeom geo = conv_geom(win, n->shape[0], n->shape[1], n->shape[2], n->shape[3]);
+    if (geo.ho >= 1 && geo.wo >= 1) return 0;
+    diag_error(loc, "%s(): %s does not fit in images of %lldx%lld (%s)", fn, window_str(win),
+               (long long)n->shape[1], (long long)n->shape[2], node_shape(c, x));
+    return -1;
+}
+
+/* conv2d(x, w, stride:, padding:, dilation:, groups:): w is [kh, kw, C / groups, filters] */
+static Value conv2d_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, "conv2d()") < 0) return error_value;
+    if (a->npos != 2) { diag_error(a->loc, "conv2d(x, w, stride:, padding:, dilation:, groups:) takes images and a kernel, got %d positional arguments", a->npos); return error_value; }
+    int x = image_arg(c, a, 0, fn), w = as_tensor(c, a->pos[1], a->pos_loc[1], fn);
+    if (x < 0 || w < 0) return error_value;
+    ConvWindow win = { .sy = 1, .sx = 1, .dy = 1, .dx = 1 };
+    Padding pad;
+    int64_t groups = 1;
+    Loc gl = a->loc;
+    Value *gv = named(a, "groups", &gl);
+    if (pair_arg(a, "stride", 0, fn, 1, &win.sy, &win.sx) < 0 ||
+        pair_arg(a, "dilation", 0, fn, 1, &win.dy, &win.dx) < 0 ||
+        padding_arg(a, fn, PAD_VALID, 1, &pad) < 0 ||
+        (gv && want_int(*gv, gl, "conv2d() groups", &groups) < 0) || no_other_named(a, fn) < 0)
+        return error_value;
+    IrNode *xn = &c->g->nodes[x], *wn = &c->g->nodes[w];
+    if (wn->ndim != 4) {
+        diag_error(a->pos_loc[1], "conv2d(): the kernel must have shape [kh, kw, in_channels, filters], got %s", node_shape(c, w));
+        return error_value;
+    }
+    if (groups < 1 || xn->shape[3] % groups || wn->shape[3] % groups) {
+        diag_error(gl, "conv2d(): groups (%lld) must divide the %lld input channels and the %lld filters",
+                   (long long)groups, (long long)xn->shape[3], (long long)wn->shape[3]);
+        return error_value;
+    }
+    if (wn->shape[2] * groups != xn->shape[3]) {
+        diag_error(a->loc, "conv2d(): the kernel %s takes %lld input channels%s, the images %s have %lld",
+                   node_shape(c, w), (long long)wn->shape[2], groups > 1 ? fmt(" per group (%lld groups)", (long long)groups) : "",
+                   node_shape(c, x), (long long)xn->shape[3]);
+        return error_value;
+    }
+    win.kh = (int)wn->shape[0];
+    win.kw = (int)wn->shape[1];
+    place_window(&pad, xn->shape[1], xn->shape[2], &win);
+    if (window_fits(c, x, &win, a->loc, fn) < 0) return error_value;
+    return located(c, ir_conv2d(c->g, x, w, &win, (int)groups), a->loc);
+}
+
+/* conv2d_transpose(x, w, stride:, padding:, output_padding:, dilation:): w is
+ * [kh, kw, filters, C] (Keras); the output size follows Keras, the padding TensorFlow */
+static Value conv2d_transpose_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, "conv2d_transpose()") < 0) return error_value;
+    if (a->npos != 2) { diag_error(a->loc, "conv2d_transpose(x, w, stride:, padding:, output_padding:, dilation:) takes images and a kernel, got %d positional arguments", a->npos); return error_value; }
+    int x = image_arg(c, a, 0, fn), w = as_tensor(c, a->pos[1], a->pos_loc[1], fn);
+    if (x < 0 || w < 0) return error_value;
+    ConvWindow win = { .sy = 1, .sx = 1, .dy = 1, .dx = 1 };
+    Padding pad;
+    int opy = -1, opx = -1;
+    Loc ol = a->loc;
+    Value *ov = named(a, "output_padding", &ol);
+    if (pair_arg(a, "stride", 0, fn, 1, &win.sy, &win.sx) < 0 ||
+        pair_arg(a, "dilation", 0, fn, 1, &win.dy, &win.dx) < 0 ||
+        padding_arg(a, fn, PAD_VALID, 1, &pad) < 0 ||
+        (ov && pair_value(ov, ol, "conv2d_transpose() output_padding", -1, &opy, &opx) < 0) ||
+        no_other_named(a, fn) < 0)
+        return error_value;
+    IrNode *xn = &c->g->nodes[x], *wn = &c->g->nodes[w];
+    if (wn->ndim != 4) {
+        diag_error(a->pos_loc[1], "conv2d_transpose(): the kernel must have shape [kh, kw, filters, in_channels], got %s", node_shape(c, w));
+        return error_value;
+    }
+    if (wn->shape[3] != xn->shape[3]) {
+        diag_error(a->loc, "conv2d_transpose(): the kernel %s takes %lld input channels (its last axis), the images %s have %lld",
+                   node_shape(c, w), (long long)wn->shape[3], node_shape(c, x), (long long)xn->shape[3]);
+        return error_value;
+    }
+    win.kh = (int)wn->shape[0];
+    win.kw = (int)wn->shape[1];
+    if ((opy >= 0 && opy >= win.sy) || (opx >= 0 && opx >= win.sx)) {
+        diag_error(ol, "conv2d_transpose(): output_padding (%d, %d) must be smaller than the stride (%d, %d)",
+                   opy, opx, win.sy, win.sx);
+        return error_value;
+    }
+    int64_t h = xn->shape[1], wd = xn->shape[2], ho, wo;
+    if (pad.kind == PAD_EXPLICIT) {
+        ho = (h - 1) * win.sy + conv_span(win.kh, win.dy) - pad.t - pad.b + (opy > 0 ? opy : 0);
+        wo = (wd - 1) * win.sx + conv_span(win.kw, win.dx) - pad.l - pad.r + (opx > 0 ? opx : 0);
+    } else {
+        ho = conv_transpose_out_size(h, win.kh, win.sy, win.dy, pad.kind == PAD_SAME, opy);
+        wo = conv_transpose_out_size(wd, win.kw, win.sx, win.dx, pad.kind == PAD_SAME, opx);
+    }
+    if (ho >= 1 && wo >= 1) place_window(&pad, ho, wo, &win);
+    /* the convolution this transposes must map the output back onto the input grid */
+    if (ho < 1 || wo < 1 || conv_out_size(ho, win.kh, win.sy, win.dy, win.pt, win.pb) != h ||
+        conv_out_size(wo, win.kw, win.sx, win.dx, win.pl, win.pr) != wd) {
+        diag_error(a->loc, "conv2d_transpose(): no %lldx%lld output for images %s with %s",
+                   (long long)ho, (long long)wo, node_shape(c, x), window_str(&win));
+        return error_value;
+    }
+    return located(c, ir_conv2d_transpose(c->g, x, w, &win, ho, wo), a->loc);
+}
+
+/* maxpool2d / avgpool2d(x, pool, stride:, padding:): Keras's defaults (pool 2, stride = pool,
+ * "valid", sizes rounded down) */
+static Value pool_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+    if (a->npos < 1 || a->npos > 2) { diag_error(a->loc, "%s(x, pool, stride:, padding:) takes images and a pool size", fn); return error_value; }
+    int x = image_arg(c, a, 0, fn);
+    if (x < 0) return error_value;
+    ConvWindow win = { .kh = 2, .kw = 2, .dy = 1, .dx = 1 };
+    Padding pad;
+    if (pair_arg(a, "pool", 1, fn, 1, &win.kh, &win.kw) < 0) return error_value;
+    win.sy = win.kh;
+    win.sx = win.kw;
+    if (pair_arg(a, "stride", 0, fn, 1, &win.sy, &win.sx) < 0 ||
+        padding_arg(a, fn, PAD_VALID, 0, &pad) < 0 || no_other_named(a, fn) < 0)
+        return error_value;
+    IrNode *xn = &c->g->nodes[x];
+    place_window(&pad, xn->shape[1], xn->shape[2], &win);
+    if (window_fits(c, x, &win, a->loc, fn) < 0) return error_value;
+    return located(c, ir_pool2d(c->g, x, &win, def->op), a->loc);
+}
+
+/* upsample2d(x, size, mode: "nearest" | "bilinear") */
+static Value upsample_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, "upsample2d()") < 0) return error_value;
+    if (a->npos < 1 || a->npos > 2) { diag_error(a->loc, "upsample2d(x, size, mode:) takes images and a factor"); return error_value; }
+    int x = image_arg(c, a, 0, fn);
+    if (x < 0) return error_value;
+    int fy = 2, fx = 2, bilinear = 0;
+    if (pair_arg(a, "size", 1, fn, 1, &fy, &fx) < 0) return error_value;
+    Loc ml = a->loc;
+    Value *mode = named(a, "mode", &ml);
+    if (mode) {
+        if (mode->kind != V_STR || (strcmp(mode->str, "nearest") && strcmp(mode->str, "bilinear"))) {
+            diag_error(ml, "upsample2d(): mode must be \"nearest\" or \"bilinear\"");
+            return error_value;
+        }
+        bilinear = !strcmp(mode->str, "bilinear");
+    }
+    if (no_other_named(a, fn) < 0) return error_value;
+    return located(c, ir_upsample2d(c->g, x, fy, fx, bilinear), a->loc);
+}
+
+/* pad2d(x, padding): zeros around each image: n, (y, x) or (top, bottom, left, right) */
+static Value pad2d_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, "pad2d()") < 0) return error_value;
+    if (a->npos != 2 || a->nnamed) { diag_error(a->loc, "pad2d(x, padding) takes images and a padding"); return error_value; }
+    int x = image_arg(c, a, 0, fn);
+    if (x < 0) return error_value;
+    Padding p;
+    if (a->pos[1].kind == V_STR) {
+        diag_error(a->pos_loc[1], "pad2d(): padding must be a number, (y, x) or (top, bottom, left, right)");
+        return error_value;
+    }
+    if (padding_value(&a->pos[1], a->pos_loc[1], fn, 1, &p) < 0) return error_value;
+    int64_t before[4] = { 0, p.t, p.l, 0 }, after[4] = { 0, p.b, p.r, 0 };
+    return located(c, ir_pad(c->g, x, before, after), a->loc);
+}
+
+/* concat(a, b, ..., axis: -1) */
+static Value concat_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "concat()") < 0) return error_value;
+    if (a->npos < 1) { diag_error(a->loc, "concat(a, b, ..., axis:) needs tensors"); return error_value; }
+    Loc al = a->loc;
+    Value *av = named(a, "axis", &al);
+    if (no_other_named(a, "concat") < 0) return error_value;
+    int t[16];
+    for (int i = 0; i < a->npos; i++)
+        if ((t[i] = as_tensor(c, a->pos[i], a->pos_loc[i], "concat")) < 0) return error_value;
+    int ndim = c->g->nodes[t[0]].ndim, axis = ndim - 1;
+    if (ndim < 1) { diag_error(a->pos_loc[0], "concat(): cannot join scalars"); return error_value; }
+    if (av && axis_of(*av, al, ndim, &axis) < 0) return error_value;
+    int r = t[0];
+    for (int i = 1; i < a->npos; i++) {
+        int next = ir_concat(c->g, r, t[i], axis);
+        if (next < 0) {
+            diag_error(a->pos_loc[i], "concat(): %s does not join %s along axis %d: the other axes must match",
+                       node_shape(c, t[i]), node_shape(c, r), axis);
+            return error_value;
+        }
+        r = next;
+    }
+    return located(c, r, a->loc);
+}
+
+/* slice(x, axis:, start:, size:): size defaults to the rest of the axis; a negative start
+ * counts from the end */
+static Value slice_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "slice()") < 0) return error_value;
+    if (a->npos != 1) { diag_error(a->loc, "slice(x, axis:, start:, size:) takes one tensor"); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "slice");
+    if (x < 0) return error_value;
+    IrNode *n = &c->g->nodes[x];
+    if (n->ndim < 1) { diag_error(a->loc, "slice(): cannot slice a scalar"); return error_value; }
+    Loc al = a->loc, sl = a->loc, zl = a->loc;
+    Value *av = named(a, "axis", &al), *sv = named(a, "start", &sl), *zv = named(a, "size", &zl);
+    int axis = n->ndim - 1;
+    int64_t start, size;
+    if (no_other_named(a, "slice") < 0 || (av && axis_of(*av, al, n->ndim, &axis) < 0)) return error_value;
+    if (!sv) { diag_error(a->loc, "slice() needs start:"); return error_value; }
+    if (want_int(*sv, sl, "slice() start", &start) < 0) return error_value;
+    int64_t len = n->shape[axis];
+    if (start < 0) start += len;
+    size = len - start;
+    if (zv && want_int(*zv, zl, "slice() size", &size) < 0) return error_value;
+    if (start < 0 || start >= len || size < 1 || start + size > len) {
+        diag_error(a->loc, "slice(): start %lld, size %lld is not inside axis %d of %s",
+                   (long long)start, (long long)size, axis, node_shape(c, x));
+        return error_value;
+    }
+    int64_t at[IR_MAXDIM] = { 0 }, shape[IR_MAXDIM];
+    memcpy(shape, n->shape, n->ndim * sizeof *shape);
+    at[axis] = start;
+    shape[axis] = size;
+    return located(c, ir_slice(c->g, x, at, shape), a->loc);
+}
+
 /* An initialiser, from `param W[..] = NAME` or `NAME(arg)`: normal(std), uniform(limit),
  * constant(value). */
 Value init_value(const BuiltinDef *def, Args *a) {
@@ -248,6 +570,14 @@ const BuiltinDef tensor_builtins[] = {
     { "uniform", shaped_call, IR_UNIFORM, INIT_UNIFORM },
     { "zeros", shaped_call, IR_CONST, INIT_ZEROS },
     { "ones", shaped_call, IR_CONST, INIT_ONES },
+    { "conv2d", conv2d_call, 0, -1 },
+    { "conv2d_transpose", conv2d_transpose_call, 0, -1 },
+    { "maxpool2d", pool_call, 1, -1 },
+    { "avgpool2d", pool_call, 0, -1 },
+    { "upsample2d", upsample_call, 0, -1 },
+    { "pad2d", pad2d_call, 0, -1 },
+    { "concat", concat_call, 0, -1 },
+    { "slice", slice_call, 0, -1 },
     { "latent_grid", latent_grid, 0, -1 },
     { "grid", grid_call, 0, -1 },
     { "glorot_uniform", initializer_only, 0, INIT_GLOROT_UNIFORM },

@@ -11,6 +11,7 @@ static const char *op_names[IR_NUM_OPS] = {
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
+    "pad", "slice", "concat", "im2col", "col2im",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }
@@ -180,6 +181,98 @@ int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b) {
     return id;
 }
 
+/* (the count arrays are copied first: they may point into the node array, which push moves) */
+int ir_pad(IrGraph *g, int a, const int64_t *before_in, const int64_t *after_in) {
+    IrNode x = g->nodes[a];
+    int64_t shape[IR_MAXDIM], before[IR_MAXDIM], after[IR_MAXDIM];
+    int any = 0;
+    for (int i = 0; i < x.ndim; i++) {
+        before[i] = before_in[i];
+        after[i] = after_in[i];
+        if (before[i] < 0 || after[i] < 0) return -1;
+        shape[i] = x.shape[i] + before[i] + after[i];
+        any |= before[i] != 0 || after[i] != 0;
+    }
+    if (!any) return a;
+    int id = push(g, IR_PAD, x.ndim, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 1;
+    n->in[0] = a;
+    memcpy(n->lo, before, x.ndim * sizeof *before);
+    memcpy(n->hi, after, x.ndim * sizeof *after);
+    return id;
+}
+
+int ir_slice(IrGraph *g, int a, const int64_t *start_in, const int64_t *shape_in) {
+    IrNode x = g->nodes[a];
+    int64_t shape[IR_MAXDIM], start[IR_MAXDIM];
+    int whole = 1;
+    for (int i = 0; i < x.ndim; i++) {
+        shape[i] = shape_in[i];
+        start[i] = start_in[i];
+        if (start[i] < 0 || shape[i] < 1 || start[i] + shape[i] > x.shape[i]) return -1;
+        whole &= shape[i] == x.shape[i];
+    }
+    if (whole) return a;
+    int id = push(g, IR_SLICE, x.ndim, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 1;
+    n->in[0] = a;
+    memcpy(n->lo, start, x.ndim * sizeof *start);
+    return id;
+}
+
+int ir_concat(IrGraph *g, int a, int b, int axis) {
+    IrNode x = g->nodes[a], y = g->nodes[b];
+    if (x.ndim != y.ndim || axis < 0 || axis >= x.ndim) return -1;
+    for (int i = 0; i < x.ndim; i++)
+        if (i != axis && x.shape[i] != y.shape[i]) return -1;
+    x.shape[axis] += y.shape[axis];
+    int id = push(g, IR_CONCAT, x.ndim, x.shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 2;
+    n->in[0] = a; n->in[1] = b;
+    n->axis = axis;
+    return id;
+}
+
+static int window_ok(const ConvWindow *w) {
+    return w->kh > 0 && w->kw > 0 && w->sy > 0 && w->sx > 0 && w->dy > 0 && w->dx > 0 &&
+           w->pt >= 0 && w->pb >= 0 && w->pl >= 0 && w->pr >= 0;
+}
+
+/* (windows are copied first, for the same reason) */
+int ir_im2col(IrGraph *g, int a, const ConvWindow *win_in) {
+    IrNode x = g->nodes[a];
+    ConvWindow win = *win_in;
+    if (x.ndim != 4 || !window_ok(&win)) return -1;
+    ConvGeom geo = conv_geom(&win, x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    if (geo.ho < 1 || geo.wo < 1) return -1;
+    int64_t shape[4] = { geo.n, geo.ho, geo.wo, (int64_t)win.kh * win.kw * geo.c };
+    int id = push(g, IR_IM2COL, 4, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 1;
+    n->in[0] = a;
+    n->win = win;
+    return id;
+}
+
+int ir_col2im(IrGraph *g, int cols, const ConvWindow *win_in, int64_t h, int64_t w) {
+    IrNode x = g->nodes[cols];
+    ConvWindow win = *win_in;
+    int64_t taps = (int64_t)win.kh * win.kw;
+    if (x.ndim != 4 || !window_ok(&win) || x.shape[3] % taps) return -1;
+    ConvGeom geo = conv_geom(&win, x.shape[0], h, w, x.shape[3] / taps);
+    if (geo.ho != x.shape[1] || geo.wo != x.shape[2]) return -1;
+    int64_t shape[4] = { geo.n, h, w, geo.c };
+    int id = push(g, IR_COL2IM, 4, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 1;
+    n->in[0] = cols;
+    n->win = win;
+    return id;
+}
+
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape_in) {
     IrNode x = g->nodes[a];
     int64_t shape[IR_MAXDIM];     /* ir_reduce may move the node array shape_in points into */
@@ -207,6 +300,16 @@ void ir_print(const IrGraph *g, FILE *f) {
             fprintf(f, " perm=");
             for (int k = 0; k < n->ndim; k++) fprintf(f, "%s%d", k ? "," : "", n->perm[k]);
         }
+        if (n->op == IR_PAD || n->op == IR_SLICE) {
+            fprintf(f, n->op == IR_PAD ? " pad=" : " start=");
+            for (int k = 0; k < n->ndim; k++)
+                if (n->op == IR_PAD) fprintf(f, "%s%lld:%lld", k ? "," : "", (long long)n->lo[k], (long long)n->hi[k]);
+                else fprintf(f, "%s%lld", k ? "," : "", (long long)n->lo[k]);
+        }
+        if (n->op == IR_CONCAT) fprintf(f, " axis=%d", n->axis);
+        if (n->op == IR_IM2COL || n->op == IR_COL2IM)
+            fprintf(f, " k=%dx%d s=%d,%d d=%d,%d pad=%d,%d,%d,%d", n->win.kh, n->win.kw, n->win.sy,
+                    n->win.sx, n->win.dy, n->win.dx, n->win.pt, n->win.pb, n->win.pl, n->win.pr);
         fprintf(f, " : [");
         for (int k = 0; k < n->ndim; k++) fprintf(f, "%s%lld", k ? ", " : "", (long long)n->shape[k]);
         fprintf(f, "]\n");

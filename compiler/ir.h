@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "ast.h"
+#include "conv.h"
 
 #define IR_MAXDIM 8
 
@@ -32,6 +33,13 @@ typedef enum IrOp {
     IR_SUM, IR_MAXR, IR_MINR,
     /* matrix product: [.., M, K] @ [K, N] (or with trans_a / trans_b), batch axes on a only */
     IR_MATMUL,
+    /* regions */
+    IR_PAD,        /* zeros around: axis i gets lo[i] before and hi[i] after */
+    IR_SLICE,      /* the block of the node's shape starting at lo[i] on axis i */
+    IR_CONCAT,     /* in[0] and in[1] joined along `axis` */
+    /* sliding windows over channels-last images (conv.h), executed by the runtime */
+    IR_IM2COL,     /* [N, H, W, C] -> [N, Ho, Wo, kh*kw*C], the window `win` at every point */
+    IR_COL2IM,     /* its adjoint: [N, Ho, Wo, kh*kw*C] -> [N, H, W, C], taps summed back */
     IR_NUM_OPS
 } IrOp;
 
@@ -46,6 +54,10 @@ typedef struct IrNode {
     unsigned axes_mask;      /* reductions: bit i set = axis i of the input is reduced */
     int perm[IR_MAXDIM];     /* IR_TRANSPOSE */
     int trans_a, trans_b;    /* IR_MATMUL */
+    int64_t lo[IR_MAXDIM];   /* IR_PAD: zeros before; IR_SLICE: start */
+    int64_t hi[IR_MAXDIM];   /* IR_PAD: zeros after */
+    int axis;                /* IR_CONCAT */
+    ConvWindow win;          /* IR_IM2COL, IR_COL2IM */
     Loc loc;                 /* source of the expression that made it, for messages */
 } IrNode;
 
@@ -98,6 +110,31 @@ int ir_transpose(IrGraph *g, int a, const int *perm);
 int ir_broadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
 int ir_reduce(IrGraph *g, IrOp op, int a, unsigned axes_mask);
 int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b);  /* -1 on mismatch */
+/* Regions. ir_pad / ir_slice take per-axis counts (ndim of a); ir_slice returns -1 if the
+ * block does not lie inside a, ir_concat if the shapes differ off `axis`. */
+int ir_pad(IrGraph *g, int a, const int64_t *before, const int64_t *after);
+int ir_slice(IrGraph *g, int a, const int64_t *start, const int64_t *shape);
+int ir_concat(IrGraph *g, int a, int b, int axis);
+/* Windows over a channels-last image a [N, H, W, C]: -1 unless a has rank 4 and at least
+ * one window fits. ir_col2im maps cols [N, Ho, Wo, kh*kw*C] back onto an image of h x w;
+ * -1 unless the window over h x w gives exactly that Ho x Wo grid. */
+int ir_im2col(IrGraph *g, int a, const ConvWindow *win);
+int ir_col2im(IrGraph *g, int cols, const ConvWindow *win, int64_t h, int64_t w);
+
+/* ir_conv.c: the convolution family as compositions of the ops above, all channels-last.
+ * Shapes are the caller's to check (the builtins report them with locations).
+ *   conv2d: x [N, H, W, C], w [kh, kw, C/groups, O] (Keras) -> [N, Ho, Wo, O]
+ *   conv2d_transpose: x [N, H, W, C], w [kh, kw, O, C] (Keras) -> [N, ho, wo, O], where the
+ *     window over ho x wo must give the H x W grid (conv_transpose_out_size)
+ *   pool2d: the max (is_max) or mean of every window; a mean counts only the taps inside
+ *     the image, a max ignores the outside ones (TensorFlow's rules for "same")
+ *   upsample2d: by integer factors, nearest neighbour or bilinear (half-pixel centres, as
+ *     TensorFlow 2 and torch with align_corners=False) */
+int ir_conv2d(IrGraph *g, int x, int w, const ConvWindow *win, int groups);
+int ir_conv2d_transpose(IrGraph *g, int x, int w, const ConvWindow *win, int64_t ho, int64_t wo);
+int ir_pool2d(IrGraph *g, int x, const ConvWindow *win, int is_max);
+int ir_upsample2d(IrGraph *g, int x, int fy, int fx, int bilinear);
+
 /* Sum g over broadcast axes so it has `shape` (the inverse of implicit broadcasting). */
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
 /* numpy broadcasting of two shapes; returns ndim or -1 */

@@ -8,8 +8,8 @@
 #include "plan.h"
 
 /* An affine map from the iteration space of the kernel being built to a node's coordinates:
- * coordinate j of the node = sum_k a[j][k] * idx[k] (+ 0: no offsets yet). */
-typedef struct Map { int niter; int64_t a[IR_MAXDIM][K_MAXDIM]; } Map;
+ * coordinate j of the node = off[j] + sum_k a[j][k] * idx[k] (offsets come from slices). */
+typedef struct Map { int niter; int64_t a[IR_MAXDIM][K_MAXDIM]; int64_t off[IR_MAXDIM]; } Map;
 
 typedef struct Lower {
     const IrGraph *g;
@@ -43,11 +43,12 @@ static KExpr *build(Lower *L, int node, const Map *m);
 
 static KExpr *load_node(Lower *L, int node, const Map *m) {
     const IrNode *n = &L->g->nodes[node];
-    int64_t cst[IR_MAXDIM], stride[K_MAXDIM] = { 0 };
+    int64_t cst[IR_MAXDIM], stride[K_MAXDIM] = { 0 }, offset = 0;
     contiguous_strides(n->ndim, n->shape, cst);
     for (int k = 0; k < m->niter; k++)
         for (int j = 0; j < n->ndim; j++) stride[k] += cst[j] * m->a[j][k];
-    return kx_load(L->p->node_buf[node], 0, stride, m->niter);
+    for (int j = 0; j < n->ndim; j++) offset += cst[j] * m->off[j];
+    return kx_load(L->p->node_buf[node], offset, stride, m->niter);
 }
 
 /* the map for input `in` of an elementwise node with map m: right-aligned broadcasting */
@@ -56,8 +57,10 @@ static void broadcast_map(const IrNode *out, const IrNode *in, const Map *m, Map
     r->niter = m->niter;
     int lead = out->ndim - in->ndim;
     for (int j = 0; j < in->ndim; j++)
-        if (!(in->shape[j] == 1 && out->shape[j + lead] != 1))
+        if (!(in->shape[j] == 1 && out->shape[j + lead] != 1)) {
             memcpy(r->a[j], m->a[j + lead], sizeof r->a[j]);
+            r->off[j] = m->off[j + lead];
+        }
 }
 
 static KOp kop_of(IrOp op) {
@@ -75,7 +78,14 @@ static KExpr *build_op(Lower *L, int node, const Map *m) {
     case IR_TRANSPOSE:
         memset(&im, 0, sizeof im);
         im.niter = m->niter;
-        for (int i = 0; i < n->ndim; i++) memcpy(im.a[n->perm[i]], m->a[i], sizeof im.a[0]);
+        for (int i = 0; i < n->ndim; i++) {
+            memcpy(im.a[n->perm[i]], m->a[i], sizeof im.a[0]);
+            im.off[n->perm[i]] = m->off[i];
+        }
+        return build(L, n->in[0], &im);
+    case IR_SLICE:                /* the same walk, shifted to the block's start */
+        im = *m;
+        for (int j = 0; j < n->ndim; j++) im.off[j] += n->lo[j];
         return build(L, n->in[0], &im);
     case IR_BROADCAST:
         broadcast_map(n, &L->g->nodes[n->in[0]], m, &im);
@@ -112,13 +122,18 @@ static int new_buffer(Plan *p, BufKind kind, int slot, int64_t size) {
 
 static void add_step(Plan *p, PlanStep s) { p->steps[p->nsteps++] = s; }
 
-static void add_kernel(Lower *L, int node, Kernel *k) {
+/* adds kernel k, which writes node's buffer at k's out_offset and out_stride */
+static void add_kernel_at(Lower *L, int node, Kernel *k, const char *part) {
     Plan *p = L->p;
-    snprintf(k->name, sizeof k->name, "k%d_%s", node, ir_op_name(L->g->nodes[node].op));
+    snprintf(k->name, sizeof k->name, "k%d_%s%s", node, ir_op_name(L->g->nodes[node].op), part);
     k->out_buf = p->node_buf[node];
-    contiguous_strides(k->nout, k->dims, k->out_stride);
     p->kernels[p->nkernels] = k;
     add_step(p, (PlanStep){ .kind = STEP_KERNEL, .kernel = p->nkernels++, .node = node });
+}
+
+static void add_kernel(Lower *L, int node, Kernel *k) {
+    contiguous_strides(k->nout, k->dims, k->out_stride);
+    add_kernel_at(L, node, k, "");
 }
 
 static void emit_elementwise(Lower *L, int node) {
@@ -166,6 +181,56 @@ static void emit_matmul(Lower *L, int node) {
     add_step(L->p, s);
 }
 
+/* Writes node src (loaded, or its expression inlined) into the block of node's buffer that
+ * starts at coordinates `at`: one part of a pad or a concat. */
+static void emit_placement(Lower *L, int node, int src, const int64_t *at, const char *part) {
+    const IrNode *n = &L->g->nodes[node], *x = &L->g->nodes[src];
+    Kernel *k = xcalloc(1, sizeof *k);
+    k->ndim = k->nout = x->ndim;
+    memcpy(k->dims, x->shape, x->ndim * sizeof *x->shape);
+    Map m = { .niter = x->ndim };
+    for (int j = 0; j < x->ndim; j++) m.a[j][j] = 1;
+    k->body = build(L, src, &m);
+    contiguous_strides(n->ndim, n->shape, k->out_stride);
+    for (int j = 0; j < n->ndim; j++) k->out_offset += at[j] * k->out_stride[j];
+    add_kernel_at(L, node, k, part);
+}
+
+static void emit_pad(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    Kernel *zero = xcalloc(1, sizeof *zero);      /* the border: clear everything first */
+    zero->ndim = zero->nout = 1;
+    zero->dims[0] = ir_numel(n);
+    zero->out_stride[0] = 1;
+    zero->body = kx_const(0);
+    add_kernel_at(L, node, zero, "_zero");
+    emit_placement(L, node, n->in[0], n->lo, "_copy");
+}
+
+static void emit_concat(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    int64_t at[IR_MAXDIM] = { 0 };
+    emit_placement(L, node, n->in[0], at, "_a");
+    at[n->axis] = L->g->nodes[n->in[0]].shape[n->axis];
+    emit_placement(L, node, n->in[1], at, "_b");
+}
+
+static void emit_window(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    const IrNode *image = n->op == IR_IM2COL ? &L->g->nodes[n->in[0]] : n;
+    PlanStep s = { .kind = n->op == IR_IM2COL ? STEP_IM2COL : STEP_COL2IM, .node = node };
+    s.a = L->p->node_buf[n->in[0]];
+    s.c = L->p->node_buf[node];
+    s.geom = conv_geom(&n->win, image->shape[0], image->shape[1], image->shape[2], image->shape[3]);
+    add_step(L->p, s);
+}
+
+/* ops whose operands (and results) are plain contiguous buffers: sgemm, the runtime's
+ * window movers, and reshape, which aliases its operand's buffer */
+static int reads_contiguous(IrOp op) {
+    return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM;
+}
+
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
  * be contiguous; with fusion off, everything but constants. */
 static void materialise(Lower *L, const char *live, const int *roots, int nroots, int fuse) {
@@ -182,7 +247,8 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
                 L->mat[n->in[k]] = 1;
         }
         if ((is_leaf(n->op) && n->op != IR_CONST) || n->op == IR_MATMUL || n->op == IR_RESHAPE ||
-            (n->op >= IR_SUM && n->op <= IR_MINR) || !fuse)
+            (n->op >= IR_SUM && n->op <= IR_MINR) || n->op == IR_PAD || n->op == IR_CONCAT ||
+            reads_contiguous(n->op) || !fuse)
             L->mat[i] = 1;
     }
     for (int i = 0; i < g->n; i++)
@@ -191,7 +257,7 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
         if (g->nodes[i].op == IR_CONST) L->mat[i] = 0;
     for (int r = 0; r < nroots; r++) L->mat[roots[r]] = 1;
     for (int i = 0; i < g->n; i++)          /* operands read as contiguous memory */
-        if (live[i] && (g->nodes[i].op == IR_MATMUL || g->nodes[i].op == IR_RESHAPE))
+        if (live[i] && reads_contiguous(g->nodes[i].op))
             for (int k = 0; k < g->nodes[i].nin; k++) L->mat[g->nodes[i].in[k]] = 1;
     free(uses);
 }
@@ -211,8 +277,8 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
     p->nnodes = g->n;
     p->node_buf = xcalloc(g->n, sizeof *p->node_buf);
     p->bufs = xcalloc(g->n, sizeof *p->bufs);
-    p->steps = xcalloc(g->n, sizeof *p->steps);
-    p->kernels = xcalloc(g->n, sizeof *p->kernels);
+    p->steps = xcalloc(2 * g->n, sizeof *p->steps);        /* pad and concat take two */
+    p->kernels = xcalloc(2 * g->n, sizeof *p->kernels);
     p->ninputs = ninputs;
     p->input_buf = xcalloc(ninputs, sizeof *p->input_buf);
     for (int s = 0; s < ninputs; s++) p->input_buf[s] = -1;
@@ -240,6 +306,9 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         case IR_INPUT: case IR_PARAM: case IR_DATA: case IR_RESHAPE: break;
         case IR_MATMUL: emit_matmul(&L, i); break;
         case IR_SUM: case IR_MAXR: case IR_MINR: emit_reduction(&L, i); break;
+        case IR_PAD: emit_pad(&L, i); break;
+        case IR_CONCAT: emit_concat(&L, i); break;
+        case IR_IM2COL: case IR_COL2IM: emit_window(&L, i); break;
         default: emit_elementwise(&L, i); break;
         }
     }
@@ -287,6 +356,16 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
             fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,
                     st->kind == STEP_NORMAL ? "normal" : "uniform", (long long)ir_numel(n));
             break;
+        case STEP_IM2COL: case STEP_COL2IM: {
+            const ConvGeom *gm = &st->geom;
+            fprintf(f, "%s %%%d: b%d <- b%d  image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
+                    "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n",
+                    st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a, (long long)gm->n,
+                    (long long)gm->h, (long long)gm->w, (long long)gm->c, (long long)gm->ho,
+                    (long long)gm->wo, gm->win.kh, gm->win.kw, gm->win.sy, gm->win.sx, gm->win.dy,
+                    gm->win.dx, gm->win.pt, gm->win.pb, gm->win.pl, gm->win.pr);
+            break;
+        }
         }
     }
 }

@@ -1,6 +1,6 @@
 /* plan.h: an executable plan for one graph: buffers, compiled kernels and the ordered list of
- * steps (kernel calls, sgemm calls, random fills) that computes the requested root nodes.
- * lower.c builds it from IR; runtime/exec.c runs it. */
+ * steps (kernel calls, sgemm calls, random fills, im2col / col2im) that computes the requested
+ * root nodes. lower.c builds it from IR; runtime/exec.c runs it. */
 #ifndef GMC_PLAN_H
 #define GMC_PLAN_H
 #include "ir.h"
@@ -16,14 +16,17 @@ typedef struct Buffer {
     float *data;
 } Buffer;
 
-typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM } StepKind;
+typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
+                        STEP_IM2COL, STEP_COL2IM } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
     int kernel;                   /* STEP_KERNEL */
-    int a, b, c;                  /* STEP_GEMM buffers: C = op(A) op(B); fills: c */
+    int a, b, c;                  /* STEP_GEMM buffers: C = op(A) op(B); fills: c;
+                                     im2col / col2im: c = f(a) */
     int64_t m, n, k;
     int trans_a, trans_b;
+    ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
     int node;                     /* the IR node computed, for --dump-kernels and stats */
 } PlanStep;
 

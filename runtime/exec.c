@@ -1,7 +1,29 @@
 /* exec.c: runs a plan: random fills from the counter-based RNG, sgemm through OpenBLAS,
- * compiled kernels. */
+ * im2col / col2im (conv.c), compiled kernels. */
 #include <cblas.h>
+#include "conv.h"
 #include "plan.h"
+
+/* C = op(A) op(B), row-major. A product with a single row, column or inner index is
+ * memory-bound, and sgemm runs those far below bandwidth (a convolution with one filter is
+ * [N*H*W x k*k*C] @ [k*k*C x 1]), so they go to sgemv or an outer-product loop. */
+static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
+    int64_t m = st->m, n = st->n, k = st->k;
+    if (k == 1) {                 /* every vector is contiguous, whatever the flags */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * n + j] = a[i] * b[j];
+    } else if (n == 1) {          /* c = op(A) b */
+        if (st->trans_a) cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, a, m, b, 1, 0.0f, c, 1);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, a, k, b, 1, 0.0f, c, 1);
+    } else if (m == 1) {          /* c = op(B)^T a */
+        if (st->trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, 0.0f, c, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 0.0f, c, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, st->trans_a ? CblasTrans : CblasNoTrans,
+                    st->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
+                    st->trans_a ? m : k, b, st->trans_b ? k : n, 0.0f, c, n);
+    }
+}
 
 void plan_run(Plan *p, Rng *rng) {
     for (int s = 0; s < p->nsteps; s++) {
@@ -13,14 +35,9 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_UNIFORM:
             rng_uniform(rng, p->ptrs[st->c], p->bufs[st->c].size);
             break;
-        case STEP_GEMM: {
-            int lda = st->trans_a ? st->m : st->k;
-            int ldb = st->trans_b ? st->k : st->n;
-            cblas_sgemm(CblasRowMajor, st->trans_a ? CblasTrans : CblasNoTrans,
-                        st->trans_b ? CblasTrans : CblasNoTrans, st->m, st->n, st->k, 1.0f,
-                        p->ptrs[st->a], lda, p->ptrs[st->b], ldb, 0.0f, p->ptrs[st->c], st->n);
-            break;
-        }
+        case STEP_GEMM: gemm(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
+        case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
+        case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {
             const Kernel *k = p->kernels[st->kernel];
             int64_t end = k->nout ? k->dims[0] : 1;

@@ -267,3 +267,97 @@ expect "ae_tied.gm (M03): 82,414 parameters, the tied decoder layers 100 and 784
 printf 'import std.nn\nmodel M(x[4]) {\n    h = x | dense(3)\n    return h @ weights("dense_9.W")\n}\ntrain t { m = M() }\n' > "$tmp/badtie.gm"
 out=$($GMC "$tmp/badtie.gm" --check 2>&1); rc=$?
 expect "weights() of a parameter that does not exist is an error at its argument" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "badtie.gm:4:24: error: no parameter .dense_9.W."'
+
+# the convolutional autoencoder (SEEDS.md M16): parameter counts per model and per layer
+$GMC examples/conv_ae.gm --summary > "$tmp/conv.sum" 2>&1; rc=$?
+expect "conv_ae.gm --summary exits 0" '[ $rc -eq 0 ]'
+expect "conv_ae.gm (M16): encoder 96,770 and decoder 246,273 parameters" \
+    'grep -A14 "instance E)" "$tmp/conv.sum" | grep -q "^Total params: 96770$" && grep -A14 "instance D)" "$tmp/conv.sum" | grep -q "^Total params: 246273$"'
+for row in "E.conv .*(None, 16, 16, 32) *320" "E.conv_1 .*(None, 8, 8, 64) *18496" \
+           "E.conv_2 .*(None, 4, 4, 128) *73856" "E.dense .*(None, 2) *4098" "D.dense .*(None, 2048) *6144" \
+           "D.deconv .*(None, 8, 8, 128) *147584" "D.deconv_1 .*(None, 16, 16, 64) *73792" \
+           "D.deconv_2 .*(None, 32, 32, 32) *18464" "D.conv .*(None, 32, 32, 1) *289"; do
+    expect "conv_ae.gm summary row: $row" 'grep -q "^$row\$" "$tmp/conv.sum"'
+done
+
+# a short real run of it: 30 batches of 100 (validation dropped to keep the test short)
+sed '/^    validate {/,/^    }/d' examples/conv_ae.gm > "$tmp/conv_ae.gm"
+$GMC "$tmp/conv_ae.gm" --run --set epochs=1 --limit-batches 30 --out "$tmp/cae" --seed 1 > "$tmp/cae.log" 2>&1; rc=$?
+first=$(sed -n 's/^first step loss \([0-9.]*\)$/\1/p' "$tmp/cae.log")
+last=$(sed -n 's/.*steps, last loss \([0-9.]*\)$/\1/p' "$tmp/cae.log")
+expect "conv_ae: 30 training steps run and the loss falls (first $first, last $last)" \
+    '[ $rc -eq 0 ] && [ -n "$first" ] && [ -n "$last" ] && awk "BEGIN{exit !($last < 0.8 * $first)}"'
+expect "conv_ae: the decoded latent grid is written" '[ -s "$tmp/cae/conv_ae_epoch_1.png" ]'
+# im2col, col2im and their gradients are deterministic; the unfused path agrees
+for v in a b u; do
+    flag=; [ $v = u ] && flag=--no-fuse
+    $GMC "$tmp/conv_ae.gm" --run --set epochs=1 --limit-batches 3 --out "$tmp/cae_$v" --seed 2 $flag > "$tmp/cae_$v.log" 2>&1
+done
+expect "conv_ae: same seed gives bit-identical checkpoints" \
+    'ls "$tmp"/cae_a/checkpoints/*.safetensors > /dev/null 2>&1 && cmp -s "$(ls "$tmp"/cae_a/checkpoints/*.safetensors | tail -1)" "$(ls "$tmp"/cae_b/checkpoints/*.safetensors | tail -1)"'
+la=$(sed -n 's/.*steps, last loss \([0-9.]*\)$/\1/p' "$tmp/cae_a.log"); lu=$(sed -n 's/.*steps, last loss \([0-9.]*\)$/\1/p' "$tmp/cae_u.log")
+expect "conv_ae: fused ($la) and unfused ($lu) runs agree to 0.1%" \
+    '[ -n "$la" ] && [ -n "$lu" ] && awk "BEGIN{d=$la-$lu; exit !(d*d < ($la*0.001)^2)}"'
+
+# shape errors of the convolution family are located diagnostics with the shapes spelled out
+cat > "$tmp/conv_bad.gm" <<'GM'
+import std.nn
+layer k(x) {
+    param W[3, 3, 2, 4] = glorot_uniform
+    return conv2d(x, W, padding: "same")
+}
+model A(x[8, 8, 3]) { return k(x) }
+model B(x[8, 8, 3]) { return concat(x, x | conv(4, s: 2)) }
+model C(x[1, 1, 3]) { return x | maxpool }
+model D(x[8, 8, 3]) { return conv2d_transpose(x, ones(3, 3, 2, 3), stride: 2, output_padding: 2) }
+model E(x[8, 8, 3]) { return conv2d(x, ones(3, 3, 3, 2), padding: "full") }
+GM
+out=$($GMC "$tmp/conv_bad.gm" --check 2>&1); rc=$?
+expect "conv2d: a kernel for other input channels is an error at the call, with both shapes" \
+    '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "conv_bad.gm:4:12: error: conv2d(): the kernel \[3, 3, 2, 4\] takes 2 input channels, the images \[1, 8, 8, 3\] have 3"'
+expect "concat: shapes that do not join are an error at the argument" \
+    'printf "%s" "$out" | grep -q "conv_bad.gm:7:44: error: concat(): \[1, 4, 4, 4\] does not join \[1, 8, 8, 3\] along axis 3"'
+expect "maxpool: a window larger than the image is an error naming both" \
+    'printf "%s" "$out" | grep -q "error: maxpool2d(): a 2x2 window (stride 2,2, dilation 1,1, padding 0,0,0,0) does not fit in images of 1x1"'
+expect "conv2d_transpose: output_padding not below the stride is an error" \
+    'printf "%s" "$out" | grep -q "conv_bad.gm:9:.*error: conv2d_transpose(): output_padding (2, 2) must be smaller than the stride (2, 2)"'
+expect "conv2d: an unknown padding is an error at the argument" \
+    'printf "%s" "$out" | grep -q "conv_bad.gm:10:.*error: conv2d(): padding must be \"same\", \"valid\""'
+
+# data pipelines: Fashion-MNIST ankle boots padded to [32, 32, 1] (CycleGAN's shape, M27)
+cat > "$tmp/boots.gm" <<'GM'
+import std.nn
+data boots = fashion_mnist(split: "train") | filter(label: 9) | pad(2) | channels(1) | scale(-1, 1)
+data pairs = unpaired(fashion_mnist() | filter(label: 7), fashion_mnist() | filter(label: 9)) | pad(2) | channels(1)
+data held_out = fashion_mnist() | split("validation", 0.1) | random_flip | add_noise(0.05)
+model M(x[32, 32, 1]) { return x | flatten | dense(1) }
+train t {
+    m = M()
+    optimizer opt = adam(m, lr: 1e-3)
+    epochs 1
+    x = boots | shuffle | random_flip | add_noise(0.1) | batch(64, drop_last: true)
+    step fit { minimize mean(m(x) * m(x)) with opt }
+}
+GM
+out=$($GMC "$tmp/boots.gm" --check 2>&1); rc=$?
+expect "filter | pad | channels | scale, unpaired, split, random_flip, add_noise pass --check" '[ $rc -eq 0 ]'
+$GMC "$tmp/boots.gm" --summary > "$tmp/boots.sum" 2>&1
+expect "a model of x[32, 32, 1] reads the padded boots: flatten gives 1024" 'grep -q "^m.flatten .*(None, 1024)" "$tmp/boots.sum"'
+$GMC "$tmp/boots.gm" --run --limit-batches 2 --out "$tmp/boots1" --seed 5 > "$tmp/boots1.log" 2>&1; rc=$?
+$GMC "$tmp/boots.gm" --run --limit-batches 2 --out "$tmp/boots2" --seed 5 > /dev/null 2>&1
+expect "training on the filtered, padded, flipped, noisy boots runs (exit 0)" '[ $rc -eq 0 ]'
+expect "random flips and noise are the same for a seed: bit-identical checkpoints" \
+    'cmp -s "$tmp/boots1/checkpoints/step_00000002.safetensors" "$tmp/boots2/checkpoints/step_00000002.safetensors"'
+sed 's/model M(x\[32, 32, 1\])/model M(x[28, 28])/' "$tmp/boots.gm" > "$tmp/boots28.gm"
+out=$($GMC "$tmp/boots28.gm" --check 2>&1); rc=$?
+expect "the padded boots do not fit a model of x[28, 28]: the shapes are spelled out" \
+    '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "expects x of shape \[batch, 28, 28\], got \[64, 32, 32, 1\]"'
+printf 'data faces = image_folder("%s/no_faces", size: 64)\n' "$tmp" > "$tmp/nofaces.gm"
+out=$($GMC "$tmp/nofaces.gm" --check 2>&1); rc=$?
+expect "a missing image folder is a compile-time error at its name, naming it (exit 1)" \
+    '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "nofaces.gm:1:27: error: cannot open folder $tmp/no_faces"'
+printf 'to be or not to be' > "$tmp/corpus.txt"
+printf 'data chars = text("%s/corpus.txt", window: 40)\n' "$tmp" > "$tmp/short_text.gm"
+out=$($GMC "$tmp/short_text.gm" --check 2>&1); rc=$?
+expect "a corpus shorter than a window is an error naming the file" \
+    '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "$tmp/corpus.txt: 18 characters, fewer than window + 1 = 41"'

@@ -37,3 +37,17 @@ if GMC_OPTIM_DUMP="$tmp/optim.safetensors" "$UNIT_DIR/test_optim" > /dev/null; t
 else
     echo "FAIL - test_optim could not write the optimizer trajectories"
 fi
+# the convolution family (conv2d, conv2d_transpose, pooling, upsampling, instance norm,
+# concat, slice) against torch: one step of tests/torch/conv_check.gm on random inputs
+$PY -c 'import sys, numpy as np; np.random.seed(1); np.save(sys.argv[1], np.random.randn(2, 28, 28).astype(np.float32))' "$tmp/xr.npy"
+for mode in "" "--no-fuse" "--interpret"; do
+    if ! $GMC tests/torch/conv_check.gm --grad-dump "$tmp/conv.safetensors" --feed "$tmp/xr.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
+        echo "FAIL - gmc --grad-dump of tests/torch/conv_check.gm $mode: $(cat "$tmp/log")"
+        continue
+    fi
+    if $PY tests/torch/conv_crosscheck.py "$tmp/conv.safetensors" > "$tmp/check" 2>&1; then
+        echo "ok - convolutions, pooling, upsampling equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+    else
+        echo "FAIL - convolution cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+    fi
+done
