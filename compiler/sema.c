@@ -275,10 +275,6 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
         if (!v && !strcmp(e->name, "training")) return num_value(c->training, 1);
         if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
         if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off?)", e->name); return error_value; }
-        if (v->kind == V_BUILTIN && c->init_context && v->builtin->init >= 0) {
-            Args no_args = { .loc = e->loc };
-            return init_value(v->builtin, &no_args);
-        }
         if (v->kind == V_STREAM) {
             if (!c->g || !c->out) { diag_error(e->loc, "data stream '%s' can only be used inside a step or validate block", e->name); return error_value; }
             BlockGraph *out = c->out;
@@ -367,6 +363,10 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     Value init = eval(&ic, s, st->a);
     if (init.kind == V_ERROR) return -1;
     if (init.kind == V_NUM) init = (Value){ .kind = V_INIT, .init = INIT_CONSTANT, .ia = (float)init.num };
+    if (init.kind == V_BUILTIN && init.builtin->init >= 0) {      /* a bare name: glorot_uniform */
+        Args no_args = { .loc = st->a->loc };
+        init = init_value(init.builtin, &no_args);
+    }
     if (init.kind != V_INIT) { diag_error(st->a->loc, "param '%s' needs an initializer (glorot_uniform, zeros, ...), got a %s", st->name, kind_name(init.kind)); return -1; }
     const char *name = fmt("%s.%s", c->pc->prefix, st->name);
     int idx = params_find(&c->prog->params, name);
@@ -784,6 +784,10 @@ static Scope *train_scope(Program *p, Train *t) {
         default: diag_error(st->loc, "this statement is not valid at the top of a train block"); break;
         }
     }
+    /* --set epochs=N / steps=N apply whether or not the block states them */
+    const Override *ov = find_override(p, "epochs");
+    if (ov) t->epochs = atoi(ov->value);
+    if ((ov = find_override(p, "steps"))) t->max_steps = atoll(ov->value);
     return s;
 }
 

@@ -28,9 +28,13 @@ static void run_chunk(int k) {
     if (begin < end) pool.fn(pool.ctx, begin, end);
 }
 
+typedef struct WorkerStart { int k; unsigned generation; } WorkerStart;
+static WorkerStart starts[MAX_THREADS];
+
 static void *worker(void *arg) {
-    int k = (int)(intptr_t)arg;
-    unsigned seen = 0;
+    const WorkerStart *w = arg;
+    int k = w->k;
+    unsigned seen = w->generation;     /* jobs published before this worker existed are not its */
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -54,8 +58,10 @@ void threads_start(int n) {
     threads_stop();
     pool.n = n;
     atomic_store(&pool.stop, 0);
-    for (int k = 1; k < n; k++)
-        if (pthread_create(&pool.tid[k], NULL, worker, (void *)(intptr_t)k) != 0) { pool.n = k; break; }
+    for (int k = 1; k < n; k++) {
+        starts[k] = (WorkerStart){ k, atomic_load(&pool.generation) };
+        if (pthread_create(&pool.tid[k], NULL, worker, &starts[k]) != 0) { pool.n = k; break; }
+    }
 }
 
 int threads_count(void) { return pool.n; }

@@ -361,3 +361,11 @@ printf 'data chars = text("%s/corpus.txt", window: 40)\n' "$tmp" > "$tmp/short_t
 out=$($GMC "$tmp/short_text.gm" --check 2>&1); rc=$?
 expect "a corpus shorter than a window is an error naming the file" \
     '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "$tmp/corpus.txt: 18 characters, fewer than window + 1 = 41"'
+
+# initialisers with arguments: normal(std), constant(value)
+printf 'import std.nn\ndata d = fashion_mnist(split: "train")\nlayer lin(x) {\n    param W[784, 256] = normal(1)\n    param c[256] = constant(30)\n    return reshape(x, -1) @ W + c\n}\nmodel M(x[28, 28]) { return lin(x) }\ntrain t {\n    m = M()\n    optimizer o = sgd(m)\n    x = d | batch(8)\n    step { minimize mean(m(x)) with o }\n}\n' > "$tmp/init.gm"
+$GMC "$tmp/init.gm" --run --set epochs=0 --out "$tmp/init" > /dev/null 2>&1
+if /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+    stats=$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "tests/torch"); import st; t, _ = st.read(sys.argv[1]); print("%.3f %.3f" % (t["m.lin.W"].std(), t["m.lin.c"].mean()))' "$tmp/init/checkpoints/step_00000000.safetensors")
+    expect "param W = normal(1) draws std 1, constant(30) fills 30 (got $stats)" 'echo "$stats" | awk "{exit !(\$1 > 0.98 && \$1 < 1.02 && \$2 == 30)}"'
+fi

@@ -13,7 +13,7 @@ so the table below names which op a failing tensor belongs to.
 Keras conventions, as gmc: channels-last images, Conv2D kernels [kh, kw, in, out],
 Conv2DTranspose kernels [kh, kw, out, in], TensorFlow's "same" padding (the odd pixel after;
 torch gets it through F.pad), pooling that ignores padded taps, bilinear upsampling with half-pixel
-centres, keras-contrib InstanceNormalization: (x - mean) / (std + 1e-3) * gamma + beta.
+centres, instance normalisation as std.nn defines it: (x - mean) / sqrt(var + 1e-3) * gamma + beta.
 Exit: 0 all within tolerance, 1 a mismatch or a malformed dump, 77 torch not installed.
 """
 import os
@@ -102,7 +102,7 @@ def upsample(x, f=2, mode="nearest"):
 
 def instancenorm(x, gamma, beta, eps=1e-3):
     d = x - x.mean(dim=(1, 2), keepdim=True)
-    return d / ((d * d).mean(dim=(1, 2), keepdim=True).sqrt() + eps) * gamma + beta
+    return d / ((d * d).mean(dim=(1, 2), keepdim=True) + eps).sqrt() * gamma + beta
 
 
 # branch name (layer of conv_check.gm) -> its op, given the probed input h and its parameters

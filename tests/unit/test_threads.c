@@ -29,6 +29,14 @@ int main(void) {
     for (int i = 0; i < 1 << 10; i++) total += hits[i];
     CHECK(total == 2000 * 1024, "2000 short regions in a row complete (%lld marks)", (long long)total);
     free(hits);
+    /* a restarted pool must not re-run the last job of the previous one */
+    threads_stop();
+    threads_start(3);
+    int fresh[64] = { 0 };
+    parallel_for(64, 1, mark, fresh);
+    int exact = 1;
+    for (int i = 0; i < 64; i++) exact &= fresh[i] == 1;
+    CHECK(exact, "after a restart the pool runs only the new job");
     threads_stop();
     threads_start(1);
     int one[8] = { 0 };
