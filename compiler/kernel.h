@@ -48,8 +48,14 @@ struct KExpr {
 
 typedef enum KReduce { KR_NONE, KR_SUM, KR_MAX, KR_MIN } KReduce;
 
+#define K_MAXARGS 64
+
 typedef struct Kernel {
     char name[64];
+    /* buffer ids in body, post and out_buf are local: slot i of the table the kernel is
+     * called with, which the plan fills with buffer args[i] (see lower.c's localise) */
+    int nargs;
+    int args[K_MAXARGS];
     int ndim, nout;
     int64_t dims[K_MAXDIM];
     KReduce reduce;
@@ -88,4 +94,7 @@ int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int 
 /* Renders the kernels to textual LLVM IR (after optimisation if optimized != 0); caller frees. */
 char *jit_dump_llvm(Kernel *const *ks, int n, int optimized);
 void jit_destroy(Jit *j);
+/* Compiled kernels by canonical text (lower.c's kernel_key): identical kernels compile once. */
+KernelFn jit_cached(Jit *j, const char *key);
+void jit_cache(Jit *j, const char *key, KernelFn fn);
 #endif

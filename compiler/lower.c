@@ -3,6 +3,7 @@
  * (a root, a matmul operand, a reshape, several consumers, a broadcast that would recompute
  * it); everything else is inlined into its consumers' loop bodies, so a chain of elementwise
  * ops and the reduction after it become one pass over memory. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
@@ -262,6 +263,110 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
     free(uses);
 }
 
+/* ---- kernels as code: buffers through a local table, identical code compiled once ---- */
+
+static int local_id(Kernel *k, int global) {
+    for (int i = 0; i < k->nargs; i++) if (k->args[i] == global) return i;
+    if (k->nargs == K_MAXARGS) { fprintf(stderr, "gmc: internal error: kernel %s reads too many buffers\n", k->name); abort(); }
+    k->args[k->nargs] = global;
+    return k->nargs++;
+}
+
+static KExpr *relabel(Kernel *k, const KExpr *e) {
+    if (!e) return NULL;
+    KExpr *c = xcalloc(1, sizeof *c);
+    *c = *e;
+    if (e->op == KE_LOAD) c->buf = local_id(k, e->buf);
+    for (int i = 0; i < 3; i++) c->arg[i] = relabel(k, e->arg[i]);
+    return c;
+}
+
+/* rewrites the kernel's buffer ids into slots of its own table, output first */
+static void localise(Kernel *k) {
+    k->nargs = 0;
+    k->out_buf = local_id(k, k->out_buf);
+    k->body = relabel(k, k->body);      /* fresh trees: the lowering may share subtrees */
+    k->post = relabel(k, k->post);
+}
+
+typedef struct Text { char *s; size_t n, cap; } Text;
+
+static void put(Text *t, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int m = vsnprintf(t->s + t->n, t->cap - t->n, fmt, ap);
+        va_end(ap);
+        if (m >= 0 && t->n + (size_t)m < t->cap) { t->n += (size_t)m; return; }
+        t->cap = (t->cap ? 2 * t->cap : 1024) + (size_t)(m > 0 ? m : 0);
+        t->s = realloc(t->s, t->cap);
+    }
+}
+
+static void key_expr(Text *t, const KExpr *e, int ndim) {
+    if (!e) { put(t, "_"); return; }
+    union { float f; uint32_t u; } v = { e->value };
+    put(t, "(%d", e->op);
+    if (e->op == KE_CONST) put(t, " %08x", v.u);
+    if (e->op == KE_INDEX) put(t, " a%d", e->axis);
+    if (e->op == KE_LOAD) {
+        put(t, " b%d+%lld", e->buf, (long long)e->offset);
+        for (int d = 0; d < ndim; d++) put(t, ",%lld", (long long)e->stride[d]);
+    }
+    for (int i = 0; i < 3 && e->arg[i]; i++) { put(t, " "); key_expr(t, e->arg[i], ndim); }
+    put(t, ")");
+}
+
+/* the canonical text of a kernel: everything that decides its code, nothing else */
+static char *kernel_key(const Kernel *k) {
+    Text t = { 0 };
+    put(&t, "%d/%d r%d o%d+%lld", k->ndim, k->nout, k->reduce, k->out_buf, (long long)k->out_offset);
+    for (int d = 0; d < k->ndim; d++) put(&t, " %lld", (long long)k->dims[d]);
+    for (int d = 0; d < k->nout; d++) put(&t, ",%lld", (long long)k->out_stride[d]);
+    key_expr(&t, k->body, k->ndim);
+    key_expr(&t, k->post, k->nout);
+    return t.s;
+}
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* compiles the kernels the Jit has not seen, each distinct one once, all in one module */
+static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
+    int n = p->nkernels, nfresh = 0, rc = 0;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    char **keys = xcalloc(n, sizeof *keys);
+    int *slot = xcalloc(cap, sizeof *slot);          /* hash table: key -> kernel index + 1 */
+    int *fresh_of = xcalloc(n, sizeof *fresh_of);
+    Kernel **fresh = xcalloc(n, sizeof *fresh);
+    for (int k = 0; k < n; k++) {
+        keys[k] = kernel_key(p->kernels[k]);
+        fresh_of[k] = -1;
+        if ((p->fns[k] = jit_cached(jit, keys[k]))) continue;
+        size_t h = fnv1a(keys[k]) & (cap - 1);
+        while (slot[h] && strcmp(keys[slot[h] - 1], keys[k])) h = (h + 1) & (cap - 1);
+        if (slot[h]) { fresh_of[k] = fresh_of[slot[h] - 1]; continue; }
+        slot[h] = k + 1;
+        fresh_of[k] = nfresh;
+        fresh[nfresh++] = p->kernels[k];
+    }
+    KernelFn *fns = xcalloc(nfresh + 1, sizeof *fns);
+    if (nfresh && jit_compile(jit, fresh, nfresh, fns, err, errlen) != 0) rc = -1;
+    for (int k = 0; k < n && !rc; k++)
+        if (fresh_of[k] >= 0) {
+            p->fns[k] = fns[fresh_of[k]];
+            jit_cache(jit, keys[k], p->fns[k]);
+        }
+    p->ncompiled = nfresh;
+    for (int k = 0; k < n; k++) free(keys[k]);
+    free(keys); free(slot); free(fresh_of); free(fresh); free(fns);
+    return rc;
+}
+
 Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, int nroots,
                  int ninputs, const LowerOptions *opt, Jit *jit, char *err, int errlen) {
     Lower L = { .g = g };
@@ -325,8 +430,8 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
     free(L.mat);
 
     p->fns = xcalloc(p->nkernels, sizeof *p->fns);
-    if (!opt->interpret && p->nkernels &&
-        jit_compile(jit, p->kernels, p->nkernels, p->fns, err, errlen) != 0) {
+    for (int k = 0; k < p->nkernels; k++) localise(p->kernels[k]);
+    if (!opt->interpret && p->nkernels && compile_kernels(p, jit, err, errlen) != 0) {
         plan_free(p);
         return NULL;
     }
@@ -346,7 +451,14 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         const PlanStep *st = &p->steps[s];
         const IrNode *n = &g->nodes[st->node];
         switch (st->kind) {
-        case STEP_KERNEL: kernel_print(p->kernels[st->kernel], f); break;
+        case STEP_KERNEL: {
+            const Kernel *k = p->kernels[st->kernel];
+            kernel_print(k, f);
+            fprintf(f, "    buffers:");
+            for (int a = 0; a < k->nargs; a++) fprintf(f, " %d=b%d", a, k->args[a]);
+            fprintf(f, "\n");
+            break;
+        }
         case STEP_GEMM:
             fprintf(f, "sgemm %%%d: b%d = b%d%s @ b%d%s  [%lld x %lld x %lld]\n", st->node, st->c,
                     st->a, st->trans_a ? "^T" : "", st->b, st->trans_b ? "^T" : "",

@@ -9,6 +9,7 @@
 #include "program.h"
 #include "plan.h"
 #include "train.h"
+#include "threads.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -100,6 +101,7 @@ int main(int argc, char **argv) {
     if (!mode) mode = "check";
     if (access(file, R_OK) != 0) { fprintf(stderr, "gmc: cannot read %s\n", file); return 2; }
     openblas_set_num_threads(o.threads);
+    threads_start(o.threads);
 
     Program *p = sema_load(file, ov, nov);
     if (!p) return 1;

@@ -37,6 +37,7 @@ typedef struct Plan {
     Kernel **kernels;
     KernelFn *fns;
     int nkernels;
+    int ncompiled;                /* kernels this plan compiled (the rest came from the Jit's cache) */
     PlanStep *steps;
     int nsteps;
     int *node_buf;                /* IR node -> buffer, -1 if inlined or dead */

@@ -47,7 +47,46 @@ struct Jit {
     LLVMOrcLLJITRef lljit;
     LLVMTargetMachineRef tm;   /* the host machine the IR is optimised for */
     int nmodules;              /* names carry the module number: unique across calls */
+    char **keys;               /* open-addressing table of compiled kernels by canonical text */
+    KernelFn *cached;
+    size_t ncached, capcached;
 };
+
+static uint64_t key_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;          /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+KernelFn jit_cached(Jit *j, const char *key) {
+    if (!j || !j->capcached) return NULL;
+    for (size_t i = key_hash(key) & (j->capcached - 1); j->keys[i]; i = (i + 1) & (j->capcached - 1))
+        if (!strcmp(j->keys[i], key)) return j->cached[i];
+    return NULL;
+}
+
+void jit_cache(Jit *j, const char *key, KernelFn fn) {
+    if (!j || jit_cached(j, key)) return;
+    if (2 * (j->ncached + 1) > j->capcached) {     /* grow and rehash at half full */
+        size_t cap = j->capcached ? 2 * j->capcached : 256;
+        char **keys = calloc(cap, sizeof *keys);
+        KernelFn *fns = calloc(cap, sizeof *fns);
+        for (size_t i = 0; i < j->capcached; i++) {
+            if (!j->keys[i]) continue;
+            size_t k = key_hash(j->keys[i]) & (cap - 1);
+            while (keys[k]) k = (k + 1) & (cap - 1);
+            keys[k] = j->keys[i];
+            fns[k] = j->cached[i];
+        }
+        free(j->keys); free(j->cached);
+        j->keys = keys; j->cached = fns; j->capcached = cap;
+    }
+    size_t i = key_hash(key) & (j->capcached - 1);
+    while (j->keys[i]) i = (i + 1) & (j->capcached - 1);
+    j->keys[i] = strdup(key);
+    j->cached[i] = fn;
+    j->ncached++;
+}
 
 /* ---- host setup ---------------------------------------------------------------------- */
 
@@ -808,6 +847,9 @@ void jit_destroy(Jit *j) {
         if (e) LLVMConsumeError(e);
     }
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
+    for (size_t i = 0; i < j->capcached; i++) free(j->keys[i]);
+    free(j->keys);
+    free(j->cached);
     free(j);
 }
 

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include "conv.h"
 #include "plan.h"
+#include "threads.h"
 
 /* C = op(A) op(B), row-major. A product with a single row, column or inner index is
  * memory-bound, and sgemm runs those far below bandwidth (a convolution with one filter is
@@ -25,6 +26,14 @@ static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
     }
 }
 
+typedef struct KernelCall { const Kernel *k; KernelFn fn; float *args[K_MAXARGS]; } KernelCall;
+
+static void kernel_range(void *ctx, int64_t begin, int64_t end) {
+    KernelCall *c = ctx;
+    if (c->fn) c->fn(c->args, begin, end);
+    else kernel_interpret(c->k, c->args, begin, end);
+}
+
 void plan_run(Plan *p, Rng *rng) {
     for (int s = 0; s < p->nsteps; s++) {
         const PlanStep *st = &p->steps[s];
@@ -40,9 +49,15 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {
             const Kernel *k = p->kernels[st->kernel];
-            int64_t end = k->nout ? k->dims[0] : 1;
-            if (p->fns[st->kernel]) p->fns[st->kernel](p->ptrs, 0, end);
-            else kernel_interpret(k, p->ptrs, 0, end);
+            KernelCall call = { .k = k, .fn = p->fns[st->kernel] };
+            for (int a = 0; a < k->nargs; a++) call.args[a] = p->ptrs[k->args[a]];
+            int64_t end = k->nout ? k->dims[0] : 1, points = 1;
+            for (int d = 0; d < k->ndim; d++) points *= k->dims[d];
+            /* split along the outermost output dim when the kernel is big enough to pay for
+             * waking the other threads; each output point is computed by one thread */
+            int64_t min_chunk = points / (end ? end : 1) >= 4096 ? 1 : (4096 * (end ? end : 1) + points - 1) / (points ? points : 1);
+            if (points >= 32768 && end > 1) parallel_for(end, min_chunk, kernel_range, &call);
+            else kernel_range(&call, 0, end);
             break;
         }
         }
