@@ -50,6 +50,9 @@ static void select_openblas_kernels(char **argv) {
     fclose(f);
     if (!avx512) return;
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    /* OpenBLAS's idle threads yield-spin for 2^28 cycles by default, stealing the cores from
+     * gmc's own kernels between matrix products; 2^16 keeps them ready but lets go sooner */
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "16", 1);
     setenv("GMC_NO_REEXEC", "1", 1);
     execv("/proc/self/exe", argv);   /* if it fails we simply run with the default kernels */
 }

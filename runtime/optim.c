@@ -44,9 +44,10 @@ void optim_begin(const Optimizer *o, double lr, int64_t t, OptScalars *s, OptSte
     }
 }
 
-void optim_update(const Optimizer *o, const OptStep *st, float *w, const float *g, float *state, int64_t n) {
+void optim_update(const Optimizer *o, const OptStep *st, float *w, const float *g, float *state,
+                  int64_t n, int64_t slot_stride) {
     float lr = (float)st->lr, mu = o->momentum, wd = o->weight_decay, eps = o->eps;
-    float *s0 = state, *s1 = state + n, *s2 = state + 2 * n;
+    float *s0 = state, *s1 = state + slot_stride, *s2 = state + 2 * slot_stride;
     switch (o->kind) {
     case OPT_SGD:
         for (int64_t i = 0; i < n; i++) {
@@ -84,15 +85,24 @@ void optim_update(const Optimizer *o, const OptStep *st, float *w, const float *
         float b1 = o->beta1, b2 = o->beta2;
         float alpha = (float)(st->lr * sqrt(bc2) / bc1);           /* Keras */
         float step_size = (float)(st->lr / bc1), root_bc2 = (float)sqrt(bc2);   /* torch */
-        int decoupled = o->kind == OPT_ADAMW;
-        for (int64_t i = 0; i < n; i++) {
-            float gi = g[i];
-            if (decoupled) w[i] -= lr * wd * w[i];
-            else if (o->torch) gi += wd * w[i];
-            s0[i] = b1 * s0[i] + (1 - b1) * gi;
-            s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
-            if (o->torch) w[i] -= step_size * s0[i] / (sqrtf(s1[i]) / root_bc2 + eps);
-            else w[i] -= alpha * s0[i] / (sqrtf(s1[i]) + eps);
+        /* one branch-free loop per formulation, so each vectorises */
+        if (o->kind == OPT_ADAMW)
+            for (int64_t i = 0; i < n; i++) w[i] -= lr * wd * w[i];
+        if (o->torch) {
+            float l2 = o->kind == OPT_ADAMW ? 0 : wd;
+            for (int64_t i = 0; i < n; i++) {
+                float gi = g[i] + l2 * w[i];
+                s0[i] = b1 * s0[i] + (1 - b1) * gi;
+                s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
+                w[i] -= step_size * s0[i] / (sqrtf(s1[i]) / root_bc2 + eps);
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) {
+                float gi = g[i];
+                s0[i] = b1 * s0[i] + (1 - b1) * gi;
+                s1[i] = b2 * s1[i] + (1 - b2) * gi * gi;
+                w[i] -= alpha * s0[i] / (sqrtf(s1[i]) + eps);
+            }
         }
         return;
     }

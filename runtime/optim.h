@@ -15,7 +15,8 @@ const char *optim_slot_name(const Optimizer *o, int slot);
 typedef struct OptScalars { double u_product; } OptScalars;
 typedef struct OptStep { double lr; int64_t t; double u_t, u_t1, u_prod, u_prod1; } OptStep;
 void optim_begin(const Optimizer *o, double lr, int64_t t, OptScalars *s, OptStep *step);
-/* Updates n weights w from gradients g; state points at n * OPT_SLOTS floats laid out as
- * slot-major blocks: state[k * n + i] is slot k of element i. */
-void optim_update(const Optimizer *o, const OptStep *step, float *w, const float *g, float *state, int64_t n);
+/* Updates n weights w from gradients g; slot k of element i is state[k * slot_stride + i]
+ * (a parameter's state is slot-major; a chunk of it passes the parameter's size). */
+void optim_update(const Optimizer *o, const OptStep *step, float *w, const float *g, float *state,
+                  int64_t n, int64_t slot_stride);
 #endif

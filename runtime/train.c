@@ -20,6 +20,7 @@
 #include "train.h"
 #include "optim.h"
 #include "plot.h"
+#include "threads.h"
 #include <dirent.h>
 
 typedef struct Compiled { Node *block; int batch; BlockGraph bg; Plan *plan; } Compiled;
@@ -383,6 +384,20 @@ static double current_lr(Run *r, int o) {
     return *plan_node(r->schedule, opt->lr_node);
 }
 
+typedef struct UpdateJob {
+    const Optimizer *opt;
+    const OptStep *st;
+    float *w, *state;
+    const float *g;
+    int64_t n;
+} UpdateJob;
+
+/* elements [begin, end) of one parameter: the update is elementwise, so chunks are independent */
+static void update_range(void *ctx, int64_t begin, int64_t end) {
+    const UpdateJob *j = ctx;
+    optim_update(j->opt, j->st, j->w + begin, j->g + begin, j->state + begin, end - begin, j->n);
+}
+
 static void apply_optimizer(Run *r, Compiled *c) {
     BlockGraph *bg = &c->bg;
     int o = bg->optimizer;
@@ -393,7 +408,9 @@ static void apply_optimizer(Run *r, Compiled *c) {
     for (int i = 0; i < bg->ngrads; i++) {
         int pi = bg->grad_param[i];
         Param *pr = &r->p->params.items[pi];
-        optim_update(opt, &st, pr->data, plan_node(c->plan, bg->grad_node[i]), r->state + r->state_off[pi], pr->size);
+        UpdateJob job = { opt, &st, pr->data, r->state + r->state_off[pi], plan_node(c->plan, bg->grad_node[i]), pr->size };
+        if (pr->size >= 65536) parallel_for(pr->size, 16384, update_range, &job);
+        else optim_update(opt, &st, pr->data, job.g, job.state, pr->size, pr->size);
     }
 }
 

@@ -20,7 +20,7 @@ static void run(const Optimizer *o, const float *w0, const float *g, float *w_ou
     for (int t = 1; t <= T; t++) {
         OptStep st;
         optim_begin(o, o->lr, t, &sc, &st);
-        optim_update(o, &st, w, g + (t - 1) * N, state, N);
+        optim_update(o, &st, w, g + (t - 1) * N, state, N, N);
         memcpy(w_out + (t - 1) * N, w, sizeof w);
     }
 }
