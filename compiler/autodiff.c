@@ -61,6 +61,7 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
     case IR_INPUT: case IR_PARAM: case IR_CONST: case IR_DATA: case IR_NORMAL: case IR_UNIFORM:
     case IR_SIGN: case IR_FLOOR:
     case IR_GT: case IR_GE: case IR_LT: case IR_LE: case IR_EQ: case IR_NE:
+    case IR_HISTORY:     /* past images: constants to whatever reads them */
     case IR_NUM_OPS:
         return;
     case IR_NEG: accumulate(g, adj, x, ir_unary(g, IR_NEG, gy)); return;

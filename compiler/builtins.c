@@ -190,6 +190,30 @@ static Value shaped_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return located(c, ir_leaf(c->g, op, nd, dims, 0), a->loc);
 }
 
+/* history(x, 50): a pool of past values of x (CycleGAN's generated-image pool), one pool
+ * per call site, so rebuilding the block for another batch size keeps the same pool */
+static Value history_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    int64_t cap;
+    if (need_graph(c, a->loc, "history()") < 0) return error_value;
+    if (a->npos != 2 || want_int(a->pos[1], a->pos_loc[1], "a history capacity", &cap) < 0) {
+        if (a->npos != 2) diag_error(a->loc, "history(x, capacity) takes a tensor and a number");
+        return error_value;
+    }
+    if (cap < 1 || cap > 100000) { diag_error(a->pos_loc[1], "a history capacity must be in 1..100000"); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "history");
+    if (x < 0) return error_value;
+    if (c->g->nodes[x].ndim < 1) { diag_error(a->pos_loc[0], "history() keeps examples: it needs a batch axis"); return error_value; }
+    Program *p = c->prog;
+    int id = 0;
+    while (id < p->nhistory && memcmp(&p->history_site[id], &a->loc, sizeof a->loc)) id++;
+    if (id == p->nhistory) {
+        if (id == 16) { diag_error(a->loc, "too many history() pools"); return error_value; }
+        p->history_site[p->nhistory++] = a->loc;
+    }
+    return located(c, ir_history(c->g, x, id, (int)cap), a->loc);
+}
+
 static Value grid_call(Ctx *c, Args *a, const BuiltinDef *def) {
     (void)c; (void)def;
     diag_error(a->loc, "grid() formats images for `save ... to \"file.png\"` and is only valid there");
@@ -580,6 +604,7 @@ const BuiltinDef tensor_builtins[] = {
     { "slice", slice_call, 0, -1 },
     { "latent_grid", latent_grid, 0, -1 },
     { "grid", grid_call, 0, -1 },
+    { "history", history_call, 0, -1 },
     { "glorot_uniform", initializer_only, 0, INIT_GLOROT_UNIFORM },
     { "glorot_normal", initializer_only, 0, INIT_GLOROT_NORMAL },
     { "he_uniform", initializer_only, 0, INIT_HE_UNIFORM },

@@ -11,7 +11,7 @@ static const char *op_names[IR_NUM_OPS] = {
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
-    "pad", "slice", "concat", "im2col", "col2im",
+    "pad", "slice", "concat", "im2col", "col2im", "history",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }
@@ -270,6 +270,13 @@ int ir_col2im(IrGraph *g, int cols, const ConvWindow *win_in, int64_t h, int64_t
     n->nin = 1;
     n->in[0] = cols;
     n->win = win;
+    return id;
+}
+
+int ir_history(IrGraph *g, int a, int pool, int capacity) {
+    int id = ir_unary(g, IR_HISTORY, a);
+    g->nodes[id].slot = pool;
+    g->nodes[id].axis = capacity;
     return id;
 }
 

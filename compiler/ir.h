@@ -40,6 +40,9 @@ typedef enum IrOp {
     /* sliding windows over channels-last images (conv.h), executed by the runtime */
     IR_IM2COL,     /* [N, H, W, C] -> [N, Ho, Wo, kh*kw*C], the window `win` at every point */
     IR_COL2IM,     /* its adjoint: [N, Ho, Wo, kh*kw*C] -> [N, H, W, C], taps summed back */
+    /* a history of past inputs kept by the runtime (CycleGAN's image pool); slot = pool id,
+     * axis = capacity; no gradient flows through it */
+    IR_HISTORY,
     IR_NUM_OPS
 } IrOp;
 
@@ -136,6 +139,7 @@ int ir_pool2d(IrGraph *g, int x, const ConvWindow *win, int is_max);
 int ir_upsample2d(IrGraph *g, int x, int fy, int fx, int bilinear);
 
 /* Sum g over broadcast axes so it has `shape` (the inverse of implicit broadcasting). */
+int ir_history(IrGraph *g, int a, int pool, int capacity);
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
 /* numpy broadcasting of two shapes; returns ndim or -1 */
 int ir_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb, int64_t *out);

@@ -229,7 +229,7 @@ static void emit_window(Lower *L, int node) {
 /* ops whose operands (and results) are plain contiguous buffers: sgemm, the runtime's
  * window movers, and reshape, which aliases its operand's buffer */
 static int reads_contiguous(IrOp op) {
-    return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM;
+    return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM || op == IR_HISTORY;
 }
 
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
@@ -414,6 +414,13 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         case IR_PAD: emit_pad(&L, i); break;
         case IR_CONCAT: emit_concat(&L, i); break;
         case IR_IM2COL: case IR_COL2IM: emit_window(&L, i); break;
+        case IR_HISTORY: {
+            const IrNode *n = &g->nodes[i];
+            add_step(p, (PlanStep){ .kind = STEP_HISTORY, .node = i, .a = p->node_buf[n->in[0]],
+                                    .c = p->node_buf[i], .m = n->shape[0], .n = ir_numel(n) / n->shape[0],
+                                    .pool = n->slot, .capacity = n->axis });
+            break;
+        }
         default: emit_elementwise(&L, i); break;
         }
     }
@@ -467,6 +474,9 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         case STEP_NORMAL: case STEP_UNIFORM:
             fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,
                     st->kind == STEP_NORMAL ? "normal" : "uniform", (long long)ir_numel(n));
+            break;
+        case STEP_HISTORY:
+            fprintf(f, "history %%%d: b%d = pool %d (capacity %d) of b%d\n", st->node, st->c, st->pool, st->capacity, st->a);
             break;
         case STEP_IM2COL: case STEP_COL2IM: {
             const ConvGeom *gm = &st->geom;

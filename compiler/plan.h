@@ -17,7 +17,7 @@ typedef struct Buffer {
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
-                        STEP_IM2COL, STEP_COL2IM } StepKind;
+                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
@@ -27,6 +27,7 @@ typedef struct PlanStep {
     int64_t m, n, k;
     int trans_a, trans_b;
     ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
+    int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int node;                     /* the IR node computed, for --dump-kernels and stats */
 } PlanStep;
 

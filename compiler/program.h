@@ -46,6 +46,7 @@ typedef struct BlockGraph {
     int batch;
     int ninputs;
     int input_stream[8];       /* input slot -> stream index, or STREAM_EPOCH / STREAM_STEP */
+    int input_part[8];         /* which tensor of the stream: 0 = x, 1 = labels / targets / B */
     int loss;                  /* -1 if the block minimises nothing */
     int optimizer;             /* index into Train.opt */
     int ngrads;
@@ -89,6 +90,8 @@ typedef struct Program {
     Node *samples[16]; int nsamples;
     void *globals;             /* sema's scope of consts, data, layers and models */
     Override *overrides; int noverrides;
+    Loc history_site[16];      /* call sites of history(): the index is the pool's id */
+    int nhistory;
 } Program;
 
 /* Parses FILE and its imports and checks every block (shapes included). Returns NULL after

@@ -73,6 +73,8 @@ static Value binop(Ctx *c, Scope *s, Node *e) {
     if (a.kind == V_NUM && b.kind == V_NUM) return num_binary(op, a.num, b.num, a.is_int && b.is_int, e->loc);
     if (a.kind == V_STR && b.kind == V_STR && op[0] == '+')
         return (Value){ .kind = V_STR, .str = fmt("%s%s", a.str, b.str) };
+    if (a.kind == V_STR && b.kind == V_STR && (!strcmp(op, "==") || !strcmp(op, "!=")))
+        return num_value((strcmp(a.str, b.str) == 0) == (op[0] == '='), 1);
     if ((a.kind != V_TENSOR && a.kind != V_NUM) || (b.kind != V_TENSOR && b.kind != V_NUM)) {
         diag_error(e->loc, "operator '%s' cannot combine a %s and a %s", op, kind_name(a.kind), kind_name(b.kind));
         return error_value;
@@ -278,17 +280,20 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
         if (v->kind == V_STREAM) {
             if (!c->g || !c->out) { diag_error(e->loc, "data stream '%s' can only be used inside a step or validate block", e->name); return error_value; }
             BlockGraph *out = c->out;
+            int part = v->n;
             for (int i = 0; i < out->ninputs; i++)
-                if (out->input_stream[i] == v->index)
+                if (out->input_stream[i] == v->index && out->input_part[i] == part)
                     for (int k = 0; k < c->g->n; k++)
                         if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
             if (out->ninputs == 8) { diag_error(e->loc, "too many data streams in one block"); return error_value; }
             DataSpec *d = &c->train->stream[v->index].spec;
             int64_t shape[IR_MAXDIM];
+            int nd = part ? d->ndim2 : d->ndim;
             shape[0] = c->batch > 0 ? c->batch : d->batch;
-            memcpy(shape + 1, d->shape, d->ndim * sizeof *shape);
+            memcpy(shape + 1, part ? d->shape2 : d->shape, nd * sizeof *shape);
             out->input_stream[out->ninputs] = v->index;
-            int id = ir_leaf(c->g, IR_INPUT, d->ndim + 1, shape, out->ninputs++);
+            out->input_part[out->ninputs] = part;
+            int id = ir_leaf(c->g, IR_INPUT, nd + 1, shape, out->ninputs++);
             return located(c, id, e->loc);
         }
         return *v;
@@ -420,37 +425,42 @@ static int state_update(Ctx *c, Scope *s, Node *st, Value v) {
     return 1;
 }
 
+/* `x = pipeline | batch(n)` in a train, validate or hook block, or `x, y = ...` for a data set
+ * of pairs (labels, text targets, the B side of unpaired domains): each name becomes one
+ * tensor of the stream. Rebuilding a block for another batch size finds the same stream. */
+static int bind_stream(Ctx *c, Scope *s, Node *st, Value v) {
+    Train *t = c->train;
+    DataSpec *d = v.data;
+    int parts = d->nparts > 1 ? d->nparts : 1;
+    if (st->list.n != parts) {
+        if (parts == 2) diag_error(st->loc, "this data set yields two tensors (x and its labels, targets or second domain): write `x, y = ...`");
+        else diag_error(st->loc, "cannot unpack a data set of one tensor into %d names", st->list.n);
+        return -1;
+    }
+    if (!d->batch) { diag_error(st->a->loc, "a %s stream must be batched: add `| batch(n)`", c->out ? "validation" : "training"); return -1; }
+    const char *name = st->list.items[0]->name;
+    int idx = -1;
+    for (int i = 0; i < t->nstream; i++)
+        if (t->stream[i].name == name && !memcmp(&t->stream[i].spec, d, sizeof *d)) idx = i;
+    if (idx < 0) {
+        if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
+        t->stream[t->nstream] = (Stream){ name, *d };
+        idx = t->nstream++;
+    }
+    for (int i = 0; i < parts; i++) scope_set(s, st->list.items[i]->name, (Value){ .kind = V_STREAM, .index = idx, .n = i });
+    return 0;
+}
+
 static int assign_stmt(Ctx *c, Scope *s, Node *st) {
     Value v = eval(c, s, st->a);
     if (v.kind == V_ERROR) return -1;
+    if (v.kind == V_DATA && c->train && (!c->g || c->out)) return bind_stream(c, s, st, v);
     if (st->list.n == 1 && c->g) {
         int r = state_update(c, s, st, v);
         if (r) return r < 0 ? -1 : 0;
     }
     if (st->list.n == 1) {
-        if (v.kind == V_DATA && c->train && !c->g) {   /* a data stream of the train block */
-            Train *t = c->train;
-            if (!v.data->batch) { diag_error(st->a->loc, "a training stream must be batched: add `| batch(n)`"); return -1; }
-            if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
-            t->stream[t->nstream] = (Stream){ st->list.items[0]->name, *v.data };
-            v = (Value){ .kind = V_STREAM, .index = t->nstream++ };
-        } else if (v.kind == V_DATA && c->out) {        /* a stream local to a validate block */
-            Train *t = c->train;
-            if (!v.data->batch) { diag_error(st->a->loc, "a validation stream must be batched: add `| batch(n)`"); return -1; }
-            int idx = -1;
-            for (int i = 0; i < t->nstream; i++)
-                if (t->stream[i].name == st->list.items[0]->name && !memcmp(&t->stream[i].spec, v.data, sizeof *v.data)) idx = i;
-            if (idx < 0) {
-                if (t->nstream == 8) { diag_error(st->loc, "too many data streams"); return -1; }
-                t->stream[t->nstream] = (Stream){ st->list.items[0]->name, *v.data };
-                idx = t->nstream++;
-            }
-            Value sv = { .kind = V_STREAM, .index = idx };
-            scope_set(s, st->list.items[0]->name, sv);
-            Node name = { .kind = N_NAME, .name = st->list.items[0]->name, .loc = st->loc };
-            v = eval(c, s, &name);
-            if (v.kind == V_ERROR) return -1;
-        } else if (v.kind == V_INSTANCE) {
+        if (v.kind == V_INSTANCE) {
             v.name = st->list.items[0]->name;
             if (c->train && c->train->ninst < 32)
                 c->train->inst[c->train->ninst++] = (Instance){ v.name, v.decl, st->loc };

@@ -216,6 +216,8 @@ decls:
 decl:
     IMPORT dotted               { $$ = mk_named(N_IMPORT, @1, $2, NULL); }
   | CONST IDENT "=" expr        { $$ = mk_named(N_CONST, @1, $2, $4); }
+    /* `data` is also a name: `const data = "dir"`, `--set data=DIR` */
+  | CONST DATA "=" expr         { $$ = mk_named(N_CONST, @1, op("data"), $4); }
   | DATA IDENT "=" expr         { $$ = mk_named(N_DATA, @1, $2, $4); }
   | LAYER IDENT "(" formals ")" block {
         $$ = mk_named(N_LAYER, @1, $2, NULL); $$->list = $4; $$->list2 = $6;
@@ -475,6 +477,7 @@ atom:
     /* the training loop's counters, readable in schedules: lr * 0.5 ** epoch */
   | EPOCH                       { $$ = mk_name(@1, op("epoch")); }
   | STEP                        { $$ = mk_name(@1, op("step")); }
+  | DATA                        { $$ = mk_name(@1, op("data")); }
   | "(" expr ")"                { $$ = $2; }
   | "(" expr "," ")"            { $$ = ast_new(N_TUPLE, @1); $$->list = list1($2); }
   | "(" expr "," expr_list opt_comma ")" {
@@ -554,7 +557,7 @@ static int remove_all(yysymbol_kind_t *set, int n, const yysymbol_kind_t *drop, 
 static void describe_expected(yysymbol_kind_t *exp, int n, char *buf, size_t size) {
     static const yysymbol_kind_t expr_start[] = {
         YYSYMBOL_IDENT, YYSYMBOL_NUMBER, YYSYMBOL_STRING, YYSYMBOL_LPAREN, YYSYMBOL_EPOCH,
-        YYSYMBOL_STEP, YYSYMBOL_NOT, YYSYMBOL_LBRACKET, YYSYMBOL_MINUS,
+        YYSYMBOL_STEP, YYSYMBOL_DATA, YYSYMBOL_NOT, YYSYMBOL_LBRACKET, YYSYMBOL_MINUS,
     };
     static const yysymbol_kind_t stmt_start[] = {
         YYSYMBOL_RETURN, YYSYMBOL_PARAM, YYSYMBOL_STATE, YYSYMBOL_MINIMIZE, YYSYMBOL_SAVE,

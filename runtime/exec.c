@@ -4,6 +4,7 @@
 #include "conv.h"
 #include "plan.h"
 #include "threads.h"
+#include "history.h"
 
 /* C = op(A) op(B), row-major. A product with a single row, column or inner index is
  * memory-bound, and sgemm runs those far below bandwidth (a convolution with one filter is
@@ -46,6 +47,9 @@ void plan_run(Plan *p, Rng *rng) {
             break;
         case STEP_GEMM: gemm(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
+        case STEP_HISTORY:
+            history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
+            break;
         case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {
             const Kernel *k = p->kernels[st->kernel];

@@ -21,6 +21,7 @@
 #include "optim.h"
 #include "plot.h"
 #include "threads.h"
+#include "history.h"
 #include <dirent.h>
 
 typedef struct Compiled { Node *block; int batch; BlockGraph bg; Plan *plan; } Compiled;
@@ -117,7 +118,7 @@ static void fill_input(Run *r, Compiled *c, int k, const int64_t *idx, int64_t s
         if (dst) *dst = s == STREAM_EPOCH ? (float)(r->epoch - 1) : (float)r->step;
         return;
     }
-    data_fill_batch(r->data[s], &r->t->stream[s].spec, idx, start, n, plan_input(c->plan, k), &r->data_rng);
+    if (dst) data_fill_part(r->data[s], &r->t->stream[s].spec, c->bg.input_part[k], idx, start, n, dst, &r->data_rng);
 }
 
 static void expand_path(Run *r, const char *tmpl, char *out, int outlen) {
@@ -149,42 +150,52 @@ static int save_model(Program *p, const char *owner, const char *path) {
     return rc;
 }
 
+/* writes one tensor as an .npy array or a .png grid */
+static int save_tensor(Run *r, const SaveAction *sa, const float *x, int ndim, const int64_t *shape) {
+    char path[1024], err[512];
+    expand_path(r, sa->path, path, sizeof path);
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    int rc;
+    if (sa->kind == SAVE_NPY) {
+        rc = npy_write(path, x, ndim, shape, err, sizeof err);
+    } else {
+        /* channels-last images are written channel-major, as the PNG writer takes them */
+        int ch = ndim == 4 ? (int)shape[3] : 1;
+        int64_t count = shape[0], h = shape[1], w = shape[2], hw = h * w;
+        const float *planar = x;
+        float *tmp = NULL;
+        if (ch > 1) {
+            planar = tmp = malloc(count * hw * ch * sizeof *tmp);
+            for (int64_t i = 0; i < count; i++)
+                for (int64_t p = 0; p < hw; p++)
+                    for (int k = 0; k < ch; k++) tmp[(i * ch + k) * hw + p] = x[(i * hw + p) * ch + k];
+        }
+        /* images in [0, 1] or [-1, 1] are shown as such; anything else is min-max scaled */
+        float lo = INFINITY, hi = -INFINITY;
+        for (int64_t k = 0; k < numel; k++) { lo = fminf(lo, x[k]); hi = fmaxf(hi, x[k]); }
+        if (lo >= 0 && hi <= 1) { lo = 0; hi = 1; }
+        else if (lo >= -1 && hi <= 1) { lo = -1; hi = 1; }
+        rc = png_write_grid(path, planar, (int)count, ch, (int)h, (int)w, sa->rows, 0, lo, hi, err, sizeof err);
+        free(tmp);
+    }
+    if (rc != 0) { fail(err); return -1; }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 static int do_saves(Run *r, Compiled *c) {
     for (int i = 0; i < c->bg.nsaves; i++) {
         SaveAction *sa = &c->bg.saves[i];
-        char path[1024], err[512];
-        expand_path(r, sa->path, path, sizeof path);
         if (sa->kind == SAVE_MODEL) {
+            char path[1024];
+            expand_path(r, sa->path, path, sizeof path);
             if (save_model(r->p, sa->owner, path) != 0) return -1;
             printf("wrote %s\n", path);
             continue;
         }
         IrNode *n = &c->bg.g.nodes[sa->node];
-        float *x = plan_node(c->plan, sa->node);
-        int rc;
-        if (sa->kind == SAVE_NPY) {
-            rc = npy_write(path, x, n->ndim, n->shape, err, sizeof err);
-        } else {
-            /* channels-last images are written channel-major, as the PNG writer takes them */
-            int ch = n->ndim == 4 ? (int)n->shape[3] : 1;
-            int64_t count = n->shape[0], h = n->shape[1], w = n->shape[2], hw = h * w;
-            float *planar = x;
-            if (ch > 1) {
-                planar = malloc(count * hw * ch * sizeof *planar);
-                for (int64_t i = 0; i < count; i++)
-                    for (int64_t p = 0; p < hw; p++)
-                        for (int k = 0; k < ch; k++) planar[(i * ch + k) * hw + p] = x[(i * hw + p) * ch + k];
-            }
-            /* images in [0, 1] or [-1, 1] are shown as such; anything else is min-max scaled */
-            float lo = INFINITY, hi = -INFINITY;
-            for (int64_t k = 0; k < ir_numel(n); k++) { lo = fminf(lo, x[k]); hi = fmaxf(hi, x[k]); }
-            if (lo >= 0 && hi <= 1) { lo = 0; hi = 1; }
-            else if (lo >= -1 && hi <= 1) { lo = -1; hi = 1; }
-            rc = png_write_grid(path, planar, (int)count, ch, (int)h, (int)w, sa->rows, 0, lo, hi, err, sizeof err);
-            if (planar != x) free(planar);
-        }
-        if (rc != 0) { fail(err); return -1; }
-        printf("wrote %s\n", path);
+        if (save_tensor(r, sa, plan_node(c->plan, sa->node), n->ndim, n->shape) != 0) return -1;
     }
     return 0;
 }
@@ -218,7 +229,7 @@ static void prune_checkpoints(const char *dir, int keep) {
 
 static int save_checkpoint(Run *r) {
     Program *p = r->p;
-    int np = p->params.n, nt = 0, cap = np * (1 + OPT_SLOTS) + 8;
+    int np = p->params.n, nt = 0, cap = np * (1 + OPT_SLOTS) + 8 + 16;
     StTensor *ts = calloc(cap, sizeof *ts);
     char **names = calloc(cap, sizeof *names);
     for (int i = 0; i < np; i++) {
@@ -239,6 +250,17 @@ static int save_checkpoint(Run *r) {
             nt++;
         }
     }
+    /* history pools (CycleGAN's image pools): their contents, and capacities in the metadata */
+    char hist_names[16][32], hist_caps[512] = "";
+    for (int h = 0; h < history_pools(); h++) {
+        int64_t count, n;
+        const float *data = history_contents(h, &count, &n);
+        if (!data || nt >= cap) continue;
+        snprintf(hist_names[h], sizeof hist_names[h], "history/%d", h);
+        ts[nt++] = (StTensor){ .name = hist_names[h], .ndim = 2, .dims = { count, n }, .data = data };
+        size_t l = strlen(hist_caps);
+        snprintf(hist_caps + l, sizeof hist_caps - l, "%s%d:%d", l ? "," : "", h, history_capacity(h));
+    }
     char b[16][64];
     char opt_t[512] = "", opt_u[512] = "";
     for (int o = 0; o < r->t->nopt; o++) {
@@ -252,7 +274,7 @@ static int save_checkpoint(Run *r) {
         { "step", meta_u64(b[2], 64, r->step) }, { "seed", meta_u64(b[3], 64, r->o->seed) },
         { "rng_graph", meta_u64(b[4], 64, r->rng.counter) }, { "rng_data", meta_u64(b[5], 64, r->data_rng.counter) },
         { "rng_shuffle_epoch", meta_u64(b[6], 64, r->shuffle_counter) },
-        { "optimizer_steps", opt_t }, { "optimizer_u_product", opt_u },
+        { "optimizer_steps", opt_t }, { "optimizer_u_product", opt_u }, { "history", hist_caps },
     };
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/checkpoints/step_%08lld.safetensors", r->o->out_dir, (long long)r->step);
@@ -337,6 +359,19 @@ static int resume_from(Run *r, const char *path) {
         r->opt_scalars[o].u_product = us ? strtod(us, (char **)&us) : 0;
         if (ts) ts = *end == ',' ? end + 1 : end;
         if (us && *us == ',') us++;
+    }
+    /* history pools: "id:capacity,..." in the metadata, contents as history/<id> */
+    for (const char *h = st_meta(f, "history"); h && *h; ) {
+        char *end;
+        int id = (int)strtol(h, &end, 10), capacity = *end == ':' ? (int)strtol(end + 1, &end, 10) : 0;
+        char name[32];
+        snprintf(name, sizeof name, "history/%d", id);
+        const StTensor *t = st_find(f, name);
+        if (!t || t->ndim != 2 || history_restore(id, capacity, t->data, t->dims[0], t->dims[1]) != 0) {
+            fprintf(stderr, "gmc: %s: bad history pool %d\n", path, id);
+            goto done;
+        }
+        h = *end == ',' ? end + 1 : end;
     }
     r->epoch = (int)epoch;
     r->batch = (int64_t)batch;
@@ -706,7 +741,12 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     int bs = t->stream[main_stream].spec.batch;
     int64_t per_iter = 0;                  /* batches one iteration consumes (repeats draw fresh ones) */
     for (int si = 0; si < t->nsteps; si++) if (t->repeat[si] > per_iter) per_iter = t->repeat[si];
-    int64_t nbatches = (d->n + bs - 1) / bs;
+    int64_t nbatches = data_num_batches(d, &t->stream[main_stream].spec);   /* honours drop_last */
+    if (nbatches == 0) {
+        fprintf(stderr, "gmc: stream '%s' has %lld examples, fewer than one batch of %d\n", t->stream[main_stream].name, (long long)d->n, bs);
+        teardown(r);
+        return 2;
+    }
     if (o->limit_batches > 0 && o->limit_batches < nbatches) nbatches = o->limit_batches;
     int64_t iters_per_epoch = (nbatches + per_iter - 1) / per_iter;
 
@@ -745,7 +785,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
             for (int si = 0; si < t->nsteps && !status; si++)
                 for (int k = 0; k < t->repeat[si] && !status; k++) {
                     int64_t b = (b0 + k) % nbatches, start = b * bs;
-                    int n = (int)(start + bs <= d->n ? bs : d->n - start);
+                    int n = data_batch_len(d, &t->stream[main_stream].spec, b);
                     double loss;
                     status = run_step(r, si, start, n, &loss);
                     if (status) break;
@@ -805,6 +845,63 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     return status;
 }
 
+/* A sampling procedure that reads data goes through all of it in batches, like a validation:
+ * a save whose first axis is the batch collects every batch into one .npy array (every test
+ * sneaker translated); .png grids and saves that do not depend on the batch come from the
+ * first batch. Memory stays that of one batch. */
+static int sample_over_data(Run *r, Node *sample) {
+    Compiled *c = compiled(r, sample, 0, 0);
+    int s0 = first_stream(&c->bg);
+    const Dataset *d = r->data[s0];
+    const DataSpec *spec = &r->t->stream[s0].spec;
+    int64_t nb = data_num_batches(d, spec), bs = spec->batch;
+    int nsaves = c->bg.nsaves;
+    float *acc[16] = { 0 };
+    int64_t rows[16] = { 0 }, row_size[16] = { 0 };
+    int64_t *order = malloc((d->n + 1) * sizeof *order);
+    for (int64_t i = 0; i < d->n; i++) order[i] = i;
+    int status = 0;
+    for (int64_t b = 0; b < nb && !status; b++) {
+        int n = data_batch_len(d, spec, b);
+        Compiled *cb = compiled(r, sample, n, 0);
+        if (!cb) { status = 1; break; }
+        for (int k = 0; k < cb->bg.ninputs; k++) {
+            int s = cb->bg.input_stream[k];
+            if (s < 0 || r->data[s]->n >= b * bs + n) { fill_input(r, cb, k, order, b * bs, n); continue; }
+            int64_t idx[4096];                      /* a shorter stream wraps around */
+            for (int i = 0; i < n && i < 4096; i++) idx[i] = (b * bs + i) % r->data[s]->n;
+            fill_input(r, cb, k, idx, 0, n);
+        }
+        plan_run(cb->plan, &r->rng);
+        for (int i = 0; i < nsaves && !status; i++) {
+            SaveAction *sa = &cb->bg.saves[i];
+            if (sa->kind == SAVE_MODEL) { if (b == 0 && do_saves(r, cb) != 0) status = 2; continue; }
+            IrNode *nd = &cb->bg.g.nodes[sa->node];
+            const float *x = plan_node(cb->plan, sa->node);
+            int per_batch = sa->kind == SAVE_NPY && nd->ndim >= 1 && nd->shape[0] == n;
+            if (!per_batch) {
+                if (b == 0 && save_tensor(r, sa, x, nd->ndim, nd->shape) != 0) status = 2;
+                continue;
+            }
+            row_size[i] = ir_numel(nd) / n;
+            acc[i] = realloc(acc[i], (rows[i] + n) * row_size[i] * sizeof(float));
+            memcpy(acc[i] + rows[i] * row_size[i], x, n * row_size[i] * sizeof(float));
+            rows[i] += n;
+        }
+    }
+    for (int i = 0; i < nsaves && !status; i++) {
+        if (!acc[i]) continue;
+        IrNode *nd = &c->bg.g.nodes[c->bg.saves[i].node];
+        int64_t shape[IR_MAXDIM];
+        memcpy(shape, nd->shape, nd->ndim * sizeof *shape);
+        shape[0] = rows[i];
+        if (save_tensor(r, &c->bg.saves[i], acc[i], nd->ndim, shape) != 0) status = 2;
+    }
+    for (int i = 0; i < 16; i++) free(acc[i]);
+    free(order);
+    return status;
+}
+
 int run_sample(Program *p, Node *sample, const RunOptions *o) {
     Run run, *r = &run;
     char path[1024], err[512];
@@ -829,7 +926,8 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
     }
     st_close(f);
     if (c && !status && fill_first_batches(r, c) != 0) status = 2;
-    if (!status) {
+    if (!status && first_stream(&c->bg) >= 0) status = sample_over_data(r, sample);
+    else if (!status) {
         plan_run(c->plan, &r->rng);
         status = do_saves(r, c) ? 2 : 0;
     }
