@@ -444,3 +444,23 @@ PY
     $GMC examples/cyclegan.gm --summary --set data="$tmp/folders" --set size=64 > "$tmp/cgf.sum" 2>&1
     expect "at 64x64 RGB the PatchGAN scores 4x4 patches" 'grep -q "(None, 4, 4, 1)" "$tmp/cgf.sum"'
 fi
+
+# a character-level text corpus: windows of 8 characters (one-hot) and the next character
+/usr/bin/python3 -c 'import random, sys; random.seed(3); sys.stdout.write("".join(random.choice("abcde ") for _ in range(4000)))' > "$tmp/corpus.txt" 2>/dev/null \
+    || awk 'BEGIN{srand(3); for (i = 0; i < 4000; i++) printf "%s", substr("abcde ", int(rand() * 6) + 1, 1)}' > "$tmp/corpus.txt"
+cat > "$tmp/text.gm" <<GM
+import std.nn
+import std.losses
+data corpus = text("$tmp/corpus.txt", window: 8)
+model Next(x[8, 6]) { return x | flatten | dense(6) | sigmoid }
+train t {
+    m = Next()
+    optimizer opt = adam(m)
+    x, y = corpus | shuffle | batch(32)
+    step { minimize bce(m(x), y) with opt }
+}
+GM
+$GMC "$tmp/text.gm" --summary > "$tmp/text.sum" 2>&1
+$GMC "$tmp/text.gm" --run --limit-batches 20 --out "$tmp/text" > "$tmp/text.log" 2>&1; rc=$?
+expect "text(window: 8): one-hot windows [8, 6] and next-character targets train a model" \
+    '[ $rc -eq 0 ] && grep -q "(None, 48)" "$tmp/text.sum" && grep -q "finished t .*: 20 steps" "$tmp/text.log"'
