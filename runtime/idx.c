@@ -1,6 +1,7 @@
 /* idx.c: IDX reader (MNIST format: 0x00 0x00 type ndim, big-endian uint32 dims, payload).
  * zlib's gzread passes plain files through unchanged, so .gz and raw files share one path. */
 #include "idx.h"
+#include "errmsg.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,13 +9,6 @@
 #include <string.h>
 #include <zlib.h>
 
-static void fail(char *err, int errlen, const char *fmt, ...) {
-    if (!err || errlen <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Reads up to n bytes; returns the count read (short only at end of input), or -1 on a
  * read/decompression error other than a truncated gzip stream (which is just a short read). */
@@ -40,7 +34,7 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
     errno = 0;
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
-        fail(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
+        errmsg(err, errlen, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
         return -1;
     }
     unsigned char head[4 + 4 * 4];
@@ -48,23 +42,23 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
     int64_t got = read_full(gz, head, 4);
     if (got < 0) goto read_error;
     if (got < 4 || head[0] != 0 || head[1] != 0) {
-        fail(err, errlen, "%s: not an IDX file (bad magic)", path);
+        errmsg(err, errlen, "%s: not an IDX file (bad magic)", path);
         goto fail;
     }
     if (head[2] != 0x08) {
-        fail(err, errlen, "%s: unsupported IDX element type 0x%02X (only 0x08, unsigned byte)",
+        errmsg(err, errlen, "%s: unsupported IDX element type 0x%02X (only 0x08, unsigned byte)",
              path, head[2]);
         goto fail;
     }
     int ndim = head[3];
     if (ndim < 1 || ndim > 4) {
-        fail(err, errlen, "%s: unsupported IDX rank %d (1 to 4 supported)", path, ndim);
+        errmsg(err, errlen, "%s: unsupported IDX rank %d (1 to 4 supported)", path, ndim);
         goto fail;
     }
     got = read_full(gz, head + 4, 4 * ndim);
     if (got < 0) goto read_error;
     if (got < 4 * ndim) {
-        fail(err, errlen, "%s: truncated (expected %d bytes of dimensions, got %lld)",
+        errmsg(err, errlen, "%s: truncated (expected %d bytes of dimensions, got %lld)",
              path, 4 * ndim, (long long)got);
         goto fail;
     }
@@ -73,7 +67,7 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
         const unsigned char *b = head + 4 + 4 * d;
         out->dims[d] = (int64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
         if (out->dims[d] != 0 && total > ((int64_t)1 << 40) / out->dims[d]) {
-            fail(err, errlen, "%s: implausible IDX dimensions (over 2^40 elements)", path);
+            errmsg(err, errlen, "%s: implausible IDX dimensions (over 2^40 elements)", path);
             goto fail;
         }
         total *= out->dims[d];
@@ -95,7 +89,7 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
         if (have < cap) break;
     }
     if (have < total) {
-        fail(err, errlen, "%s: truncated (expected %lld bytes of data, got %lld)",
+        errmsg(err, errlen, "%s: truncated (expected %lld bytes of data, got %lld)",
              path, (long long)total, (long long)have);
         goto fail;
     }
@@ -103,7 +97,7 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
     got = read_full(gz, &extra, 1);
     if (got < 0) goto read_error;
     if (got > 0) {
-        fail(err, errlen, "%s: unexpected bytes after %lld bytes of data "
+        errmsg(err, errlen, "%s: unexpected bytes after %lld bytes of data "
              "(dimensions do not match the file)", path, (long long)total);
         goto fail;
     }
@@ -115,12 +109,12 @@ int idx_load(const char *path, IdxArray *out, char *err, int errlen) {
 read_error: {
         int code;
         const char *msg = gzerror(gz, &code);
-        fail(err, errlen, "%s: read error: %s", path,
+        errmsg(err, errlen, "%s: read error: %s", path,
              code == Z_ERRNO ? strerror(errno) : msg);
         goto fail;
     }
 no_memory:
-    fail(err, errlen, "%s: out of memory", path);
+    errmsg(err, errlen, "%s: out of memory", path);
 fail:
     free(data);
     gzclose(gz);

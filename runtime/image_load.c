@@ -3,6 +3,7 @@
  * a warning and fills the rest with grey; here every warning fails the read, so a damaged
  * file is reported rather than trained on. */
 #include "image_load.h"
+#include "errmsg.h"
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
@@ -12,27 +13,20 @@
 #include <string.h>
 #include <jpeglib.h>
 
-static void fail(char *err, int errlen, const char *fmt, ...) {
-    if (!err || errlen <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)errlen, fmt, ap);
-    va_end(ap);
-}
 
 typedef enum { FMT_NONE, FMT_PNG, FMT_JPEG } Format;
 
 /* Opens path and tells its format from the signature; the stream is rewound. */
 static FILE *open_image(const char *path, Format *fmt, char *err, int errlen) {
     FILE *f = fopen(path, "rb");
-    if (!f) { fail(err, errlen, "cannot open %s: %s", path, strerror(errno)); return NULL; }
+    if (!f) { errmsg(err, errlen, "cannot open %s: %s", path, strerror(errno)); return NULL; }
     unsigned char sig[8] = {0};
     size_t got = fread(sig, 1, sizeof sig, f);
     rewind(f);
     if (got == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8)) *fmt = FMT_PNG;
     else if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) *fmt = FMT_JPEG;
     else {
-        fail(err, errlen, got == 0 ? "%s: empty file, not a PNG or JPEG image"
+        errmsg(err, errlen, got == 0 ? "%s: empty file, not a PNG or JPEG image"
                                    : "%s: not a PNG or JPEG image", path);
         fclose(f);
         return NULL;
@@ -46,7 +40,7 @@ static int png_begin(const char *path, FILE *f, png_image *im, char *err, int er
     memset(im, 0, sizeof *im);
     im->version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_stdio(im, f)) {
-        fail(err, errlen, "%s: corrupt PNG (%s)", path, im->message);
+        errmsg(err, errlen, "%s: corrupt PNG (%s)", path, im->message);
         png_image_free(im);
         return -1;
     }
@@ -62,9 +56,9 @@ static int png_decode(const char *path, FILE *f, int channels, Image8 *out, char
     im.format = decode_channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     size_t size = PNG_IMAGE_SIZE(im);
     uint8_t *px = calloc(size ? size : 1, 1);      /* zeros: alpha composites onto black */
-    if (!px) { png_image_free(&im); fail(err, errlen, "%s: out of memory", path); return -1; }
+    if (!px) { png_image_free(&im); errmsg(err, errlen, "%s: out of memory", path); return -1; }
     if (!png_image_finish_read(&im, NULL, px, 0, NULL)) {
-        fail(err, errlen, "%s: truncated or corrupt PNG (%s)", path, im.message);
+        errmsg(err, errlen, "%s: truncated or corrupt PNG (%s)", path, im.message);
         png_image_free(&im);
         free(px);
         return -1;
@@ -100,7 +94,7 @@ static int jpeg_decode(const char *path, FILE *f, int channels, int header_only,
     je.mgr.error_exit = jpeg_on_error;
     je.mgr.emit_message = jpeg_on_message;
     if (setjmp(je.jump)) {
-        fail(err, errlen, "%s: truncated or corrupt JPEG (%s)", path, je.msg);
+        errmsg(err, errlen, "%s: truncated or corrupt JPEG (%s)", path, je.msg);
         jpeg_destroy_decompress(&cinfo);
         free(px);
         return -1;
@@ -109,7 +103,7 @@ static int jpeg_decode(const char *path, FILE *f, int channels, int header_only,
     jpeg_stdio_src(&cinfo, f);
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-        fail(err, errlen, "%s: CMYK JPEG images are not supported", path);
+        errmsg(err, errlen, "%s: CMYK JPEG images are not supported", path);
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
@@ -125,7 +119,7 @@ static int jpeg_decode(const char *path, FILE *f, int channels, int header_only,
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, c = cinfo.output_components;
     px = malloc((size_t)w * h * c + 1);
-    if (!px) { jpeg_destroy_decompress(&cinfo); fail(err, errlen, "%s: out of memory", path); return -1; }
+    if (!px) { jpeg_destroy_decompress(&cinfo); errmsg(err, errlen, "%s: out of memory", path); return -1; }
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW row = px + (size_t)cinfo.output_scanline * w * c;
         jpeg_read_scanlines(&cinfo, &row, 1);
@@ -192,13 +186,13 @@ int image_read(const char *path, int channels, Image8 *out, char *err, int errle
     fclose(f);
     if (rc != 0) return -1;
     if (out->width < 1 || out->height < 1) {
-        fail(err, errlen, "%s: image has no pixels", path);
+        errmsg(err, errlen, "%s: image has no pixels", path);
         image_free(out);
         return -1;
     }
     if (channels == 1 && out->channels == 3) rgb_to_grey(out);
     if (channels == 3 && out->channels == 1 && grey_to_rgb(out) != 0) {
-        fail(err, errlen, "%s: out of memory", path);
+        errmsg(err, errlen, "%s: out of memory", path);
         image_free(out);
         return -1;
     }

@@ -2,6 +2,7 @@
  * dtypes the tools around gmc produce and converts them to float32. */
 #include "npy.h"
 #include "fsutil.h"
+#include "errmsg.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -13,18 +14,11 @@
 #error "npy.c writes and reads host-order data as little-endian"
 #endif
 
-static void fail(char *err, int errlen, const char *fmt, ...) {
-    if (!err || errlen <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)errlen, fmt, ap);
-    va_end(ap);
-}
 
 int npy_write(const char *path, const float *data, int ndim, const int64_t *dims,
               char *err, int errlen) {
     if (ndim < 0 || ndim > 8) {
-        fail(err, errlen, "cannot write %s: unsupported rank %d", path, ndim);
+        errmsg(err, errlen, "cannot write %s: unsupported rank %d", path, ndim);
         return -1;
     }
     char shape[8 * 22 + 4];
@@ -33,7 +27,7 @@ int npy_write(const char *path, const float *data, int ndim, const int64_t *dims
     len += snprintf(shape + len, sizeof shape - (size_t)len, "(");
     for (int d = 0; d < ndim; d++) {
         if (dims[d] < 0) {
-            fail(err, errlen, "cannot write %s: negative dimension %lld", path, (long long)dims[d]);
+            errmsg(err, errlen, "cannot write %s: negative dimension %lld", path, (long long)dims[d]);
             return -1;
         }
         count *= dims[d];
@@ -58,7 +52,7 @@ int npy_write(const char *path, const float *data, int ndim, const int64_t *dims
     if (fd < 0) return -1;
     if (fd_write_all(fd, header, (size_t)total) != 0 ||
         fd_write_all(fd, data, (size_t)count * sizeof(float)) != 0) {
-        fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        errmsg(err, errlen, "cannot write %s: %s", path, strerror(errno));
         atomic_abort(fd, tmp);
         return -1;
     }
@@ -135,7 +129,7 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
     if (read_file_all(path, &buf, &size, err, errlen) != 0) return -1;
 
     if (size < 10 || memcmp(buf, "\x93NUMPY", 6) != 0) {
-        fail(err, errlen, "%s: not a .npy file (bad magic)", path);
+        errmsg(err, errlen, "%s: not a .npy file (bad magic)", path);
         goto fail;
     }
     int major = buf[6];
@@ -144,15 +138,15 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
         header_start = 10;
         header_len = buf[8] | (size_t)buf[9] << 8;
     } else if (major == 2 || major == 3) {
-        if (size < 12) { fail(err, errlen, "%s: truncated header", path); goto fail; }
+        if (size < 12) { errmsg(err, errlen, "%s: truncated header", path); goto fail; }
         header_start = 12;
         header_len = buf[8] | (size_t)buf[9] << 8 | (size_t)buf[10] << 16 | (size_t)buf[11] << 24;
     } else {
-        fail(err, errlen, "%s: unsupported .npy version %d.%d", path, major, buf[7]);
+        errmsg(err, errlen, "%s: unsupported .npy version %d.%d", path, major, buf[7]);
         goto fail;
     }
     if (header_len > size - header_start) {
-        fail(err, errlen, "%s: truncated header (%zu bytes declared, %zu present)",
+        errmsg(err, errlen, "%s: truncated header (%zu bytes declared, %zu present)",
              path, header_len, size - header_start);
         goto fail;
     }
@@ -169,7 +163,7 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0) {
             if (parse_word(&c, "True")) {
-                fail(err, errlen, "%s: Fortran-order arrays are not supported", path);
+                errmsg(err, errlen, "%s: Fortran-order arrays are not supported", path);
                 goto fail;
             }
             if (!parse_word(&c, "False")) goto bad_header;
@@ -189,7 +183,7 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (strcmp(descr, dtypes[i].descr) == 0) { dt = dtypes[i].dt; item = dtypes[i].size; }
     if (!item) {
-        fail(err, errlen, "%s: unsupported dtype '%s' (supported: <f4, <f8, |u1, <i4, <i8)",
+        errmsg(err, errlen, "%s: unsupported dtype '%s' (supported: <f4, <f8, |u1, <i4, <i8)",
              path, descr);
         goto fail;
     }
@@ -197,20 +191,20 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
     int64_t count = 1;
     for (int d = 0; d < *ndim; d++) {
         if (dims[d] != 0 && count > ((int64_t)1 << 50) / dims[d]) {
-            fail(err, errlen, "%s: implausible shape", path);
+            errmsg(err, errlen, "%s: implausible shape", path);
             goto fail;
         }
         count *= dims[d];
     }
     size_t data_start = header_start + header_len, want = (size_t)count * (size_t)item;
     if (size - data_start != want) {
-        fail(err, errlen, "%s: %s (expected %zu bytes of data, got %zu)", path,
+        errmsg(err, errlen, "%s: %s (expected %zu bytes of data, got %zu)", path,
              size - data_start < want ? "truncated" : "trailing bytes after the data",
              want, size - data_start);
         goto fail;
     }
     float *out = malloc(count ? (size_t)count * sizeof(float) : 1);
-    if (!out) { fail(err, errlen, "%s: out of memory", path); goto fail; }
+    if (!out) { errmsg(err, errlen, "%s: out of memory", path); goto fail; }
     const unsigned char *src = buf + data_start;
     /* memcpy per element: the data offset need not be aligned for wider types */
     for (int64_t i = 0; i < count; i++) {
@@ -228,7 +222,7 @@ int npy_read(const char *path, float **data, int *ndim, int64_t dims[8], char *e
     return 0;
 
 bad_header:
-    fail(err, errlen, "%s: malformed .npy header", path);
+    errmsg(err, errlen, "%s: malformed .npy header", path);
 fail:
     free(buf);
     *ndim = 0;

@@ -4,6 +4,7 @@
  * which is all gmc stores. The reader loads the file whole and hands out pointers into it. */
 #include "safetensors.h"
 #include "fsutil.h"
+#include "errmsg.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -15,13 +16,6 @@
 #error "safetensors.c writes and reads host-order floats as little-endian"
 #endif
 
-static void fail(char *err, int errlen, const char *fmt, ...) {
-    if (!err || errlen <= 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, (size_t)errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* --- writing ------------------------------------------------------------------------- */
 
@@ -67,27 +61,27 @@ int st_write(const char *path, const StTensor *ts, int nt, const StMeta *meta, i
     for (int i = 0; i < nt; i++) {
         const StTensor *t = &ts[i];
         if (!t->name || strcmp(t->name, "__metadata__") == 0) {
-            fail(err, errlen, "cannot write %s: tensor %d has no usable name", path, i);
+            errmsg(err, errlen, "cannot write %s: tensor %d has no usable name", path, i);
             return -1;
         }
         if (t->ndim < 0 || t->ndim > 8) {
-            fail(err, errlen, "cannot write %s: tensor '%s': unsupported rank %d",
+            errmsg(err, errlen, "cannot write %s: tensor '%s': unsupported rank %d",
                  path, t->name, t->ndim);
             return -1;
         }
         for (int d = 0; d < t->ndim; d++)
             if (t->dims[d] < 0) {
-                fail(err, errlen, "cannot write %s: tensor '%s': negative dimension",
+                errmsg(err, errlen, "cannot write %s: tensor '%s': negative dimension",
                      path, t->name);
                 return -1;
             }
         if (!t->data && element_count(t) > 0) {
-            fail(err, errlen, "cannot write %s: tensor '%s' has no data", path, t->name);
+            errmsg(err, errlen, "cannot write %s: tensor '%s' has no data", path, t->name);
             return -1;
         }
         for (int j = 0; j < i; j++)
             if (strcmp(ts[j].name, t->name) == 0) {
-                fail(err, errlen, "cannot write %s: duplicate tensor name '%s'", path, t->name);
+                errmsg(err, errlen, "cannot write %s: duplicate tensor name '%s'", path, t->name);
                 return -1;
             }
     }
@@ -126,7 +120,7 @@ int st_write(const char *path, const StTensor *ts, int nt, const StMeta *meta, i
     while (!h.oom && (h.n % 8) != 0) put_str(&h, " ");
     if (h.oom) {
         free(h.s);
-        fail(err, errlen, "cannot write %s: out of memory", path);
+        errmsg(err, errlen, "cannot write %s: out of memory", path);
         return -1;
     }
 
@@ -140,7 +134,7 @@ int st_write(const char *path, const StTensor *ts, int nt, const StMeta *meta, i
     for (int i = 0; i < nt && rc == 0; i++)
         rc = fd_write_all(fd, ts[i].data, (size_t)element_count(&ts[i]) * sizeof(float));
     if (rc != 0) {
-        fail(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        errmsg(err, errlen, "cannot write %s: %s", path, strerror(errno));
         atomic_abort(fd, tmp);
         return -1;
     }
@@ -478,23 +472,23 @@ static int parse_header(StFile *f, char *hdr, size_t hlen, const unsigned char *
 
 StFile *st_open(const char *path, char *err, int errlen) {
     StFile *f = calloc(1, sizeof *f);
-    if (!f) { fail(err, errlen, "%s: out of memory", path); return NULL; }
+    if (!f) { errmsg(err, errlen, "%s: out of memory", path); return NULL; }
     size_t size;
     if (read_file_all(path, &f->buf, &size, err, errlen) != 0) { free(f); return NULL; }
     if (size < 8) {
-        fail(err, errlen, "%s: not a safetensors file (only %zu bytes)", path, size);
+        errmsg(err, errlen, "%s: not a safetensors file (only %zu bytes)", path, size);
         goto fail;
     }
     uint64_t hlen = 0;
     for (int b = 0; b < 8; b++) hlen |= (uint64_t)f->buf[b] << (8 * b);
     if (hlen > size - 8) {
-        fail(err, errlen, "%s: header length %llu exceeds file size %zu", path,
+        errmsg(err, errlen, "%s: header length %llu exceeds file size %zu", path,
              (unsigned long long)hlen, size);
         goto fail;
     }
     char *hdr = (char *)f->buf + 8;
     if (hlen < 2 || hdr[0] != '{') {
-        fail(err, errlen, "%s: not a safetensors file (header is not a JSON object)", path);
+        errmsg(err, errlen, "%s: not a safetensors file (header is not a JSON object)", path);
         goto fail;
     }
     size_t data_start = 8 + (size_t)hlen;
