@@ -69,6 +69,7 @@ static void fail(const char *msg) { fprintf(stderr, "gmc: %s\n", msg); }
 
 static const char *fmt_step(int si) { static char b[16][16]; snprintf(b[si & 15], 16, "step%d", si + 1); return b[si & 15]; }
 static const char *fmt_epochs(int e) { static char b[48]; snprintf(b, sizeof b, "%d epoch%s, ", e, e == 1 ? "" : "s"); return b; }
+static const char *fmt_at_step(int64_t step) { static char b[48]; snprintf(b, sizeof b, "  step %lld: ", (long long)step); return b; }
 static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
 static Compiled *compiled(Run *r, Node *block, int batch, int training) {
@@ -608,6 +609,9 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     if (!c || fill_first_batches(r, c) != 0) return -1;
     plan_run(c->plan, &r->rng);
     apply_clips(r, &c->bg);
+    for (int k = 0; k < c->bg.nreports; k++)      /* a logging hook: `report name: value` */
+        printf("%s%s %.6g%s", k ? ", " : by_epoch ? "  " : fmt_at_step(r->step), c->bg.report_name[k],
+               *plan_node(c->plan, c->bg.report_node[k]), k == c->bg.nreports - 1 ? "\n" : "");
     if (do_saves(r, c) != 0) return -1;
     if (c->bg.checkpoint && save_checkpoint(r) != 0) return -1;
     return 0;

@@ -464,3 +464,20 @@ $GMC "$tmp/text.gm" --summary > "$tmp/text.sum" 2>&1
 $GMC "$tmp/text.gm" --run --limit-batches 20 --out "$tmp/text" > "$tmp/text.log" 2>&1; rc=$?
 expect "text(window: 8): one-hot windows [8, 6] and next-character targets train a model" \
     '[ $rc -eq 0 ] && grep -q "(None, 48)" "$tmp/text.sum" && grep -q "finished t .*: 20 steps" "$tmp/text.log"'
+
+# a logging hook: `report` in an `every N steps` block prints its values
+cat > "$tmp/log.gm" <<'GM'
+import std.nn
+data d = fashion_mnist(split: "train") | scale(0, 1)
+model M(x[28, 28]) { return x | flatten | dense(1) }
+train t {
+    m = M()
+    optimizer opt = sgd(m)
+    x = d | batch(16)
+    step { minimize mean(m(x) * m(x)) with opt }
+    every 5 steps { report probe: mean(m(normal(4, 28, 28))) }
+}
+GM
+$GMC "$tmp/log.gm" --run --limit-batches 20 --out "$tmp/log" > "$tmp/log.log" 2>&1; rc=$?
+expect "report in an every-5-steps hook prints at steps 5, 10, 15, 20" \
+    '[ $rc -eq 0 ] && [ $(grep -c "^  step [0-9]*: probe " "$tmp/log.log") -eq 4 ] && grep -q "^  step 20: probe " "$tmp/log.log"'
