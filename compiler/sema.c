@@ -918,7 +918,6 @@ static void check_blocks(Program *p) {
                 sema_build_block(p, t, blk, 0, l == 0, &bg);
                 ir_free(&bg.g);
             }
-        if (!t->nsteps) diag_error(t->node->loc, "train block '%s' has no step", t->name);
     }
     for (int i = 0; i < p->nsamples; i++) {
         BlockGraph bg;

@@ -727,6 +727,10 @@ static int run_step(Run *r, int si, int64_t start, int n, double *loss_out) {
 
 int run_train(Program *p, Train *t, const RunOptions *o) {
     Run run, *r = &run;
+    if (!t->nsteps) {           /* fine for --check and --summary, not for training */
+        diag_error(t->node->loc, "train block '%s' has no step to run", t->name);
+        return 1;
+    }
     if (setup(r, p, t, o) != 0) { teardown(r); return 2; }
     int status = 0;
     if (mkdir_p(o->out_dir) != 0) {

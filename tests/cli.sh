@@ -481,3 +481,24 @@ GM
 $GMC "$tmp/log.gm" --run --limit-batches 20 --out "$tmp/log" > "$tmp/log.log" 2>&1; rc=$?
 expect "report in an every-5-steps hook prints at steps 5, 10, 15, 20" \
     '[ $rc -eq 0 ] && [ $(grep -c "^  step [0-9]*: probe " "$tmp/log.log") -eq 4 ] && grep -q "^  step 20: probe " "$tmp/log.log"'
+
+# batchnorm and dropout in std.nn: DCGAN (M11), and M23's generator as a parameter-count vector
+$GMC examples/dcgan.gm --summary > "$tmp/dc.sum" 2>&1
+expect "dcgan.gm (M11): G 840,705 with 384 non-trainable (batch-norm statistics), D 212,865 (SEEDS M23's D)" \
+    'grep -A20 "instance G)" "$tmp/dc.sum" | grep -q "^Total params: 840705$" && grep -A20 "instance G)" "$tmp/dc.sum" | grep -q "^Non-trainable params: 384$" && grep -A20 "instance D)" "$tmp/dc.sum" | grep -q "^Total params: 212865$"'
+cat > "$tmp/m23.gm" <<'GM'
+import std.nn
+model Generator(z[64]) {
+    x = z | dense(12544, bias: false) | batchnorm | leaky_relu(0.2) | reshape(7, 7, 256)
+    x = x | deconv(128, k: 5, s: 1, bias: false) | batchnorm | leaky_relu(0.2)
+    x = x | deconv(64, k: 5, s: 2, bias: false) | batchnorm | leaky_relu(0.2)
+    return x | deconv(1, k: 5, s: 2, bias: false) | tanh
+}
+train t { G = Generator() }
+GM
+$GMC "$tmp/m23.gm" --summary > "$tmp/m23.sum" 2>&1
+expect "M23's generator: 1,879,360 parameters as in SEEDS.md, output (None, 28, 28, 1)" \
+    'grep -q "^Total params: 1879360$" "$tmp/m23.sum" && grep -q "(None, 28, 28, 1)" "$tmp/m23.sum"'
+$GMC examples/dcgan.gm --run --set epochs=1 --limit-batches 20 --out "$tmp/dc" > "$tmp/dc.log" 2>&1; rc=$?
+expect "dcgan.gm: 20 iterations with batch norm in training and its running statistics in the sample grid" \
+    '[ $rc -eq 0 ] && grep -q "finished dcgan .*: 20 steps" "$tmp/dc.log" && [ -s "$tmp/dc/dcgan_epoch_1.png" ] && [ -s "$tmp/dc/generator.safetensors" ]'
