@@ -102,11 +102,17 @@ static void check_case(const Case *c, int fuse, int interpret) {
     Plan *p = plan_build(&g, &params, roots, c->nin + 1, 0, &lo, jit, err, sizeof err);
     if (!p) { CHECK(0, "%s: plan failed: %s", c->name, err); ir_free(&g); return; }
     run_loss(p, loss);
+    /* every analytic gradient first: the finite-difference runs overwrite the plan's buffers */
+    float *analytics[3];
+    for (int i = 0; i < c->nin; i++) {
+        Param *pr = &params.items[g.nodes[x[i]].slot];
+        analytics[i] = malloc(pr->size * sizeof(float));
+        memcpy(analytics[i], plan_node(p, grads[i]), pr->size * sizeof(float));
+    }
     double worst = 0;
     for (int i = 0; i < c->nin; i++) {
         Param *pr = &params.items[g.nodes[x[i]].slot];
-        float *analytic = malloc(pr->size * sizeof *analytic);
-        memcpy(analytic, plan_node(p, grads[i]), pr->size * sizeof *analytic);
+        float *analytic = analytics[i];
         for (int64_t k = 0; k < pr->size; k++) {
             float saved = pr->data[k];
             float h = 1e-2f * fmaxf(1.0f, fabsf(saved));
