@@ -60,5 +60,14 @@ void plan_free(Plan *p);
 float *plan_node(const Plan *p, int node);          /* NULL if not materialised */
 float *plan_input(const Plan *p, int slot);          /* NULL if the graph ignores the input */
 void plan_run(Plan *p, Rng *rng);                    /* runtime/exec.c */
+
+/* --stats: time and work per kind of step, summed over every plan run since the last reset */
+typedef struct ExecStats {
+    int enabled;
+    double seconds[8];            /* by StepKind */
+    int64_t calls[8];
+    double gemm_flops;
+} ExecStats;
+extern ExecStats exec_stats;
 void plan_print(const Plan *p, const IrGraph *g, FILE *f);
 #endif

@@ -1,6 +1,7 @@
 /* exec.c: runs a plan: random fills from the counter-based RNG, sgemm through OpenBLAS,
  * im2col / col2im (conv.c), compiled kernels. */
 #include <cblas.h>
+#include <time.h>
 #include "conv.h"
 #include "plan.h"
 #include "threads.h"
@@ -35,9 +36,18 @@ static void kernel_range(void *ctx, int64_t begin, int64_t end) {
     else kernel_interpret(c->k, c->args, begin, end);
 }
 
+ExecStats exec_stats;
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 void plan_run(Plan *p, Rng *rng) {
     for (int s = 0; s < p->nsteps; s++) {
         const PlanStep *st = &p->steps[s];
+        double t0 = exec_stats.enabled ? seconds_now() : 0;
         switch (st->kind) {
         case STEP_NORMAL:
             rng_normal(rng, p->ptrs[st->c], p->bufs[st->c].size);
@@ -64,6 +74,11 @@ void plan_run(Plan *p, Rng *rng) {
             else kernel_range(&call, 0, end);
             break;
         }
+        }
+        if (exec_stats.enabled) {
+            exec_stats.seconds[st->kind] += seconds_now() - t0;
+            exec_stats.calls[st->kind]++;
+            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k;
         }
     }
 }

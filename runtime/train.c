@@ -23,6 +23,7 @@
 #include "threads.h"
 #include "history.h"
 #include <dirent.h>
+#include <sys/resource.h>
 
 typedef struct Compiled { Node *block; int batch; BlockGraph bg; Plan *plan; } Compiled;
 
@@ -50,6 +51,7 @@ typedef struct Run {
     int64_t batch;             /* next batch of this epoch */
     int64_t step;              /* iterations done */
     double t_start;
+    double optimizer_seconds;  /* --stats */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
     int64_t nhistory, caphistory;
@@ -440,6 +442,7 @@ static void apply_optimizer(Run *r, Compiled *c) {
     Optimizer *opt = &r->t->opt[o];
     OptStep st;
     r->lr[o] = current_lr(r, o);
+    double t0 = r->o->stats ? now() : 0;
     optim_begin(opt, r->lr[o], ++r->opt_t[o], &r->opt_scalars[o], &st);
     for (int i = 0; i < bg->ngrads; i++) {
         int pi = bg->grad_param[i];
@@ -448,6 +451,7 @@ static void apply_optimizer(Run *r, Compiled *c) {
         if (pr->size >= 65536) parallel_for(pr->size, 16384, update_range, &job);
         else optim_update(opt, &st, pr->data, job.g, job.state, pr->size, pr->size);
     }
+    if (r->o->stats) r->optimizer_seconds += now() - t0;
 }
 
 /* the new values of `state` buffers (batch-norm running statistics) */
@@ -508,6 +512,7 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     r->t = t;
     r->o = o;
     r->jit = o->interpret ? NULL : jit_create();
+    exec_stats = (ExecStats){ .enabled = o->stats };
     if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
     /* three counter ranges of one seed: shuffling, graph noise, per-batch data transforms */
     rng_init(&r->shuffle_rng, o->seed);
@@ -535,7 +540,39 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     return 0;
 }
 
+/* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
+ * now on the same machine and threads, how many kernels were compiled, peak memory */
+static void print_stats(Run *r) {
+    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "?" };
+    int nplans = r->ncache, kernels = 0, compiled = 0;
+    for (int i = 0; i < nplans; i++) { kernels += r->cache[i].plan->nkernels; compiled += r->cache[i].plan->ncompiled; }
+    double total = r->optimizer_seconds;
+    for (int k = 0; k < 8; k++) total += exec_stats.seconds[k];
+    printf("stats: %d compiled blocks, %d kernel calls per pass in all, %d kernels compiled (the rest shared)\n", nplans, kernels, compiled);
+    for (int k = 0; k < 8; k++)
+        if (exec_stats.calls[k])
+            printf("  %-14s %9.3f s  %5.1f %%  %lld calls\n", names[k], exec_stats.seconds[k],
+                   total > 0 ? 100 * exec_stats.seconds[k] / total : 0, (long long)exec_stats.calls[k]);
+    if (r->optimizer_seconds > 0)
+        printf("  %-14s %9.3f s  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
+    int n = 1024;
+    float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
+    for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);   /* warm up */
+    double t0 = now();
+    for (int rep = 0; rep < 5; rep++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    double ref = 5 * 2.0 * n * n * n / (now() - t0) / 1e9;
+    free(a); free(b); free(c);
+    double gemm = exec_stats.seconds[STEP_GEMM] > 0 ? exec_stats.gemm_flops / exec_stats.seconds[STEP_GEMM] / 1e9 : 0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
+           gemm, ref > 0 ? 100 * gemm / ref : 0, ref, r->o->threads);
+    printf("  peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
+}
+
 static void teardown(Run *r) {
+    if (r->o && r->o->stats && r->ncache) print_stats(r);
     for (int i = 0; i < r->ncache; i++) { plan_free(r->cache[i].plan); ir_free(&r->cache[i].bg.g); }
     if (r->jit) jit_destroy(r->jit);
     if (r->metrics) fclose(r->metrics);

@@ -13,6 +13,7 @@ typedef struct RunOptions {
     int interpret;             /* 1: reference interpreter instead of the JIT */
     int limit_batches;         /* > 0: stop each epoch after this many batches (tests) */
     int dump_kernels;          /* print the kernels of every compiled block */
+    int stats;                 /* --stats: time per kind of work, GFLOP/s, memory, kernels */
     const char *ckpt;          /* --sample / --resume: checkpoint (NULL: the latest under out_dir) */
     int resume;                /* continue from a checkpoint */
     int keep_checkpoints;      /* keep the newest N step_*.safetensors (0: 5) */

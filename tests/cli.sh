@@ -502,3 +502,8 @@ expect "M23's generator: 1,879,360 parameters as in SEEDS.md, output (None, 28, 
 $GMC examples/dcgan.gm --run --set epochs=1 --limit-batches 20 --out "$tmp/dc" > "$tmp/dc.log" 2>&1; rc=$?
 expect "dcgan.gm: 20 iterations with batch norm in training and its running statistics in the sample grid" \
     '[ $rc -eq 0 ] && grep -q "finished dcgan .*: 20 steps" "$tmp/dc.log" && [ -s "$tmp/dc/dcgan_epoch_1.png" ] && [ -s "$tmp/dc/generator.safetensors" ]'
+
+# --stats: time per kind of work, GFLOP/s of the matrix products against sgemm, peak memory
+$GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 20 --stats --out "$tmp/stats" > "$tmp/stats.log" 2>&1; rc=$?
+expect "--stats reports kernels compiled, time per kind of work, GFLOP/s against OpenBLAS sgemm and peak memory" \
+    '[ $rc -eq 0 ] && grep -q "^stats: .* kernels compiled" "$tmp/stats.log" && grep -q "^  sgemm " "$tmp/stats.log" && grep -q "^  optimizer " "$tmp/stats.log" && grep -q "% of OpenBLAS sgemm 1024^3 here" "$tmp/stats.log" && grep -q "peak resident memory" "$tmp/stats.log"'
