@@ -50,7 +50,7 @@ $(BUILD)/%.o: %.c $(wildcard compiler/*.h runtime/*.h) $(BUILD)/gm.tab.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c tests/check.h $(BUILD)/libgmc.a
+$(BUILD)/tests/%: tests/unit/%.c tests/check.h tests/tmpfiles.h $(BUILD)/libgmc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
 

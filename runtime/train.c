@@ -582,6 +582,30 @@ static void teardown(Run *r) {
     free(r->state); free(r->state_off); free(r->param_opt);
 }
 
+/* batch b of every stream a training step reads: the main stream's examples b*bs.., and for
+ * other streams the same positions in their own order, wrapping around a shorter stream */
+static void fill_step_inputs(Run *r, Compiled *c, int64_t start, int n) {
+    for (int k = 0; k < c->bg.ninputs; k++) {
+        int s = c->bg.input_stream[k];
+        if (s < 0) { fill_input(r, c, k, NULL, 0, n); continue; }
+        int64_t size = r->data[s]->n, idx[4096];
+        if (start + n <= size) { fill_input(r, c, k, r->order[s], start, n); continue; }
+        for (int i = 0; i < n && i < 4096; i++) idx[i] = r->order[s][(start + i) % size];
+        fill_input(r, c, k, idx, 0, n);
+    }
+}
+
+/* this epoch's order of every training stream, drawn in stream order from shuffle_rng */
+static void draw_orders(Run *r) {
+    for (int s = 0; s < r->t->nstream; s++) {
+        if (!r->data[s]) continue;
+        int64_t n = r->data[s]->n;
+        r->order[s] = realloc(r->order[s], (n + 1) * sizeof *r->order[s]);
+        for (int64_t i = 0; i < n; i++) r->order[s][i] = i;
+        if (r->t->stream[s].spec.shuffle) rng_shuffle(&r->shuffle_rng, r->order[s], n);
+    }
+}
+
 /* runs a validate block over its whole stream; prints the batch-weighted mean of each report */
 static int validate(Run *r, Node *block) {
     Compiled *c = compiled(r, block, 0, 0);
@@ -590,17 +614,14 @@ static int validate(Run *r, Node *block) {
     const Dataset *d = s >= 0 ? r->data[s] : NULL;
     int64_t n = d ? d->n : 1, bs = d ? r->t->stream[s].spec.batch : 1;
     double sums[16] = { 0 };
-    int64_t *idx = malloc(n * sizeof *idx);
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
     for (int64_t start = 0; start < n; start += bs) {
         int b = (int)(start + bs <= n ? bs : n - start);
         Compiled *cb = compiled(r, block, d ? b : 0, 0);
-        if (!cb) { free(idx); return -1; }
-        for (int k = 0; k < cb->bg.ninputs; k++) fill_input(r, cb, k, idx, start, b);
+        if (!cb) return -1;
+        fill_step_inputs(r, cb, start, b);
         plan_run(cb->plan, &r->rng);
         for (int k = 0; k < cb->bg.nreports; k++) sums[k] += *plan_node(cb->plan, cb->bg.report_node[k]) * b;
     }
-    free(idx);
     for (int k = 0; k < c->bg.nreports; k++) {
         printf("%s%s %.4f", k ? ", " : "  validation: ", c->bg.report_name[k], sums[k] / n);
         if (r->nval < 16) { r->val_name[r->nval] = c->bg.report_name[k]; r->val_value[r->nval++] = sums[k] / n; }
@@ -701,30 +722,6 @@ static void metrics_row(Run *r, const double *loss, const char *validation) {
 }
 
 /* one run of step si on batch `b` of the epoch's order; returns its loss, NAN on failure */
-/* batch b of every stream a training step reads: the main stream's examples b*bs.., and for
- * other streams the same positions in their own order, wrapping around a shorter stream */
-static void fill_step_inputs(Run *r, Compiled *c, int64_t start, int n) {
-    for (int k = 0; k < c->bg.ninputs; k++) {
-        int s = c->bg.input_stream[k];
-        if (s < 0) { fill_input(r, c, k, NULL, 0, n); continue; }
-        int64_t size = r->data[s]->n, idx[4096];
-        if (start + n <= size) { fill_input(r, c, k, r->order[s], start, n); continue; }
-        for (int i = 0; i < n && i < 4096; i++) idx[i] = r->order[s][(start + i) % size];
-        fill_input(r, c, k, idx, 0, n);
-    }
-}
-
-/* this epoch's order of every training stream, drawn in stream order from shuffle_rng */
-static void draw_orders(Run *r) {
-    for (int s = 0; s < r->t->nstream; s++) {
-        if (!r->data[s]) continue;
-        int64_t n = r->data[s]->n;
-        r->order[s] = realloc(r->order[s], (n + 1) * sizeof *r->order[s]);
-        for (int64_t i = 0; i < n; i++) r->order[s][i] = i;
-        if (r->t->stream[s].spec.shuffle) rng_shuffle(&r->shuffle_rng, r->order[s], n);
-    }
-}
-
 static int run_step(Run *r, int si, int64_t start, int n, double *loss_out) {
     Compiled *c = compiled(r, r->t->steps[si], n, 1);
     if (!c) return 1;
@@ -903,20 +900,13 @@ static int sample_over_data(Run *r, Node *sample) {
     int nsaves = c->bg.nsaves;
     float *acc[16] = { 0 };
     int64_t rows[16] = { 0 }, row_size[16] = { 0 };
-    int64_t *order = malloc((d->n + 1) * sizeof *order);
-    for (int64_t i = 0; i < d->n; i++) order[i] = i;
+    draw_orders(r);                                 /* unshuffled streams: in file order */
     int status = 0;
     for (int64_t b = 0; b < nb && !status; b++) {
         int n = data_batch_len(d, spec, b);
         Compiled *cb = compiled(r, sample, n, 0);
         if (!cb) { status = 1; break; }
-        for (int k = 0; k < cb->bg.ninputs; k++) {
-            int s = cb->bg.input_stream[k];
-            if (s < 0 || r->data[s]->n >= b * bs + n) { fill_input(r, cb, k, order, b * bs, n); continue; }
-            int64_t idx[4096];                      /* a shorter stream wraps around */
-            for (int i = 0; i < n && i < 4096; i++) idx[i] = (b * bs + i) % r->data[s]->n;
-            fill_input(r, cb, k, idx, 0, n);
-        }
+        fill_step_inputs(r, cb, b * bs, n);
         plan_run(cb->plan, &r->rng);
         for (int i = 0; i < nsaves && !status; i++) {
             SaveAction *sa = &cb->bg.saves[i];
@@ -943,7 +933,6 @@ static int sample_over_data(Run *r, Node *sample) {
         if (save_tensor(r, &c->bg.saves[i], acc[i], nd->ndim, shape) != 0) status = 2;
     }
     for (int i = 0; i < 16; i++) free(acc[i]);
-    free(order);
     return status;
 }
 

@@ -4,6 +4,7 @@
  * per-batch random transforms, batching with drop_last, and the compile-time side: shapes
  * and diagnostics of .gm pipelines. Everything it writes lives in a mkdtemp directory. */
 #include "check.h"
+#include "tmpfiles.h"
 #include "data_internal.h"
 #include "diag.h"
 #include "fsutil.h"
@@ -23,25 +24,9 @@
 
 #define FASHION "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
-static char tmpdir[64];
 static char err[1024];
 static char diag_text[1 << 15];
 
-static const char *tpath(const char *name) {
-    static char bufs[256][256];
-    static int next;
-    if (next == 256) { fprintf(stderr, "tpath: raise the buffer count\n"); exit(2); }
-    char *b = bufs[next++];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) { perror(path); exit(2); }
-    fwrite(data, 1, n, f);
-    fclose(f);
-}
 
 /* A PNG of exact pixel values: hwc holds h x w x c bytes, channels-last. */
 static void write_png(const char *path, const uint8_t *hwc, int h, int w, int c) {

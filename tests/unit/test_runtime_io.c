@@ -1,6 +1,7 @@
 /* test_runtime_io.c: the runtime's I/O pieces: Philox RNG, IDX loading, PNG grids, .npy and
  * safetensors files, atomic writes. Everything it writes lives in a mkdtemp directory. */
 #include "check.h"
+#include "tmpfiles.h"
 #include "fsutil.h"
 #include "idx.h"
 #include "image.h"
@@ -18,26 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[64];
 static char err[512];
 
-/* A path inside the temp directory. Every call gets its own buffer, never reused, so a path
- * stays valid for the whole run. */
-static const char *tpath(const char *name) {
-    static char bufs[256][256];
-    static int next;
-    if (next == 256) { fprintf(stderr, "tpath: raise the buffer count\n"); exit(2); }
-    char *b = bufs[next++];
-    snprintf(b, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) { perror(path); exit(2); }
-    fwrite(data, 1, n, f);
-    fclose(f);
-}
 
 static unsigned char *slurp(const char *path, size_t *n) {
     unsigned char *data;
