@@ -51,3 +51,20 @@ for mode in "" "--no-fuse" "--interpret"; do
         echo "FAIL - convolution cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+
+# the standard library (std.nn, std.losses, std.seq, std.flow): every layer and loss between a
+# probe and a readout, one step of each tests/torch/stdlib_*check.gm on random inputs
+$PY -c 'import sys, numpy as np; np.random.seed(2); np.save(sys.argv[1], np.random.randn(4, 28, 28).astype(np.float32))' "$tmp/x4.npy"
+for prog in tests/torch/stdlib_*check.gm; do
+    for mode in "" "--no-fuse" "--interpret"; do
+        if ! $GMC "$prog" --grad-dump "$tmp/std.safetensors" --feed "$tmp/x4.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
+            echo "FAIL - gmc --grad-dump of $prog $mode: $(cat "$tmp/log")"
+            continue
+        fi
+        if $PY tests/torch/stdlib_crosscheck.py "$tmp/std.safetensors" > "$tmp/check" 2>&1; then
+            echo "ok - $(basename "$prog" .gm): stdlib layers and losses equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+        else
+            echo "FAIL - $(basename "$prog" .gm) cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+        fi
+    done
+done

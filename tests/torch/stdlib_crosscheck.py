@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+"""stdlib_crosscheck.py DUMP.safetensors
+
+Recomputes with PyTorch one training step of a tests/torch/stdlib_*check.gm program from a
+`gmc --grad-dump` (same parameters and input) and compares gmc's loss and every gradient with
+float64 torch:
+    err = ||g_gmc - g_ref||_inf / max(||g_ref||_inf, 1e-2)   must be <= 1e-4
+Each branch N.<name> of the program feeds the first n values of each example, plus a probe
+parameter P[n] (so grad/...probe.P is the input gradient), through one stdlib layer or loss
+into a readout: sum(flatten(y) * R), or y * R[1] for a scalar loss (so grad/...R is the forward
+value, summed over the batch). Targets are the n values from offset 400, not probed.
+The table BRANCHES says what each branch computes, with torch's own layers where it has them.
+Exit: 0 all within tolerance, 1 a mismatch or a malformed dump, 77 torch not installed.
+"""
+import math
+import os
+import sys
+
+TOL = 1e-4
+FLOOR = 1e-2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    print("skip: torch not installed")
+    sys.exit(77)
+
+import numpy as np  # noqa: E402
+import st  # noqa: E402
+
+
+def probe(X, p):
+    return X[:, :p["probe.P"].shape[0]] + p["probe.P"]
+
+
+def t(X, n):
+    return X[:, 400:400 + n]
+
+
+def kl_bern(p, q, eps=1e-7):
+    q = q.clamp(eps, 1 - eps)
+    return (p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))).sum()
+
+
+def dense(h, p, name="dense"):
+    return h @ p[name + ".W"] + p[name + ".b"]
+
+
+BRANCHES = {
+    # activations
+    "elu_b": lambda X, p: F.elu(probe(X, p)),
+    "elu_a": lambda X, p: F.elu(probe(X, p), alpha=0.5),
+    "selu_b": lambda X, p: F.selu(probe(X, p)),
+    "silu_b": lambda X, p: F.silu(probe(X, p)),
+    "swish_b": lambda X, p: F.silu(probe(X, p)),
+    "gelu_b": lambda X, p: F.gelu(probe(X, p)),
+    "gelu_tanh": lambda X, p: F.gelu(probe(X, p), approximate="tanh"),
+    # layers
+    "tied": lambda X, p: dense(probe(X, p).reshape(-1, 3, 4), p) @ p["dense.W"].T + p["dense_t.b"],
+    # losses
+    "huber_b": lambda X, p: F.huber_loss(probe(X, p), 0.5 * t(X, 30)),
+    "huber_d": lambda X, p: F.huber_loss(probe(X, p), t(X, 30), delta=0.3),
+    "klsparse": lambda X, p: 0.5 * kl_bern(torch.tensor(0.1, dtype=X.dtype),
+                                           torch.sigmoid(probe(X, p)).mean(0)),
+    "klbern": lambda X, p: kl_bern(torch.sigmoid(t(X, 20)), torch.sigmoid(probe(X, p))),
+    "l1act": lambda X, p: 0.1 * probe(X, p).abs().sum() / X.shape[0],
+    "wgan": lambda X, p: -(torch.sign(t(X, 6)) * probe(X, p)).mean(),
+}
+
+
+def load(path):
+    tensors, _meta = st.read(path)
+    names = sorted(n for n in tensors if n.startswith("N."))
+    problems = ["missing tensor %r" % n for n in ["input/x", "loss"] + ["grad/" + n for n in names]
+                if n not in tensors]
+    branches = sorted({n.split(".")[1] for n in names})
+    unknown = [b for b in branches if b not in BRANCHES]
+    if unknown:
+        problems.append("branches %s are not in the table" % unknown)
+    if problems:
+        raise ValueError("malformed dump %s:\n  %s" % (path, "\n  ".join(problems)))
+    return tensors, names, branches
+
+
+def forward_backward(tensors, names, branches, dtype):
+    params = {n: torch.tensor(tensors[n], dtype=dtype, requires_grad=True) for n in names}
+    X = torch.tensor(tensors["input/x"], dtype=dtype)
+    X = X.reshape(X.shape[0], -1)
+    loss = 0
+    for br in branches:
+        p = {n[len("N.%s." % br):]: v for n, v in params.items() if n.startswith("N.%s." % br)}
+        y = BRANCHES[br](X, p)
+        if "readout.R" in p:
+            loss = loss + (y.reshape(y.shape[0], -1) * p["readout.R"]).sum()
+        else:
+            loss = loss + (y * p["readout1.R"]).sum()
+    loss.backward()
+    return float(loss), {n: v.grad.double().numpy() for n, v in params.items()}
+
+
+def relerr(got, ref):
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    return float(np.max(np.abs(got - ref), initial=0.0) / max(np.max(np.abs(ref), initial=0.0),
+                                                                FLOOR))
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: stdlib_crosscheck.py DUMP.safetensors", file=sys.stderr)
+        return 2
+    try:
+        tensors, names, branches = load(argv[1])
+    except (OSError, ValueError) as e:
+        print("crosscheck: %s" % e)
+        return 1
+    loss64, g64 = forward_backward(tensors, names, branches, torch.float64)
+    loss32, g32 = forward_backward(tensors, names, branches, torch.float32)
+    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
+    rows += [("grad/" + n, tensors["grad/" + n], g64[n], g32[n]) for n in names]
+    failures, worst = [], 0.0
+    print("%-40s %-10s %11s %11s   (tol %.0e)" % ("tensor", "shape", "err_gmc", "err_f32", TOL))
+    for name, got, ref, ref32 in rows:
+        err, err32 = relerr(got, ref), relerr(ref32, ref)
+        worst = max(worst, err)
+        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
+        print("%-40s %-10s %11.3e %11.3e   %s" % (name, shape, err, err32,
+                                                  "ok" if err <= TOL else "FAIL"))
+        if err > TOL:
+            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
+    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
+    if failures:
+        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
+        for f in failures:
+            print("  " + f)
+        return 1
+    print("crosscheck: %d tensors of %d layers and losses ok (worst relative error %.1e)"
+          % (len(rows), len(branches), worst))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
