@@ -49,6 +49,51 @@ def dense(h, p, name="dense"):
     return h @ p[name + ".W"] + p[name + ".b"]
 
 
+def masked_conv(x, p, kind):
+    """PixelCNN: the taps above the centre row and left of the centre, and the centre for "B"."""
+    W = p["masked_conv.W"]
+    k = W.shape[0]
+    mask = np.zeros(W.shape)
+    mask[:k // 2] = 1
+    mask[k // 2, :k // 2 + (kind == "B")] = 1
+    w = (W * torch.tensor(mask, dtype=W.dtype)).permute(3, 2, 0, 1)
+    y = F.conv2d(x.permute(0, 3, 1, 2), w, p["masked_conv.b"], padding=k // 2)
+    return y.permute(0, 2, 3, 1)
+
+
+def lstm(x, p, name, return_sequences=False):
+    """torch's nn.LSTM (same gate order i, f, g, o as Keras) with gmc's weights: W[in, 4u] and
+    U[u, 4u] are torch's weight_ih.T and weight_hh.T, the bias is b_i, b_f, b_c, b_o joined"""
+    u = p[name + ".U"].shape[0]
+    bias = torch.cat([p[name + ".b_" + g] for g in "ifco"])
+    weights = [p[name + ".W"].T, p[name + ".U"].T, bias, torch.zeros_like(bias)]
+    h0 = torch.zeros(1, x.shape[0], u, dtype=x.dtype)
+    y, h, _c = torch.lstm(x, (h0, h0), weights, True, 1, 0.0, False, False, True)
+    return y if return_sequences else h[0]
+
+
+def mlp(h, p, name):
+    return torch.tanh(dense(h, p, name + ".dense")) @ p[name + ".dense_1.W"] + p[name + ".dense_1.b"]
+
+
+def coupling(x, p, kind, flip=False, inverse=False):
+    """y (with logdet as one more value) of std.flow's coupling layers"""
+    d = x.shape[-1] // 2
+    a, b = (x[:, d:], x[:, :d]) if flip else (x[:, :d], x[:, d:])
+    pre = ("additive" if kind == "additive" else "affine") + "_coupling."
+    nets = sorted({n[len(pre):].split(".")[0] for n in p if n.startswith(pre)})
+    if kind == "additive":
+        s, t = torch.zeros_like(b), mlp(a, p, pre + nets[0])
+    else:
+        s, t = mlp(a, p, pre + nets[0]), mlp(a, p, pre + nets[1])
+    if inverse:
+        c, logdet = (b - t) * torch.exp(-s), -s.sum(-1)
+    else:
+        c, logdet = b * torch.exp(s) + t, s.sum(-1)
+    y = torch.cat([c, a] if flip else [a, c], -1)
+    return torch.cat([y, logdet[:, None]], -1)
+
+
 BRANCHES = {
     # activations
     "elu_b": lambda X, p: F.elu(probe(X, p)),
@@ -60,6 +105,17 @@ BRANCHES = {
     "gelu_tanh": lambda X, p: F.gelu(probe(X, p), approximate="tanh"),
     # layers
     "tied": lambda X, p: dense(probe(X, p).reshape(-1, 3, 4), p) @ p["dense.W"].T + p["dense_t.b"],
+    "mconv_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "A"),
+    "mconv_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "B"),
+    # std.seq
+    "lstm_seq": lambda X, p: lstm(probe(X, p).reshape(-1, 5, 3), p, "lstm", True),
+    "lstm_last": lambda X, p: lstm(probe(X, p).reshape(-1, 5, 3), p, "lstm"),
+    "lstm_stack": lambda X, p: lstm(lstm(probe(X, p).reshape(-1, 4, 3), p, "lstm", True), p,
+                                    "lstm_1"),
+    # std.flow
+    "additive": lambda X, p: coupling(probe(X, p), p, "additive"),
+    "affine": lambda X, p: coupling(probe(X, p), p, "affine", flip=True),
+    "affine_inv": lambda X, p: coupling(probe(X, p), p, "affine", inverse=True),
     # losses
     "huber_b": lambda X, p: F.huber_loss(probe(X, p), 0.5 * t(X, 30)),
     "huber_d": lambda X, p: F.huber_loss(probe(X, p), t(X, 30), delta=0.3),
@@ -98,6 +154,9 @@ def forward_backward(tensors, names, branches, dtype):
         else:
             loss = loss + (y * p["readout1.R"]).sum()
     loss.backward()
+    missing = [n for n, v in params.items() if v.grad is None]
+    if missing:
+        raise ValueError("the torch reference does not use %s" % missing)
     return float(loss), {n: v.grad.double().numpy() for n, v in params.items()}
 
 
