@@ -661,7 +661,7 @@ static int declare(Program *p, Scope *g, Node *prog, int is_stdlib);
 
 static int import_module(Program *p, Scope *g, Node *imp) {
     if (strncmp(imp->name, "std.", 4) != 0) {
-        diag_error(imp->loc, "unknown module '%s' (the standard modules are std.nn and std.losses)", imp->name);
+        diag_error(imp->loc, "unknown module '%s' (the standard modules are std.nn, std.losses, std.seq and std.flow)", imp->name);
         return -1;
     }
     char path[PATH_MAX];
