@@ -263,6 +263,30 @@ static Value last_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return num_value(n->ndim ? (double)n->shape[n->ndim - 1] : 1, 1);
 }
 
+/* ndim(x): the number of axes (the batch axis included); size(x, axis): one axis's length
+ * (axis 0 is the batch, negative counts from the end); shape(x): the sizes after the first
+ * axis, as a tuple: an example's shape, what reshape() takes. Layers use them to work on
+ * inputs of any rank (std.nn's groupnorm). */
+static Value shape_query(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    int want = def->op == 1 ? 2 : 1;
+    if (a->npos != want || a->nnamed || a->pos[0].kind != V_TENSOR) {
+        diag_error(a->loc, def->op == 1 ? "size(x, axis) takes a tensor and an axis" : "%s(x) takes one tensor", fn);
+        return error_value;
+    }
+    IrNode *n = &c->g->nodes[a->pos[0].node];
+    if (def->op == 0) return num_value(n->ndim, 1);
+    if (def->op == 1) {
+        int ax;
+        if (axis_of(a->pos[1], a->pos_loc[1], n->ndim, &ax) < 0) return error_value;
+        return num_value((double)n->shape[ax], 1);
+    }
+    if (n->ndim < 1) { diag_error(a->loc, "shape(): a scalar has no example shape"); return error_value; }
+    Value t = { .kind = V_TUPLE, .n = n->ndim - 1, .items = xmalloc((n->ndim ? n->ndim : 1) * sizeof(Value)) };
+    for (int i = 1; i < n->ndim; i++) t.items[i - 1] = num_value((double)n->shape[i], 1);
+    return t;
+}
+
 /* normal_like(x), uniform_like(x): fresh draws of x's shape */
 static Value random_like(Ctx *c, Args *a, const BuiltinDef *def) {
     if (need_graph(c, a->loc, fmt("%s()", def->name)) < 0) return error_value;
@@ -687,6 +711,9 @@ const BuiltinDef tensor_builtins[] = {
     { "arange", range_call, 0, -1 },
     { "one_hot", one_hot_call, 0, -1 },
     { "last", last_call, 0, -1 },
+    { "ndim", shape_query, 0, -1 },
+    { "size", shape_query, 1, -1 },
+    { "shape", shape_query, 2, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },
     { "normal", shaped_call, IR_NORMAL, INIT_NORMAL },

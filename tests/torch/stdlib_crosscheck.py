@@ -49,6 +49,42 @@ def dense(h, p, name="dense"):
     return h @ p[name + ".W"] + p[name + ".b"]
 
 
+def ids(X, n, classes):
+    """class ids from targets, as the .gm computes them (float32 sigmoid, then floor)"""
+    return torch.floor(torch.sigmoid(t(X, n).float()) * classes).to(X.dtype)
+
+
+def norm_last(h, eps):
+    d = h - h.mean(-1, keepdim=True)
+    return d / torch.sqrt((d * d).mean(-1, keepdim=True) + eps)
+
+
+def minibatch_stddev(x):
+    s = torch.sqrt(x.var(0, unbiased=False) + 1e-8).mean()
+    return torch.cat([x, s.expand(*x.shape[:-1], 1)], -1)
+
+
+def adain(x, p):
+    h = x.reshape(x.shape[0], -1, x.shape[-1])
+    d = h - h.mean(1, keepdim=True)
+    y = d / torch.sqrt((d * d).mean(1, keepdim=True) + 1e-5)
+    s, b = dense(t(X_, 8), p, "dense"), dense(t(X_, 8), p, "dense_1")
+    return (y * s[:, None] + b[:, None]).reshape(x.shape)
+
+
+def time_embedding(tt, dim, interleave=True):
+    freq = 10000.0 ** (-2 * torch.arange(dim // 2, dtype=tt.dtype) / dim)
+    a = tt[:, None] * freq
+    if interleave:
+        return torch.stack([torch.sin(a), torch.cos(a)], -1).reshape(tt.shape[0], dim)
+    return torch.cat([torch.sin(a), torch.cos(a)], -1)
+
+
+def cce(p, y, eps=1e-7):
+    q = (p / p.sum(-1, keepdim=True)).clamp(eps, 1 - eps)
+    return -(y * torch.log(q)).sum(-1).mean()
+
+
 def masked_conv(x, p, kind):
     """PixelCNN: the taps above the centre row and left of the centre, and the centre for "B"."""
     W = p["masked_conv.W"]
@@ -105,6 +141,23 @@ BRANCHES = {
     "gelu_tanh": lambda X, p: F.gelu(probe(X, p), approximate="tanh"),
     # layers
     "tied": lambda X, p: dense(probe(X, p).reshape(-1, 3, 4), p) @ p["dense.W"].T + p["dense_t.b"],
+    "softmax_b": lambda X, p: torch.softmax(probe(X, p).reshape(-1, 4, 6), -1),
+    "softmax_ax": lambda X, p: torch.softmax(probe(X, p).reshape(-1, 4, 6), 1),
+    "logsoftmax_b": lambda X, p: torch.log_softmax(probe(X, p).reshape(-1, 4, 6), -1),
+    "lnorm": lambda X, p: F.layer_norm(probe(X, p).reshape(-1, 4, 6), (6,), p["layernorm.gamma"],
+                                       p["layernorm.beta"], eps=1e-3),
+    "gnorm": lambda X, p: F.group_norm(probe(X, p).reshape(-1, 2, 3, 8).permute(0, 3, 1, 2), 4,
+                                       p["groupnorm.gamma"], p["groupnorm.beta"],
+                                       eps=1e-3).permute(0, 2, 3, 1),
+    "gnorm_2d": lambda X, p: F.group_norm(probe(X, p), 2, p["groupnorm.gamma"],
+                                          p["groupnorm.beta"], eps=0.1),
+    "pnorm": lambda X, p: probe(X, p).reshape(-1, 4, 6) / torch.sqrt(
+        (probe(X, p).reshape(-1, 4, 6) ** 2).mean(-1, keepdim=True) + 1e-8),
+    "mbstd": lambda X, p: minibatch_stddev(probe(X, p).reshape(-1, 2, 2, 6)),
+    "adain_b": lambda X, p: adain(probe(X, p).reshape(-1, 2, 2, 8), p),
+    "embed": lambda X, p: F.embedding(ids(X, 6, 10).long(), p["embedding.W"]),
+    "temb": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 16),
+    "temb_cat": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 10, False),
     "mconv_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "A"),
     "mconv_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "B"),
     # std.seq
@@ -117,6 +170,15 @@ BRANCHES = {
     "affine": lambda X, p: coupling(probe(X, p), p, "affine", flip=True),
     "affine_inv": lambda X, p: coupling(probe(X, p), p, "affine", inverse=True),
     # losses
+    "cce_b": lambda X, p: cce(torch.softmax(probe(X, p).reshape(-1, 4, 6), -1),
+                              torch.softmax(t(X, 24).reshape(-1, 4, 6), -1)),
+    "cce_unnorm": lambda X, p: cce(torch.sigmoid(probe(X, p)), torch.softmax(t(X, 24), -1)),
+    "cce_logits_b": lambda X, p: F.cross_entropy(probe(X, p).reshape(-1, 6),
+                                                 torch.softmax(t(X, 24).reshape(-1, 6), -1)),
+    "scce": lambda X, p: F.nll_loss(torch.log(torch.softmax(probe(X, p).reshape(-1, 6), -1)),
+                                    ids(X, 4, 6).reshape(-1).long()),
+    "scce_logits": lambda X, p: F.cross_entropy(probe(X, p).reshape(-1, 6),
+                                                ids(X, 4, 6).reshape(-1).long()),
     "huber_b": lambda X, p: F.huber_loss(probe(X, p), 0.5 * t(X, 30)),
     "huber_d": lambda X, p: F.huber_loss(probe(X, p), t(X, 30), delta=0.3),
     "klsparse": lambda X, p: 0.5 * kl_bern(torch.tensor(0.1, dtype=X.dtype),
@@ -145,6 +207,8 @@ def forward_backward(tensors, names, branches, dtype):
     params = {n: torch.tensor(tensors[n], dtype=dtype, requires_grad=True) for n in names}
     X = torch.tensor(tensors["input/x"], dtype=dtype)
     X = X.reshape(X.shape[0], -1)
+    global X_
+    X_ = X
     loss = 0
     for br in branches:
         p = {n[len("N.%s." % br):]: v for n, v in params.items() if n.startswith("N.%s." % br)}
