@@ -287,6 +287,19 @@ static Value shape_query(Ctx *c, Args *a, const BuiltinDef *def) {
     return t;
 }
 
+/* check(cond, "message"): an error with that message where cond (known at compile time) is
+ * false; layers use it to check their arguments. */
+static Value check_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)c; (void)def;
+    if (a->npos != 2 || a->nnamed || a->pos[1].kind != V_STR) {
+        diag_error(a->loc, "check(condition, \"message\") takes a condition and a string");
+        return error_value;
+    }
+    if (a->pos[0].kind != V_NUM) { diag_error(a->pos_loc[0], "check(): the condition must be known at compile time"); return error_value; }
+    if (a->pos[0].num == 0) { diag_error(a->loc, "%s", a->pos[1].str); return error_value; }
+    return num_value(1, 1);
+}
+
 /* normal_like(x), uniform_like(x): fresh draws of x's shape */
 static Value random_like(Ctx *c, Args *a, const BuiltinDef *def) {
     if (need_graph(c, a->loc, fmt("%s()", def->name)) < 0) return error_value;
@@ -712,6 +725,7 @@ const BuiltinDef tensor_builtins[] = {
     { "one_hot", one_hot_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "ndim", shape_query, 0, -1 },
+    { "check", check_call, 0, -1 },
     { "size", shape_query, 1, -1 },
     { "shape", shape_query, 2, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },

@@ -133,7 +133,31 @@ static void report(Loc loc, const char *kind, const char *fmt, va_list ap) {
     show_line(loc);
 }
 
+/* A standard-library layer called from the user's program: its errors are reported at the
+ * user's call, naming the layer, with a note pointing at the library line. */
+static Loc call_loc;
+static const char *call_name;
+
+void diag_library_call(Loc call, const char *layer) {
+    call_loc = call;
+    call_name = layer;
+}
+
 void diag_error(Loc loc, const char *fmt, ...) {
+    if (call_name) {
+        va_list ap;
+        va_start(ap, fmt);
+        char msg[1024];
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        Loc at = loc;
+        const char *layer = call_name;
+        call_name = NULL;               /* the error and its note, reported once */
+        diag_error(call_loc, "in %s(): %s", layer, msg);
+        diag_note(at, "inside the standard library's %s", layer);
+        call_name = layer;
+        return;
+    }
     n_errors++;
     last_error_shown = n_errors <= MAX_ERRORS;
     if (!last_error_shown) {

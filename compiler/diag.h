@@ -7,6 +7,9 @@
 void diag_add_source(const char *file, const char *text); /* remember text to quote lines */
 void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* While a standard-library layer runs for a call in the user's program, errors are reported
+ * at that call (layer = NULL ends it). */
+void diag_library_call(Loc call, const char *layer);
 int diag_errors(void);       /* errors reported so far */
 void diag_reset(void);       /* forget the error count (sources stay known) */
 /* Tests: when buf is non-NULL, diagnostics are appended to buf (NUL-terminated, truncated

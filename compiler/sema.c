@@ -107,6 +107,16 @@ static Value binop(Ctx *c, Scope *s, Node *e) {
 
 static Value exec_body(Ctx *c, Scope *s, NodeList *body, int *returned);
 
+static const char *stdlib_dir(void);
+
+static int in_library;      /* evaluating a standard-library layer called by the user */
+
+static int in_stdlib(Loc loc) {
+    const char *dir = stdlib_dir();
+    size_t n = strlen(dir);
+    return loc.file && !strncmp(loc.file, dir, n) && loc.file[n] == '/';
+}
+
 static const char *next_scope_name(ParamCtx *pc, const char *layer) {
     for (int i = 0; i < pc->ncounters; i++)
         if (pc->counters[i].name == layer) {
@@ -159,10 +169,15 @@ static Value call_layer(Ctx *c, Node *layer, Args *a, Loc loc) {
         c->pc = &pc;
     }
     int first_param = c->prog->params.n, at_model_level = c->rows && c->depth == c->model_depth;
+    /* a standard-library layer called from the user's program: errors inside it are reported
+     * at this call */
+    int library_call = !in_library && in_stdlib(layer->loc) && !in_stdlib(loc);
+    if (library_call) { in_library = 1; diag_library_call(loc, layer->name); }
     c->depth++;
     int returned = 0;
     Value r = exec_body(c, s, &layer->list2, &returned);
     c->depth--;
+    if (library_call) { in_library = 0; diag_library_call(loc, NULL); }
     c->pc = saved;
     if (r.kind != V_ERROR && !returned) { diag_error(layer->loc, "layer '%s' does not return a value", layer->name); r = error_value; }
     if (at_model_level && r.kind == V_TENSOR && c->nrows < 256) {
@@ -453,7 +468,10 @@ static int bind_stream(Ctx *c, Scope *s, Node *st, Value v) {
 
 static int assign_stmt(Ctx *c, Scope *s, Node *st) {
     Value v = eval(c, s, st->a);
-    if (v.kind == V_ERROR) return -1;
+    if (v.kind == V_ERROR) {    /* the names stand for the error: no second message at each use */
+        for (int i = 0; i < st->list.n; i++) scope_set(s, st->list.items[i]->name, error_value);
+        return -1;
+    }
     if (v.kind == V_DATA && c->train && (!c->g || c->out)) return bind_stream(c, s, st, v);
     if (st->list.n == 1 && c->g) {
         int r = state_update(c, s, st, v);
@@ -631,7 +649,8 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
 static Value exec_body(Ctx *c, Scope *s, NodeList *body, int *returned) {
     Value ret = none;
     int failed = 0;
-    for (int i = 0; i < body->n && !*returned; i++)
+    /* a library layer stops at its first error: the rest would only repeat it */
+    for (int i = 0; i < body->n && !*returned && !(failed && in_library); i++)
         if (stmt(c, s, body->items[i], &ret, returned) < 0) failed = 1;
     return failed ? error_value : ret;
 }
@@ -698,6 +717,7 @@ static int declare(Program *p, Scope *g, Node *prog, int is_stdlib) {
             Value *old = scope_get(g, d->name);
             if (old->kind == V_LAYER || old->kind == V_MODEL) {
                 diag_error(d->loc, "'%s' is already defined", d->name);
+                if (old->decl) diag_note(old->decl->loc, in_stdlib(old->decl->loc) ? "an imported standard module defines '%s' here: use it, or rename yours" : "'%s' was defined here", d->name);
                 errors++;
                 continue;
             }

@@ -85,6 +85,25 @@ def cce(p, y, eps=1e-7):
     return -(y * torch.log(q)).sum(-1).mean()
 
 
+def conv(x, w, b, s):
+    """a conv with TensorFlow's "same" padding, channels-last, Keras kernel [k, k, c, f]"""
+    k = w.shape[0]
+    total = [max((-(-n // s) - 1) * s + k - n, 0) for n in x.shape[1:3]]
+    pads = (total[1] // 2, total[1] - total[1] // 2, total[0] // 2, total[0] - total[0] // 2)
+    y = F.conv2d(F.pad(x.permute(0, 3, 1, 2), pads), w.permute(3, 2, 0, 1), b, stride=s)
+    return y.permute(0, 2, 3, 1)
+
+
+def spectral_norm(W, u):
+    """torch.nn.utils.spectral_norm in training, one power iteration: torch's weight matrix is
+    [out, fan_in], W's transpose seen as a matrix"""
+    mat = W.reshape(-1, W.shape[-1]).T
+    with torch.no_grad():
+        v = F.normalize(mat.T @ u, dim=0, eps=1e-12)
+        u = F.normalize(mat @ v, dim=0, eps=1e-12)
+    return W / torch.dot(u, mat @ v)
+
+
 def masked_conv(x, p, kind):
     """PixelCNN: the taps above the centre row and left of the centre, and the centre for "B"."""
     W = p["masked_conv.W"]
@@ -158,6 +177,12 @@ BRANCHES = {
     "embed": lambda X, p: F.embedding(ids(X, 6, 10).long(), p["embedding.W"]),
     "temb": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 16),
     "temb_cat": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 10, False),
+    "sn_d": lambda X, p: dense(probe(X, p).reshape(-1, 4, 3), {
+        "dense.W": spectral_norm(p["sn_dense.W"], p["sn_dense.spectral_norm.u"]),
+        "dense.b": p["sn_dense.b"]}),
+    "sn_c": lambda X, p: conv(probe(X, p).reshape(-1, 5, 5, 2),
+                              spectral_norm(p["sn_conv.W"], p["sn_conv.spectral_norm.u"]),
+                              p["sn_conv.b"], 2),
     "mconv_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "A"),
     "mconv_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "B"),
     # std.seq
@@ -191,7 +216,8 @@ BRANCHES = {
 
 def load(path):
     tensors, _meta = st.read(path)
-    names = sorted(n for n in tensors if n.startswith("N."))
+    # parameters have gradients; state (spectral_norm's u and v) has none
+    names = sorted(n for n in tensors if n.startswith("N.") and not n.endswith((".u", ".v")))
     problems = ["missing tensor %r" % n for n in ["input/x", "loss"] + ["grad/" + n for n in names]
                 if n not in tensors]
     branches = sorted({n.split(".")[1] for n in names})
@@ -205,13 +231,16 @@ def load(path):
 
 def forward_backward(tensors, names, branches, dtype):
     params = {n: torch.tensor(tensors[n], dtype=dtype, requires_grad=True) for n in names}
+    state = {n: torch.tensor(v, dtype=dtype) for n, v in tensors.items()
+             if n.startswith("N.") and n not in params}
     X = torch.tensor(tensors["input/x"], dtype=dtype)
     X = X.reshape(X.shape[0], -1)
     global X_
     X_ = X
     loss = 0
     for br in branches:
-        p = {n[len("N.%s." % br):]: v for n, v in params.items() if n.startswith("N.%s." % br)}
+        p = {n[len("N.%s." % br):]: v for n, v in list(params.items()) + list(state.items())
+             if n.startswith("N.%s." % br)}
         y = BRANCHES[br](X, p)
         if "readout.R" in p:
             loss = loss + (y.reshape(y.shape[0], -1) * p["readout.R"]).sum()
