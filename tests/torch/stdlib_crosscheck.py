@@ -127,6 +127,33 @@ def lstm(x, p, name, return_sequences=False):
     return y if return_sequences else h[0]
 
 
+def attention(x, ctx, p, name, heads, causal=False):
+    """multi-head attention written out: per head softmax(q k^T / sqrt(dk)) v, then Wo"""
+    b = (lambda n: p[name + "." + n]) if name + ".bq" in p else (lambda n: 0)
+    w = lambda n: p[name + "." + n]
+    q = x.reshape(x.shape[0], -1, x.shape[-1]) @ w("Wq") + b("bq")
+    c = ctx.reshape(ctx.shape[0], -1, ctx.shape[-1])
+    k, v = c @ w("Wk") + b("bk"), c @ w("Wv") + b("bv")
+    split = lambda z: z.reshape(z.shape[0], z.shape[1], heads, -1).transpose(1, 2)
+    q, k, v = split(q), split(k), split(v)                      # [b, heads, T, dk]
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool).triu(1), -1e9)
+    o = (torch.softmax(s, -1) @ v).transpose(1, 2).reshape(x.shape[0], q.shape[2], -1)
+    return (o @ w("Wo") + b("bo")).reshape(x.shape)
+
+
+def torch_mha(x, p, heads):
+    """torch's own nn.MultiheadAttention computation (key_dim * heads = d)"""
+    w = lambda n: p["self_attention.attention." + n]
+    xt = x.transpose(0, 1)
+    y, _ = F.multi_head_attention_forward(
+        xt, xt, xt, x.shape[-1], heads, torch.cat([w("Wq").T, w("Wk").T, w("Wv").T]),
+        torch.cat([w("bq"), w("bk"), w("bv")]), None, None, False, 0.0, w("Wo").T, w("bo"),
+        training=False, need_weights=False)
+    return y.transpose(0, 1)
+
+
 def mlp(h, p, name):
     return torch.tanh(dense(h, p, name + ".dense")) @ p[name + ".dense_1.W"] + p[name + ".dense_1.b"]
 
@@ -186,6 +213,11 @@ BRANCHES = {
     "mconv_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "A"),
     "mconv_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "B"),
     # std.seq
+    "att_self": lambda X, p: torch_mha(probe(X, p).reshape(-1, 5, 8), p, 2),
+    "att_causal": lambda X, p: attention(probe(X, p).reshape(-1, 5, 8), probe(X, p).reshape(-1, 5, 8),
+                                         p, "self_attention.attention", 3, causal=True),
+    "att_cross": lambda X, p: attention((X[:, :24] + p["probe_1.P"]).reshape(-1, 2, 2, 6),
+                                        probe(X, p).reshape(-1, 5, 8), p, "attention", 2),
     "lstm_seq": lambda X, p: lstm(probe(X, p).reshape(-1, 5, 3), p, "lstm", True),
     "lstm_last": lambda X, p: lstm(probe(X, p).reshape(-1, 5, 3), p, "lstm"),
     "lstm_stack": lambda X, p: lstm(lstm(probe(X, p).reshape(-1, 4, 3), p, "lstm", True), p,
