@@ -51,6 +51,16 @@ done
 expect "spectral normalisation's u and v are non-trainable: 36 of 2,448" \
     'grep -q "^Total params: 2448$" "$tmp/counts.sum" && grep -q "^Non-trainable params: 36$" "$tmp/counts.sum"'
 
+# attention: Keras's MultiHeadAttention counts, 4 * (64 * 64 + 64) for 4 heads of 16 on 64 channels
+cat > "$tmp/att.gm" <<'GM'
+import std.seq
+model M(x[8, 8, 64], s[5, 8]) { return self_attention(x, 4, 16), attention(s, x, 2, 3, value_dim: 5) }
+train t { m = M() }
+GM
+$GMC "$tmp/att.gm" --summary > "$tmp/att.sum" 2>&1
+expect "attention parameters as Keras's MultiHeadAttention: 16,640 and 1,182 (8·6+6 + 64·6+6 + 64·10+10 + 10·8+8)" \
+    'grep -q "^m.self_attention .*(None, 8, 8, 64) *16640$" "$tmp/att.sum" && grep -q "^m.attention .*(None, 5, 8) *1182$" "$tmp/att.sum"'
+
 # spectral normalisation across a step: with lr 0 the kernel stays, u and v take one power
 # iteration (torch.nn.utils.spectral_norm's), and evaluation divides by u^T W^T v of the stored pair
 cat > "$tmp/sn.gm" <<'GM'
