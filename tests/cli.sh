@@ -319,7 +319,7 @@ expect "conv2d: a kernel for other input channels is an error at the call, with 
 expect "concat: shapes that do not join are an error at the argument" \
     'printf "%s" "$out" | grep -q "conv_bad.gm:7:44: error: concat(): \[1, 4, 4, 4\] does not join \[1, 8, 8, 3\] along axis 3"'
 expect "maxpool: a window larger than the image is an error naming both" \
-    'printf "%s" "$out" | grep -q "error: maxpool2d(): a 2x2 window (stride 2,2, dilation 1,1, padding 0,0,0,0) does not fit in images of 1x1"'
+    'printf "%s" "$out" | grep -q "conv_bad.gm:8:.*error: in maxpool(): maxpool2d(): a 2x2 window (stride 2,2, dilation 1,1, padding 0,0,0,0) does not fit in images of 1x1"'
 expect "conv2d_transpose: output_padding not below the stride is an error" \
     'printf "%s" "$out" | grep -q "conv_bad.gm:9:.*error: conv2d_transpose(): output_padding (2, 2) must be smaller than the stride (2, 2)"'
 expect "conv2d: an unknown padding is an error at the argument" \
