@@ -139,7 +139,9 @@ static int64_t params_under(Program *p, const char *prefix) {
 
 static Value call_layer(Ctx *c, Node *layer, Args *a, Loc loc) {
     if (c->depth > 64) { diag_error(loc, "calls nested too deeply (recursive layer '%s'?)", layer->name); return error_value; }
-    Scope *s = scope_new((Scope *)c->prog->globals);
+    /* a library layer sees the library and the builtins, not the program's names */
+    Scope *globals = c->prog->globals;
+    Scope *s = scope_new(in_stdlib(layer->loc) ? globals->parent : globals);
     NodeList *formals = &layer->list;
     if (a->npos > formals->n) {
         diag_error(a->pos_loc[formals->n], "layer '%s' takes %d argument%s, got %d", layer->name,
@@ -707,23 +709,30 @@ static Value override_value(const char *text) {
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
 }
 
+/* a name bound in scope s itself, not in its parents */
+static Value *own_binding(Scope *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (s->b[i].name == name) return &s->b[i].v;
+    return NULL;
+}
+
 static int declare(Program *p, Scope *g, Node *prog, int is_stdlib) {
     int errors = 0;
     Ctx c = { .prog = p };
     for (int i = 0; i < prog->list2.n; i++) {
         Node *d = prog->list2.items[i];
         if (d->kind != N_IMPORT && d->kind != N_TRAIN && d->kind != N_SAMPLE &&
-            scope_get(g, d->name) && scope_get(g, d->name)->kind != V_BUILTIN && !is_stdlib) {
-            Value *old = scope_get(g, d->name);
+            own_binding(g, d->name) && !is_stdlib) {
+            Value *old = own_binding(g, d->name);
             if (old->kind == V_LAYER || old->kind == V_MODEL) {
                 diag_error(d->loc, "'%s' is already defined", d->name);
-                if (old->decl) diag_note(old->decl->loc, in_stdlib(old->decl->loc) ? "an imported standard module defines '%s' here: use it, or rename yours" : "'%s' was defined here", d->name);
+                if (old->decl) diag_note(old->decl->loc, "'%s' was defined here", d->name);
                 errors++;
                 continue;
             }
         }
         switch (d->kind) {
-        case N_IMPORT: if (import_module(p, g, d) < 0) errors++; break;
+        case N_IMPORT: if (import_module(p, is_stdlib ? g : g->parent, d) < 0) errors++; break;
         case N_CONST: case N_DATA: {
             const Override *ov = d->kind == N_CONST ? find_override(p, d->name) : NULL;
             Value v = ov ? override_value(ov->value) : eval(&c, g, d->a);
@@ -954,7 +963,10 @@ Program *sema_load(const char *path, Override *ov, int nov) {
     p->ast = ast;
     p->overrides = ov;
     p->noverrides = nov;
-    Scope *g = scope_new(builtin_scope());
+    /* builtins <- the standard library's declarations <- the program's: a program's names
+     * shadow the library's, and library layers resolve names in their own scope only */
+    Scope *lib = scope_new(builtin_scope());
+    Scope *g = scope_new(lib);
     p->globals = g;
     declare(p, g, ast, 0);
     if (diag_errors()) return NULL;

@@ -61,6 +61,20 @@ $GMC "$tmp/att.gm" --summary > "$tmp/att.sum" 2>&1
 expect "attention parameters as Keras's MultiHeadAttention: 16,640 and 1,182 (8·6+6 + 64·6+6 + 64·10+10 + 10·8+8)" \
     'grep -q "^m.self_attention .*(None, 8, 8, 64) *16640$" "$tmp/att.sum" && grep -q "^m.attention .*(None, 5, 8) *1182$" "$tmp/att.sum"'
 
+# a program's names shadow the library's for the program only: its own lstm, check and size do
+# not change what std.seq's layers call
+cat > "$tmp/shadow.gm" <<'GM'
+import std.seq
+const size = 64
+layer check(x) { return x }
+layer lstm(x) { return 2 * x }
+model M(x[5, 3]) { return x | lstm | self_attention(1, 2) }
+train t { m = M() }
+GM
+$GMC "$tmp/shadow.gm" --summary > "$tmp/shadow.sum" 2>&1
+expect "a program's own lstm, check and size shadow the library's names without breaking std.seq" \
+    'grep -q "^m.lstm .*(None, 5, 3) *0$" "$tmp/shadow.sum" && grep -q "^m.self_attention .*(None, 5, 3) *33$" "$tmp/shadow.sum"'
+
 # spectral normalisation across a step: with lr 0 the kernel stays, u and v take one power
 # iteration (torch.nn.utils.spectral_norm's), and evaluation divides by u^T W^T v of the stored pair
 cat > "$tmp/sn.gm" <<'GM'
