@@ -59,7 +59,7 @@ MODELS = [
          missing="no LSTM layer in gmc yet (std.nn has no lstm)"),
     dict(key="ddpm", label="DDPM U-Net 32-64-128", gm="bench/ddpm_unet.gm", torch="ddpm", batch=64,
          steps=10, warmup=2, target=0.8,
-         missing="no sin/cos or constant arrays for the time encoding and noise schedule"),
+         missing="no sin/cos for the sinusoidal time encoding (nor cumprod for the noise schedule)"),
 ]
 
 
