@@ -117,13 +117,19 @@ def gradient_penalty(real, fake, p):
     return ((g.reshape(g.shape[0], -1).norm(dim=1) - 1) ** 2).mean()
 
 
-def masked_conv(x, p, kind):
-    """PixelCNN: the taps above the centre row and left of the centre, and the centre for "B"."""
+def masked_conv(x, p, kind, colors=1):
+    """PixelCNN: the taps above the centre row and left of the centre, and the centre for "B";
+    with colors, the centre tap connects input group gi to output group go where gi < go
+    ("A") or gi <= go ("B"), the groups being thirds of the channels"""
     W = p["masked_conv.W"]
-    k = W.shape[0]
+    k, cin, cout = W.shape[0], W.shape[2], W.shape[3]
     mask = np.zeros(W.shape)
     mask[:k // 2] = 1
-    mask[k // 2, :k // 2 + (kind == "B")] = 1
+    mask[k // 2, :k // 2] = 1
+    for i in range(cin):
+        for o in range(cout):
+            gi, go = i * colors // cin, o * colors // cout
+            mask[k // 2, k // 2, i, o] = gi < go or (kind == "B" and gi == go)
     w = (W * torch.tensor(mask, dtype=W.dtype)).permute(3, 2, 0, 1)
     y = F.conv2d(x.permute(0, 3, 1, 2), w, p["masked_conv.b"], padding=k // 2)
     return y.permute(0, 2, 3, 1)
@@ -225,6 +231,8 @@ BRANCHES = {
                               p["sn_conv.b"], 2),
     "mconv_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "A"),
     "mconv_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 5, 5, 2), p, "B"),
+    "mconv_rgb_a": lambda X, p: masked_conv(probe(X, p).reshape(-1, 4, 4, 3), p, "A", 3),
+    "mconv_rgb_b": lambda X, p: masked_conv(probe(X, p).reshape(-1, 4, 4, 6), p, "B", 3),
     # std.seq
     "att_self": lambda X, p: torch_mha(probe(X, p).reshape(-1, 5, 8), p, 2),
     "att_causal": lambda X, p: attention(probe(X, p).reshape(-1, 5, 8), probe(X, p).reshape(-1, 5, 8),
