@@ -25,6 +25,32 @@ expect "M19 LSTM 128 -> LSTM 128 -> Dense 71: 243,143 parameters (102,400 + 131,
     'grep -q "^Total params: 243143$" "$tmp/m19.sum" && grep -q "^m.lstm  .*(None, 40, 128) *102400$" "$tmp/m19.sum" &&
      grep -q "^m.lstm_1 .*(None, 128) *131584$" "$tmp/m19.sum" && grep -q "^m.dense .*(None, 71) *9159$" "$tmp/m19.sum"'
 
+# Keras's initialisers: the recurrent kernel U [16, 64] has orthonormal rows, the forget bias is 1
+cat > "$tmp/init.gm" <<'GM'
+import std.seq
+data d = fashion_mnist(split: "test")
+model M(x[4, 3]) { return x | lstm(16) }
+train t {
+    m = M()
+    optimizer opt = sgd(m)
+    x = d | batch(2)
+    step { minimize sum(m(reshape(slice(reshape(x, -1), start: 0, size: 12), 4, 3))) with opt }
+}
+GM
+$PY -c 'import sys, numpy as np; np.save(sys.argv[1], np.random.RandomState(0).rand(2, 28, 28).astype(np.float32))' "$tmp/xi.npy"
+$GMC "$tmp/init.gm" --grad-dump "$tmp/init.safetensors" --feed "$tmp/xi.npy" > /dev/null 2>&1
+$PY - "$tmp/init.safetensors" > "$tmp/init.check" 2>&1 <<'PY'
+import sys, numpy as np
+sys.path.insert(0, "tests/torch")
+import st
+t, _ = st.read(sys.argv[1])
+U = t["m.lstm.U"].astype(np.float64)
+print("orth_err", np.abs(U @ U.T - np.eye(16)).max(), "forget", t["m.lstm.b_f"].min(), t["m.lstm.b_f"].max(),
+      "input", np.abs(t["m.lstm.b_i"]).max())
+PY
+expect "lstm: an orthogonal recurrent kernel (U U^T = I) and a forget bias of 1, as Keras" \
+    'awk "{exit !(\$2 < 1e-5 && \$4 == 1 && \$5 == 1 && \$7 == 0)}" "$tmp/init.check"' || cat "$tmp/init.check"
+
 # parameter counts and output shapes of the other layers with parameters
 cat > "$tmp/counts.gm" <<'GM'
 import std.nn
