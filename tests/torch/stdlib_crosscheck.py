@@ -257,6 +257,14 @@ BRANCHES = {
                                     ids(X, 4, 6).reshape(-1).long()),
     "scce_logits": lambda X, p: F.cross_entropy(probe(X, p).reshape(-1, 6),
                                                 ids(X, 4, 6).reshape(-1).long()),
+    "bnorm": lambda X, p: F.batch_norm(probe(X, p).reshape(-1, 6), None, None, p["batchnorm.gamma"],
+                                       p["batchnorm.beta"], training=True, eps=1e-3).reshape(-1, 4, 6),
+    "bce_b": lambda X, p: F.binary_cross_entropy(torch.sigmoid(probe(X, p)), torch.sigmoid(t(X, 20))),
+    "bce_logits_b": lambda X, p: F.binary_cross_entropy_with_logits(probe(X, p),
+                                                                    torch.sigmoid(t(X, 20))),
+    "mse_b": lambda X, p: F.mse_loss(probe(X, p), t(X, 20)),
+    "mae_b": lambda X, p: F.l1_loss(probe(X, p), t(X, 20)),
+    "kln": lambda X, p: (-0.5 * (1 + t(X, 8) - probe(X, p) ** 2 - torch.exp(t(X, 8))).sum(-1)).mean(),
     "huber_b": lambda X, p: F.huber_loss(probe(X, p), 0.5 * t(X, 30)),
     "huber_d": lambda X, p: F.huber_loss(probe(X, p), t(X, 30), delta=0.3),
     "klsparse": lambda X, p: 0.5 * kl_bern(torch.tensor(0.1, dtype=X.dtype),
@@ -271,8 +279,9 @@ BRANCHES = {
 
 def load(path):
     tensors, _meta = st.read(path)
-    # parameters have gradients; state (spectral_norm's u and v) has none
-    names = sorted(n for n in tensors if n.startswith("N.") and not n.endswith((".u", ".v")))
+    # parameters have gradients; state (spectral_norm's u and v, batch statistics) has none
+    names = sorted(n for n in tensors if n.startswith("N.") and
+                   not n.endswith((".u", ".v", ".moving_mean", ".moving_variance")))
     problems = ["missing tensor %r" % n for n in ["input/x", "loss"] + ["grad/" + n for n in names]
                 if n not in tensors]
     branches = sorted({n.split(".")[1] for n in names})
