@@ -300,6 +300,7 @@ Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled) {
 /* The names only this file defines. On tensors: clip builds IR, the rest are errors. */
 static Value array_only(Ctx *c, Args *a, const BuiltinDef *def) {
     const char *fn = def->name;
+    if (!strcmp(fn, "len")) return fold_len(c, a);
     if (!strcmp(fn, "clip") && a->npos == 3 && !a->nnamed) {
         if (need_graph(c, a->loc, "clip()") < 0) return error_value;
         Value lo = tensor_binary(c, IR_MAX, a->pos[0], a->pos[1], a->loc, "clip()");

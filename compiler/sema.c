@@ -603,6 +603,41 @@ static int scalar_tensor(Ctx *c, Value v, Loc loc, const char *what) {
     return ir_reshape(c->g, x, 0, NULL);
 }
 
+/* "{name}" in a save's path: a compile-time number or string (a const, a sample argument, a
+ * compile-time loop's variable) is filled in now; {epoch}, {step} and a sampling loop's
+ * counter when the file is written. NULL after an error. */
+static const char *interpolate(Ctx *c, Scope *s, const char *text, Loc loc) {
+    char out[1024];
+    size_t k = 0;
+    for (const char *p = text; *p; p++) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (!close) { if (k < sizeof out - 1) out[k++] = *p; continue; }
+        char name[128];
+        size_t len = (size_t)(close - p - 1);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p + 1);
+        const char *id = ast_intern(name);
+        Value *v = scope_get(s, id);
+        int runtime = (!strcmp(name, "epoch") || !strcmp(name, "step")) && !v;
+        if (runtime || (c->counter && !strcmp(name, c->counter))) {
+            k += (size_t)snprintf(out + k, sizeof out - k, "{%s}", name);
+        } else if (v && v->kind == V_NUM) {
+            if (v->num == floor(v->num) && fabs(v->num) < 1e15) k += (size_t)snprintf(out + k, sizeof out - k, "%lld", (long long)v->num);
+            else k += (size_t)snprintf(out + k, sizeof out - k, "%g", v->num);
+        } else if (v && v->kind == V_STR) {
+            k += (size_t)snprintf(out + k, sizeof out - k, "%s", v->str);
+        } else {
+            Loc at = { loc.file, loc.line, loc.col + 1 + (int)(p - text) };
+            if (v) diag_error(at, "'{%s}' in a path: '%s' is a %s, not a number or string known at compile time", name, name, kind_name(v->kind));
+            else diag_error(at, "'{%s}' in a path: no const, argument or loop variable named '%s' (the run-time names are {epoch}, {step} and a sampling loop's variable)", name, name);
+            return NULL;
+        }
+        if (k >= sizeof out) k = sizeof out - 1;
+        p = close;
+    }
+    out[k < sizeof out ? k : sizeof out - 1] = 0;
+    return ast_intern(out);
+}
+
 static int save_stmt(Ctx *c, Scope *s, Node *st) {
     BlockGraph *out = c->out;
     SaveAction sa = { .kind = SAVE_GRID_PNG, .rows = 0, .loc = st->loc };
@@ -610,6 +645,8 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     Value path = eval(c, s, st->b);
     if (path.kind == V_ERROR) return -1;
     if (path.kind != V_STR) { diag_error(st->b->loc, "save ... to needs a file name string"); return -1; }
+    path.str = interpolate(c, s, path.str, st->b->loc);
+    if (!path.str) return -1;
     sa.path = path.str;
     size_t len = strlen(path.str);
     int png = len > 4 && !strcmp(path.str + len - 4, ".png");
@@ -899,6 +936,23 @@ static Value override_value(const char *text) {
     char *end;
     double x = strtod(text, &end);
     if (*text && !*end) return num_value(x, !strpbrk(text, ".eE"));
+    if (text[0] == '[') {          /* --set betas=[0.1,0.2]: an array of numbers */
+        Value arr = array_value(0);
+        const char *p = text + 1;
+        while (*p == ' ') p++;
+        while (*p && *p != ']') {
+            double v = strtod(p, &end);
+            if (end == p) break;
+            arr.arr = realloc(arr.arr, (size_t)(arr.n + 1) * sizeof *arr.arr);
+            arr.arr[arr.n++] = v;
+            if (v != floor(v)) arr.is_int = 0;
+            p = end;
+            while (*p == ' ') p++;
+            if (*p == ',') p++;
+            while (*p == ' ') p++;
+        }
+        if (p[0] == ']' && !p[1]) return arr;
+    }
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
 }
 

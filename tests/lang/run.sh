@@ -1,0 +1,56 @@
+#!/bin/sh
+# Language constructs end to end: compile-time arrays (the DDPM schedule), sampling loops that
+# run at run time (the DDPM update, autoregressive sampling with temperature), --set of
+# numbers, strings and arrays, paths with {names}. Outputs are checked against numpy
+# re-implementations (check.py).
+cd "$(dirname "$0")/../.." || exit 2
+GMC=${GMC:-./gmc}
+PY=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; }
+expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+
+$GMC tests/lang/schedule.gm --sample schedule --out "$tmp/s" > "$tmp/s.log" 2>&1; rc=$?
+expect "schedule.gm --sample schedule exits 0 without a checkpoint (no parameters used)" '[ $rc -eq 0 ]' || cat "$tmp/s.log"
+$PY tests/lang/check.py "$tmp/s" schedule
+
+$GMC tests/lang/loop.gm --sample denoise --out "$tmp/d" --dump-kernels > "$tmp/d.log" 2>&1; rc=$?
+expect "loop.gm --sample denoise exits 0" '[ $rc -eq 0 ]'
+expect "the T = 1000 loop runs at run time, its body compiled once" 'grep -q "^loop over t: 1000 iterations" "$tmp/d.log"'
+nk=$(grep -c "^kernel" "$tmp/d.log")
+expect "the loop is not unrolled: few kernels in all ($nk)" '[ "$nk" -gt 0 ] && [ "$nk" -lt 60 ]'
+$PY tests/lang/check.py "$tmp/d" denoise
+
+$GMC tests/lang/loop.gm --sample noise --out "$tmp/n" > /dev/null 2>&1; rc=$?
+expect "loop.gm --sample noise exits 0" '[ $rc -eq 0 ]'
+$PY tests/lang/check.py "$tmp/n" noise
+
+$GMC tests/lang/loop.gm --sample generate --out "$tmp/g" > /dev/null 2>&1; rc=$?
+expect "loop.gm --sample generate exits 0" '[ $rc -eq 0 ]'
+$PY tests/lang/check.py "$tmp/g" generate
+
+# --set of a number, a string and an array; {name} of consts and arguments in paths
+$GMC tests/lang/loop.gm --sample denoise --out "$tmp/o" --set T=10 --set tag=short --set period=5 > /dev/null 2>&1; rc=$?
+expect "--set T=10 tag=short period=5: exits 0" '[ $rc -eq 0 ]'
+expect "--set of a number and a string reach the loop and the paths" \
+    '[ -f "$tmp/o/short_x_10.npy" ] && [ -f "$tmp/o/short_x_5.npy" ] && [ -f "$tmp/o/short_final.npy" ] && [ ! -f "$tmp/o/ddpm_final.npy" ]'
+$PY -c "import numpy as np,sys; c=np.load('$tmp/o/short_calls.npy'); sys.exit(0 if c[0]==10 else 1)"
+expect "--set T=10: the loop ran 10 times" '[ $? -eq 0 ]'
+cat > "$tmp/set.gm" <<'GM'
+const T = 1000
+const t = [0, 1]
+const f = cos(((t / T + 0.008) / 1.008) * pi / 2) ** 2
+sample s() { save cumprod(f) to "f.npy" }
+GM
+$GMC "$tmp/set.gm" --sample s --out "$tmp/a" --set "t=[0, 250, 500,750,1000]" > "$tmp/a.log" 2>&1; rc=$?
+expect "--set of an array exits 0" '[ $rc -eq 0 ]' || cat "$tmp/a.log"
+$PY -c "
+import numpy as np, sys
+t = np.array([0, 250, 500, 750, 1000])
+f = np.cos(((t / 1000 + 0.008) / 1.008) * np.pi / 2) ** 2
+sys.exit(0 if np.allclose(np.load('$tmp/a/f.npy'), np.cumprod(f), rtol=1e-5) else 1)"
+expect "--set t=[0, 250, 500,750,1000]: the const is that array" '[ $? -eq 0 ]'
+out=$($GMC tests/lang/schedule.gm --check --set "t=[1, 2" 2>&1); rc=$?
+expect "--set t=[1, 2 (unclosed) is a string, and a string cannot be divided (exit 1)" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "cannot combine a string and a number"'
