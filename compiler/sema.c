@@ -1228,6 +1228,11 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
     if (r.kind == V_ERROR) return -1;
     int64_t n;
     if (r.kind == V_TENSOR) { diag_error(loop->a->loc, "the values a loop runs over must be known at compile time (a number, range(...) or an array), got a tensor"); return -1; }
+    if (r.kind == V_TUPLE) {       /* for G in (G1, G2): over values that are not numbers, unrolled */
+        int returned = 0;
+        Value ret = none;
+        return stmt(c, s, loop, &ret, &returned);
+    }
     if (r.kind == V_ARRAY) n = r.n;
     else if (want_int(r, loop->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
     if (n < 0) n = 0;

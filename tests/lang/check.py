@@ -98,5 +98,28 @@ elif what == "generate":
     # SEEDS.md M19's worked example of p^(1/T) / sum p^(1/T)
     check("temperature 0.25 on [0.1, 0.7, 0.2] (SEEDS.md M19)", load("temp_025.npy"), [0.0004, 0.9930, 0.0066], 0, 6e-5)
     check("temperature 0.75 on [0.1, 0.7, 0.2] (SEEDS.md M19)", load("temp_075.npy"), [0.0591, 0.7919, 0.1490], 0, 6e-5)
+elif what == "model_loop":
+    import json
+    import struct
+    with open(sys.argv[3], "rb") as fh:     # the checkpoint: safetensors, float32
+        size = struct.unpack("<Q", fh.read(8))[0]
+        header = json.loads(fh.read(size))
+        blob = fh.read()
+    w = {}
+    for name, info in header.items():
+        if name != "__metadata__":
+            lo, hi = info["data_offsets"]
+            w[name] = np.frombuffer(blob[lo:hi], np.float32).reshape(info["shape"]).astype(np.float64)
+    T = 50
+    beta_l = np.linspace(1e-4, 0.02, T + 1)
+    alpha_l = 1 - beta_l
+    abar_l = np.cumprod(alpha_l)
+    n = 4
+    x = np.ones((n, 8)) * np.linspace(-1, 1, 8)
+    for t in range(T, 0, -1):
+        h = np.tanh(np.concatenate([x, np.full((n, 1), t / T)], 1) @ w["net.dense.W"] + w["net.dense.b"])
+        eps = h @ w["net.dense_1.W"] + w["net.dense_1.b"]
+        x = (x - beta_l[t] / np.sqrt(1 - abar_l[t]) * eps) / np.sqrt(alpha_l[t])
+    check("a trained model called at each of 50 run-time steps matches numpy on the checkpoint's weights", load("x.npy"), x, 1e-4, 1e-5)
 else:
     print(f"FAIL - check.py: unknown check {what}")

@@ -31,6 +31,12 @@ $GMC tests/lang/loop.gm --sample generate --out "$tmp/g" > /dev/null 2>&1; rc=$?
 expect "loop.gm --sample generate exits 0" '[ $rc -eq 0 ]'
 $PY tests/lang/check.py "$tmp/g" generate
 
+# a loop that calls a trained model: two training steps, then the sampling procedure
+$GMC tests/lang/model_loop.gm --run --out "$tmp/m" > "$tmp/m.log" 2>&1 &&
+$GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>&1; rc=$?
+expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
+$PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
+
 # --set of a number, a string and an array; {name} of consts and arguments in paths
 $GMC tests/lang/loop.gm --sample denoise --out "$tmp/o" --set T=10 --set tag=short --set period=5 > /dev/null 2>&1; rc=$?
 expect "--set T=10 tag=short period=5: exits 0" '[ $rc -eq 0 ]'
