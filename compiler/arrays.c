@@ -3,7 +3,7 @@
  * while the program is checked, so a schedule such as DDPM's abar = cumprod(alpha) costs
  * nothing at run time. An array that meets a tensor becomes a constant tensor (IR_DATA);
  * indexing an array with a tensor of whole numbers (abar[t], t drawn per example, or a
- * sampling loop's counter) is a gather at run time.
+ * sampling loop's counter) is a gather at run time (IR_GATHER), and so is x[t] of a tensor.
  *
  * Built-ins are folded by name (array_fold, called for every built-in whose arguments hold no
  * tensor), so a name that builtins.c also defines for tensors (exp, max, concat, cumsum ...)
@@ -297,10 +297,37 @@ Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled) {
     return none;
 }
 
-/* The names only this file defines. On tensors: clip builds IR, the rest are errors. */
+/* sin and cos of a tensor (sinusoidal time encodings) from ops the IR has: the argument
+ * reduced to [-pi, pi] by whole turns (Cody-Waite: 2 pi split so that k * 6.28125 is exact),
+ * then sin's Taylor series to r^15 (error below 1e-6 on [-pi, pi]); cos x = sin(x + pi/2).
+ * The gradient follows from the same ops (floor has none). */
+static Value sin_tensor(Ctx *c, Value v, int is_cos, Loc loc) {
+    IrGraph *g = c->g;
+    int x = as_tensor(c, v, loc, is_cos ? "cos" : "sin");
+    if (x < 0) return error_value;
+#define K(v) ir_const(g, (float)(v), 0, NULL)
+    if (is_cos) x = ir_binary(g, IR_ADD, x, K(M_PI / 2));
+    int k = ir_unary(g, IR_FLOOR, ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, x, K(1 / (2 * M_PI))), K(0.5)));
+    const double c1 = 6.28125, c2 = 2 * M_PI - 6.28125;
+    int r = ir_binary(g, IR_SUB, ir_binary(g, IR_SUB, x, ir_binary(g, IR_MUL, k, K(c1))), ir_binary(g, IR_MUL, k, K(c2)));
+    int r2 = ir_binary(g, IR_MUL, r, r);
+    static const double coef[] = { 1.0, -1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800,
+                                   1.0 / 6227020800.0, -1.0 / 1307674368000.0 };
+    int p = K(coef[7]);
+    for (int i = 6; i >= 0; i--) p = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, p, r2), K(coef[i]));
+#undef K
+    return located(c, ir_binary(g, IR_MUL, r, p), loc);
+}
+
+/* The names only this file defines. On tensors: clip, sin and cos build IR, the rest are
+ * errors. */
 static Value array_only(Ctx *c, Args *a, const BuiltinDef *def) {
     const char *fn = def->name;
     if (!strcmp(fn, "len")) return fold_len(c, a);
+    if ((!strcmp(fn, "sin") || !strcmp(fn, "cos")) && a->npos == 1 && !a->nnamed) {
+        if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+        return sin_tensor(c, a->pos[0], fn[0] == 'c', a->loc);
+    }
     if (!strcmp(fn, "clip") && a->npos == 3 && !a->nnamed) {
         if (need_graph(c, a->loc, "clip()") < 0) return error_value;
         Value lo = tensor_binary(c, IR_MAX, a->pos[0], a->pos[1], a->loc, "clip()");
@@ -375,19 +402,31 @@ static int index_of(const Value *v, Loc loc, int64_t n, const char *what, int64_
     return 0;
 }
 
-/* arr[t] for a tensor t of whole numbers in 0..n-1: a one-hot matrix of t times the array,
- * [numel(t), n] @ [n, 1], shaped like t (indices outside 0..n-1 give 0) */
+/* x gathered along `axis` at ids (whole numbers of any shape): the ids' axes take the place
+ * of that axis (numpy's take). -1 if the ranks do not fit. */
+static int gather_axis(IrGraph *g, int x, int ids, int axis) {
+    IrNode t = g->nodes[x], d = g->nodes[ids];
+    if (t.ndim - 1 + d.ndim > IR_MAXDIM) return -1;
+    int perm[IR_MAXDIM];
+    if (axis) {
+        perm[0] = axis;
+        for (int i = 0, k = 1; i < t.ndim; i++) if (i != axis) perm[k++] = i;
+        x = ir_transpose(g, x, perm);
+    }
+    int r = ir_gather(g, x, ids);
+    if (r >= 0 && axis) {
+        int nd = g->nodes[r].ndim, k = 0;
+        for (int i = 0; i < axis; i++) perm[k++] = d.ndim + i;
+        for (int i = 0; i < d.ndim; i++) perm[k++] = i;
+        for (int i = d.ndim + axis; i < nd; i++) perm[k++] = i;
+        r = ir_transpose(g, r, perm);
+    }
+    return r;
+}
+
+/* arr[t] for a tensor t of whole numbers in 0..n-1: a gather, shaped like t */
 static Value gather_array(Ctx *c, Value arr, int t, Loc loc) {
-    IrNode tn = c->g->nodes[t];
-    int64_t count = ir_numel(&tn), n = arr.n;
-    float *iota = xmalloc((size_t)n * sizeof *iota);
-    for (int64_t i = 0; i < n; i++) iota[i] = (float)i;
-    int64_t col[2] = { count, 1 }, row[2] = { 1, n }, vals_shape[2] = { n, 1 };
-    int flat = ir_reshape(c->g, t, 2, col);
-    int onehot = ir_binary(c->g, IR_EQ, flat, ir_data(c->g, iota, 2, row));
-    int vals = ir_reshape(c->g, array_tensor(c, arr), 2, vals_shape);
-    int r = ir_matmul(c->g, onehot, vals, 0, 0);
-    return located(c, ir_reshape(c->g, r, tn.ndim, tn.shape), loc);
+    return located(c, ir_gather(c->g, array_tensor(c, arr), t), loc);
 }
 
 Value array_index(Ctx *c, Value a, IndexItem *it, int n, Loc loc) {
@@ -432,7 +471,7 @@ Value tensor_index(Ctx *c, Value x, IndexItem *it, int n, Loc loc) {
         return error_value;
     }
     int64_t start[IR_MAXDIM] = { 0 }, size[IR_MAXDIM], keep[IR_MAXDIM];
-    int nkeep = 0, any = 0;
+    int nkeep = 0, any = 0, gather_at = -1, gather_ids = -1;
     for (int d = 0; d < xn.ndim; d++) {
         size[d] = xn.shape[d];
         if (d >= n) { keep[nkeep++] = size[d]; continue; }
@@ -447,9 +486,15 @@ Value tensor_index(Ctx *c, Value x, IndexItem *it, int n, Loc loc) {
             any |= count != xn.shape[d];
             continue;
         }
-        if (it[d].v.kind == V_TENSOR) {
-            diag_error(it[d].loc, "indexing a tensor by a run-time value is not supported; index a compile-time array, or use slices and whole numbers");
-            return error_value;
+        if (it[d].v.kind == V_TENSOR) {       /* gathered below, after the slices */
+            if (gather_at >= 0) {
+                diag_error(it[d].loc, "a tensor is indexed by at most one run-time value, got two");
+                return error_value;
+            }
+            gather_at = nkeep;
+            gather_ids = it[d].v.node;
+            keep[nkeep++] = size[d];
+            continue;
         }
         int64_t k;
         if (index_of(&it[d].v, it[d].loc, xn.shape[d], fmt("axis %d of a tensor of shape %s", d, shape_str(xn.ndim, xn.shape)), &k) < 0)
@@ -461,5 +506,10 @@ Value tensor_index(Ctx *c, Value x, IndexItem *it, int n, Loc loc) {
     int r = x.node;
     if (any) r = ir_slice(c->g, r, start, size);
     if (nkeep != xn.ndim) r = ir_reshape(c->g, r, nkeep, keep);
+    if (gather_at >= 0 && (r = gather_axis(c->g, r, gather_ids, gather_at)) < 0) {
+        diag_error(loc, "indexing %s by ids of shape %s gives more than %d axes", shape_str(xn.ndim, xn.shape),
+                   node_shape(c, gather_ids), IR_MAXDIM);
+        return error_value;
+    }
     return located(c, r, loc);
 }

@@ -33,7 +33,7 @@ enum { STREAM_EPOCH = -1, STREAM_STEP = -2,
         * stage before or the loop's previous iteration (input_part = its register), and the
         * loop's counter */
        STREAM_CARRY = -3, STREAM_COUNTER = -4 };
-enum { BLOCK_MAX_INPUTS = 24, BLOCK_MAX_CARRY = 32 };
+enum { BLOCK_MAX_INPUTS = 24, BLOCK_MAX_CARRY = 32, BLOCK_MAX_SAVES = 64 };
 
 /* What a block (step, validate, every, sample) computes, as one graph. */
 typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY, SAVE_MODEL } SaveKind;
@@ -64,7 +64,7 @@ typedef struct BlockGraph {
     const char *report_name[16];
     int report_node[16];
     int nsaves;
-    SaveAction saves[16];
+    SaveAction saves[BLOCK_MAX_SAVES];
     int checkpoint;            /* the block asks for a checkpoint */
     int nstate;                /* `state` buffers assigned in training: param <- node, after the run */
     int state_param[64];

@@ -661,7 +661,7 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
         v = eval(c, s, e);
         if (v.kind == V_ERROR) return -1;
         if (v.kind != V_INSTANCE) { diag_error(e->loc, "a .safetensors file holds a model instance's weights, got a %s", kind_name(v.kind)); return -1; }
-        if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+        if (out->nsaves == BLOCK_MAX_SAVES) { diag_error(st->loc, "too many saves in one block"); return -1; }
         sa.kind = SAVE_MODEL;
         sa.node = -1;
         sa.owner = v.name;
@@ -693,7 +693,7 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     }
     sa.node = x;
     sa.kind = npy ? SAVE_NPY : SAVE_GRID_PNG;
-    if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+    if (out->nsaves == BLOCK_MAX_SAVES) { diag_error(st->loc, "too many saves in one block"); return -1; }
     out->saves[out->nsaves++] = sa;
     return 0;
 }

@@ -919,8 +919,8 @@ static int sample_over_data(Run *r, Node *sample) {
     const DataSpec *spec = &r->t->stream[s0].spec;
     int64_t nb = data_num_batches(d, spec), bs = spec->batch;
     int nsaves = c->bg.nsaves;
-    float *acc[16] = { 0 };
-    int64_t rows[16] = { 0 }, row_size[16] = { 0 };
+    float *acc[BLOCK_MAX_SAVES] = { 0 };
+    int64_t rows[BLOCK_MAX_SAVES] = { 0 }, row_size[BLOCK_MAX_SAVES] = { 0 };
     draw_orders(r);                                 /* unshuffled streams: in file order */
     int status = 0;
     for (int64_t b = 0; b < nb && !status; b++) {
@@ -954,7 +954,7 @@ static int sample_over_data(Run *r, Node *sample) {
         shape[0] = rows[i];
         if (save_tensor(r, &c->bg.saves[i], acc[i], nd->ndim, shape) != 0) status = 2;
     }
-    for (int i = 0; i < 16; i++) free(acc[i]);
+    for (int i = 0; i < BLOCK_MAX_SAVES; i++) free(acc[i]);
     return status;
 }
 

@@ -33,6 +33,22 @@ def cosine_schedule(T=1000, s=0.008):
 
 alpha, beta, abar = cosine_schedule()
 
+
+def read_safetensors(path):
+    """float32 tensors of a safetensors file (a checkpoint, a gradient dump) as float64"""
+    import json
+    import struct
+    with open(path, "rb") as fh:
+        size = struct.unpack("<Q", fh.read(8))[0]
+        header = json.loads(fh.read(size))
+        blob = fh.read()
+    w = {}
+    for name, info in header.items():
+        if name != "__metadata__":
+            lo, hi = info["data_offsets"]
+            w[name] = np.frombuffer(blob[lo:hi], np.float32).reshape(info["shape"]).astype(np.float64)
+    return w
+
 if what == "schedule":
     check("DDPM cosine schedule: abar = cumprod(alpha) (SEEDS.md M14)", load("abar.npy"), abar, 1e-5, 1e-12)
     check("DDPM cosine schedule: beta = 1 - alpha", load("beta.npy"), beta, 1e-5, 1e-9)
@@ -55,6 +71,12 @@ if what == "schedule":
     check("x.shape, x.ndim, len(x)", load("shape.npy"), np.zeros((2, 3)) + 2 + 2)
     check("x[:, 1:]", load("x_cols.npy"), x[:, 1:])
     check("x[1] * x[0, -1]", load("x_row_last.npy"), x[1] * x[0, -1])
+    y = np.arange(3)[None, :] + 10 * np.arange(4)[:, None]
+    ids = np.array([3, 0])
+    check("y[ids]: rows gathered by a run-time index", load("y_rows.npy"), y[ids])
+    check("y[:, ids[1:]]", load("y_cols.npy"), y[:, ids[1:]])
+    check("y[1:, ids2[:, None]]", load("y_block.npy"), y[1:, np.array([2, 1])[:, None]])
+    check("a compile-time array indexed by a tensor", load("lin_at.npy"), np.linspace(0, 1, 5)[ids])
 
 elif what == "denoise":
     n, T = 4, 1000
@@ -99,17 +121,7 @@ elif what == "generate":
     check("temperature 0.25 on [0.1, 0.7, 0.2] (SEEDS.md M19)", load("temp_025.npy"), [0.0004, 0.9930, 0.0066], 0, 6e-5)
     check("temperature 0.75 on [0.1, 0.7, 0.2] (SEEDS.md M19)", load("temp_075.npy"), [0.0591, 0.7919, 0.1490], 0, 6e-5)
 elif what == "model_loop":
-    import json
-    import struct
-    with open(sys.argv[3], "rb") as fh:     # the checkpoint: safetensors, float32
-        size = struct.unpack("<Q", fh.read(8))[0]
-        header = json.loads(fh.read(size))
-        blob = fh.read()
-    w = {}
-    for name, info in header.items():
-        if name != "__metadata__":
-            lo, hi = info["data_offsets"]
-            w[name] = np.frombuffer(blob[lo:hi], np.float32).reshape(info["shape"]).astype(np.float64)
+    w = read_safetensors(sys.argv[3])
     T = 50
     beta_l = np.linspace(1e-4, 0.02, T + 1)
     alpha_l = 1 - beta_l
@@ -121,5 +133,13 @@ elif what == "model_loop":
         eps = h @ w["net.dense_1.W"] + w["net.dense_1.b"]
         x = (x - beta_l[t] / np.sqrt(1 - abar_l[t]) * eps) / np.sqrt(alpha_l[t])
     check("a trained model called at each of 50 run-time steps matches numpy on the checkpoint's weights", load("x.npy"), x, 1e-4, 1e-5)
+elif what == "trig":
+    x = np.linspace(-60, 60, 2001).astype(np.float32).astype(np.float64)   # the tensor's values
+    check("sin of a tensor (range reduction + series) equals numpy's to 2e-6", load("sin.npy"), np.sin(x), 0, 2e-6)
+    check("cos of a tensor equals numpy's to 2e-6", load("cos.npy"), np.cos(x), 0, 2e-6)
+    w = read_safetensors(sys.argv[3])
+    xb, wv = w["input/x"], w["m.trig.w"]
+    check("d/dw sum(sin(x w) + cos(x + w)) from --grad-dump equals the analytic gradient",
+          w["grad/m.trig.w"], np.sum(xb * np.cos(xb * wv) - np.sin(xb + wv), 0), 1e-4, 1e-5)
 else:
     print(f"FAIL - check.py: unknown check {what}")

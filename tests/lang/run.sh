@@ -37,6 +37,32 @@ $GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>
 expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
 $PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
 
+# sin and cos of tensors: values against numpy, the gradient from --grad-dump
+$PY -c "import numpy as np; np.save('$tmp/pts.npy', np.linspace(-2, 2, 10, dtype=np.float32).reshape(2, 5)); np.save('$tmp/feed.npy', np.array([[0.3, -1.2, 2.5, 0.7, -0.4], [1.1, 0.2, -2.2, 3.0, 0.5]], np.float32))"
+cat > "$tmp/trig.gm" <<GM
+const xs = linspace(-60, 60, 2001)
+data pts = npy("$tmp/pts.npy")
+layer trig(x) {
+    param w[5] = uniform(3)
+    return sin(x * w) + cos(x + w)
+}
+model M(x[5]) { return trig(x) }
+train t {
+    m = M()
+    optimizer opt = sgd(m)
+    x = pts | batch(2)
+    step { minimize sum(m(x)) with opt }
+}
+sample s() {
+    save sin(xs * ones(1)) to "sin.npy"
+    save cos(xs * ones(1)) to "cos.npy"
+}
+GM
+$GMC "$tmp/trig.gm" --sample s --out "$tmp/t" > "$tmp/t.log" 2>&1 &&
+$GMC "$tmp/trig.gm" --grad-dump "$tmp/t/dump.safetensors" --feed "$tmp/feed.npy" >> "$tmp/t.log" 2>&1; rc=$?
+expect "sin and cos of tensors: --sample and --grad-dump exit 0" '[ $rc -eq 0 ]' || cat "$tmp/t.log"
+$PY tests/lang/check.py "$tmp/t" trig "$tmp/t/dump.safetensors"
+
 # --set of a number, a string and an array; {name} of consts and arguments in paths
 $GMC tests/lang/loop.gm --sample denoise --out "$tmp/o" --set T=10 --set tag=short --set period=5 > /dev/null 2>&1; rc=$?
 expect "--set T=10 tag=short period=5: exits 0" '[ $rc -eq 0 ]'
