@@ -37,6 +37,15 @@ $GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>
 expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
 $PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
 
+# a miniature DDPM: train a few steps, then the 1000-step sampling loop
+$GMC tests/lang/ddpm.gm --run --limit-batches 5 --out "$tmp/dd" > "$tmp/dd.log" 2>&1 &&
+$GMC tests/lang/ddpm.gm --sample generate --out "$tmp/dd" >> "$tmp/dd.log" 2>&1; rc=$?
+expect "ddpm.gm: trains, then samples 1000 steps at run time (exit 0)" '[ $rc -eq 0 ] && grep -q "^loop over t: 1000 iterations" "$tmp/dd.log"' || cat "$tmp/dd.log"
+expect "ddpm.gm: grids at t = 1000, 750, 500, 250 (if on the counter) and at the end" \
+    '[ -s "$tmp/dd/step_1000.png" ] && [ -s "$tmp/dd/step_250.png" ] && [ ! -f "$tmp/dd/step_999.png" ] && [ -s "$tmp/dd/samples.png" ]'
+$PY -c "import numpy as np,sys; x=np.load('$tmp/dd/samples.npy'); sys.exit(0 if x.shape==(16,28,28) and np.isfinite(x).all() else 1)"
+expect "ddpm.gm: 16 finite samples of 28x28" '[ $? -eq 0 ]'
+
 # sin and cos of tensors: values against numpy, the gradient from --grad-dump
 $PY -c "import numpy as np; np.save('$tmp/pts.npy', np.linspace(-2, 2, 10, dtype=np.float32).reshape(2, 5)); np.save('$tmp/feed.npy', np.array([[0.3, -1.2, 2.5, 0.7, -0.4], [1.1, 0.2, -2.2, 3.0, 0.5]], np.float32))"
 cat > "$tmp/trig.gm" <<GM
