@@ -202,11 +202,20 @@ static Value call_instance(Ctx *c, Value inst, Args *a, Loc loc) {
     }
     if (need_graph(c, loc, fmt("calling %s", inst.name)) < 0) return error_value;
     Scope *s = scope_new((Scope *)c->prog->globals);
-    int64_t batch = -1;
+    int64_t batch = -1, first_batch = -1;
+    for (int i = 0; i < inputs->n && first_batch < 0; i++)
+        if (a->pos[i].kind == V_TENSOR && c->g->nodes[a->pos[i].node].ndim >= 1)
+            first_batch = c->g->nodes[a->pos[i].node].shape[0];
     for (int i = 0; i < inputs->n; i++) {
         Node *in = inputs->items[i];
         int x = as_tensor(c, a->pos[i], a->pos_loc[i], fmt("model %s", model->name));
         if (x < 0) return error_value;
+        /* a scalar for an input of one number per example (`t: int`), such as a sampling
+         * loop's counter, is the same for every example of the batch */
+        if (c->g->nodes[x].ndim == 0 && in->list.n == 0 && first_batch > 0) {
+            int64_t one = 1;
+            x = ir_broadcast(c->g, ir_reshape(c->g, x, 1, &one), 1, &first_batch);
+        }
         IrNode *n = &c->g->nodes[x];
         int64_t dims[IR_MAXDIM];
         int nd = in->list.n, ok = nd + 1 == n->ndim;
