@@ -297,37 +297,11 @@ Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled) {
     return none;
 }
 
-/* sin and cos of a tensor (sinusoidal time encodings) from ops the IR has: the argument
- * reduced to [-pi, pi] by whole turns (Cody-Waite: 2 pi split so that k * 6.28125 is exact),
- * then sin's Taylor series to r^15 (error below 1e-6 on [-pi, pi]); cos x = sin(x + pi/2).
- * The gradient follows from the same ops (floor has none). */
-static Value sin_tensor(Ctx *c, Value v, int is_cos, Loc loc) {
-    IrGraph *g = c->g;
-    int x = as_tensor(c, v, loc, is_cos ? "cos" : "sin");
-    if (x < 0) return error_value;
-#define K(v) ir_const(g, (float)(v), 0, NULL)
-    if (is_cos) x = ir_binary(g, IR_ADD, x, K(M_PI / 2));
-    int k = ir_unary(g, IR_FLOOR, ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, x, K(1 / (2 * M_PI))), K(0.5)));
-    const double c1 = 6.28125, c2 = 2 * M_PI - 6.28125;
-    int r = ir_binary(g, IR_SUB, ir_binary(g, IR_SUB, x, ir_binary(g, IR_MUL, k, K(c1))), ir_binary(g, IR_MUL, k, K(c2)));
-    int r2 = ir_binary(g, IR_MUL, r, r);
-    static const double coef[] = { 1.0, -1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800,
-                                   1.0 / 6227020800.0, -1.0 / 1307674368000.0 };
-    int p = K(coef[7]);
-    for (int i = 6; i >= 0; i--) p = ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, p, r2), K(coef[i]));
-#undef K
-    return located(c, ir_binary(g, IR_MUL, r, p), loc);
-}
-
-/* The names only this file defines. On tensors: clip, sin and cos build IR, the rest are
- * errors. */
+/* The names only this file defines. On tensors: clip builds IR, len reads the shape, the
+ * rest are errors. */
 static Value array_only(Ctx *c, Args *a, const BuiltinDef *def) {
     const char *fn = def->name;
     if (!strcmp(fn, "len")) return fold_len(c, a);
-    if ((!strcmp(fn, "sin") || !strcmp(fn, "cos")) && a->npos == 1 && !a->nnamed) {
-        if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
-        return sin_tensor(c, a->pos[0], fn[0] == 'c', a->loc);
-    }
     if (!strcmp(fn, "clip") && a->npos == 3 && !a->nnamed) {
         if (need_graph(c, a->loc, "clip()") < 0) return error_value;
         Value lo = tensor_binary(c, IR_MAX, a->pos[0], a->pos[1], a->loc, "clip()");
@@ -348,11 +322,7 @@ const BuiltinDef array_builtins[] = {
     { "linspace", array_only, 0, -1 },
     { "len", array_only, 0, -1 },
     { "clip", array_only, 0, -1 },
-    { "cumsum", array_only, 0, -1 },
-    { "cumprod", array_only, 0, -1 },
     { "prod", array_only, 0, -1 },
-    { "cos", array_only, 0, -1 },
-    { "sin", array_only, 0, -1 },
     { "tan", array_only, 0, -1 },
     { "acos", array_only, 0, -1 },
     { "asin", array_only, 0, -1 },
