@@ -375,6 +375,27 @@ static Value index_expr(Ctx *c, Scope *s, Node *e) {
     }
 }
 
+/* a data stream read by a block: an input of its graph, one per stream and part */
+static Value stream_input(Ctx *c, const Value *v, const char *name, Loc loc) {
+    if (!c->g || !c->out) { diag_error(loc, "data stream '%s' can only be used inside a step or validate block", name); return error_value; }
+    BlockGraph *out = c->out;
+    int part = v->n;
+    for (int i = 0; i < out->ninputs; i++)
+        if (out->input_stream[i] == v->index && out->input_part[i] == part)
+            for (int k = 0; k < c->g->n; k++)
+                if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
+    if (out->ninputs == BLOCK_MAX_INPUTS) { diag_error(loc, "too many data streams in one block"); return error_value; }
+    DataSpec *d = &c->train->stream[v->index].spec;
+    int64_t shape[IR_MAXDIM];
+    int nd = part ? d->ndim2 : d->ndim;
+    shape[0] = c->batch > 0 ? c->batch : d->batch;
+    memcpy(shape + 1, part ? d->shape2 : d->shape, nd * sizeof *shape);
+    out->input_stream[out->ninputs] = v->index;
+    out->input_part[out->ninputs] = part;
+    int id = ir_leaf(c->g, IR_INPUT, nd + 1, shape, out->ninputs++);
+    return located(c, id, loc);
+}
+
 static Value eval(Ctx *c, Scope *s, Node *e) {
     switch (e->kind) {
     case N_NUM: return num_value(e->num, e->is_int);
@@ -388,25 +409,7 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
         if (!v && !strcmp(e->name, "training")) return num_value(c->training, 1);
         if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
         if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off, or a name assigned in one branch of an if on a run-time value)", e->name); return error_value; }
-        if (v->kind == V_STREAM) {
-            if (!c->g || !c->out) { diag_error(e->loc, "data stream '%s' can only be used inside a step or validate block", e->name); return error_value; }
-            BlockGraph *out = c->out;
-            int part = v->n;
-            for (int i = 0; i < out->ninputs; i++)
-                if (out->input_stream[i] == v->index && out->input_part[i] == part)
-                    for (int k = 0; k < c->g->n; k++)
-                        if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
-            if (out->ninputs == BLOCK_MAX_INPUTS) { diag_error(e->loc, "too many data streams in one block"); return error_value; }
-            DataSpec *d = &c->train->stream[v->index].spec;
-            int64_t shape[IR_MAXDIM];
-            int nd = part ? d->ndim2 : d->ndim;
-            shape[0] = c->batch > 0 ? c->batch : d->batch;
-            memcpy(shape + 1, part ? d->shape2 : d->shape, nd * sizeof *shape);
-            out->input_stream[out->ninputs] = v->index;
-            out->input_part[out->ninputs] = part;
-            int id = ir_leaf(c->g, IR_INPUT, nd + 1, shape, out->ninputs++);
-            return located(c, id, e->loc);
-        }
+        if (v->kind == V_STREAM) return stream_input(c, v, e->name, e->loc);
         return *v;
     }
     case N_BINOP: return binop(c, s, e);
@@ -1248,6 +1251,14 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
     else if (want_int(r, loop->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
     if (n < 0) n = 0;
     SampleStage *prev = &sp->stages[sp->nstages - 1];
+    /* a stream the procedure bound (`w, y = chars | batch(1)`) enters the loop as the tensor
+     * of its first batch, so the loop can replace it */
+    for (int i = 0; i < s->n; i++)
+        if (s->b[i].v.kind == V_STREAM) {
+            Value t = stream_input(c, &s->b[i].v, s->b[i].name, loop->loc);
+            if (t.kind == V_ERROR) return -1;
+            s->b[i].v = t;
+        }
     if (end_stage(sp, prev, s, loop->loc) < 0) return -1;
     SampleStage *st = new_stage(sp, loop);
     if (!st) return -1;

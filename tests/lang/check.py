@@ -141,5 +141,28 @@ elif what == "trig":
     xb, wv = w["input/x"], w["m.trig.w"]
     check("d/dw sum(sin(x w) + cos(x + w)) from --grad-dump equals the analytic gradient",
           w["grad/m.trig.w"], np.sum(xb * np.cos(xb * wv) - np.sin(xb + wv), 0), 1e-4, 1e-5)
+elif what == "chars":
+    w = read_safetensors(sys.argv[3])
+    corpus = open(sys.argv[4], "rb").read()
+    vocab = sorted(set(corpus))
+    V, L, count, temp = len(vocab), 16, 60, 0.5
+    index = {b: i for i, b in enumerate(vocab)}
+    window = np.zeros((1, L, V))
+    for i, b in enumerate(corpus[:L]):
+        window[0, i, index[b]] = 1
+    us = load("u.npy")[0]
+    text = []
+    for k in range(count):
+        h = np.tanh(window.reshape(1, -1) @ w["net.dense.W"] + w["net.dense.b"])
+        z = h @ w["net.dense_1.W"] + w["net.dense_1.b"]
+        e = np.exp(z - z.max(-1, keepdims=True))
+        p = (e / e.sum(-1, keepdims=True)) ** (1 / temp)
+        p = p / p.sum(-1, keepdims=True)
+        nxt = min(int(np.sum(us[k] > np.cumsum(p[0]))), V - 1)
+        text.append(nxt)
+        window = np.concatenate([window[:, 1:], np.eye(V)[nxt][None, None]], axis=1)
+    got = load("text.npy")[0].astype(int)
+    check("60 characters sampled at run time with temperature 0.5 match numpy (window slid, predicted, sampled)", got, text, 0, 0)
+    print("# sampled: " + repr(bytes(vocab[i] for i in got).decode("latin-1")))
 else:
     print(f"FAIL - check.py: unknown check {what}")

@@ -46,6 +46,18 @@ expect "ddpm.gm: grids at t = 1000, 750, 500, 250 (if on the counter) and at the
 $PY -c "import numpy as np,sys; x=np.load('$tmp/dd/samples.npy'); sys.exit(0 if x.shape==(16,28,28) and np.isfinite(x).all() else 1)"
 expect "ddpm.gm: 16 finite samples of 28x28" '[ $? -eq 0 ]'
 
+# characters sampled from a window slid one step per iteration, with temperature
+corpus=$(pwd)/../shared/data/tinyshakespeare.txt
+if [ -r "$corpus" ]; then
+    sed "s|CORPUS|$corpus|" tests/lang/chars.gm > "$tmp/chars.gm"
+    $GMC "$tmp/chars.gm" --run --out "$tmp/c" > "$tmp/c.log" 2>&1 &&
+    $GMC "$tmp/chars.gm" --sample write --out "$tmp/c" >> "$tmp/c.log" 2>&1; rc=$?
+    expect "chars.gm: trains 20 steps on Shakespeare, then writes 60 characters (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/c.log"
+    $PY tests/lang/check.py "$tmp/c" chars "$tmp/c/checkpoints/$(cat "$tmp/c/checkpoints/latest" 2>/dev/null)" "$corpus"
+else
+    echo "skip - chars.gm: no $corpus"
+fi
+
 # sin and cos of tensors: values against numpy, the gradient from --grad-dump
 $PY -c "import numpy as np; np.save('$tmp/pts.npy', np.linspace(-2, 2, 10, dtype=np.float32).reshape(2, 5)); np.save('$tmp/feed.npy', np.array([[0.3, -1.2, 2.5, 0.7, -0.4], [1.1, 0.2, -2.2, 3.0, 0.5]], np.float32))"
 cat > "$tmp/trig.gm" <<GM
