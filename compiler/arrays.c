@@ -297,17 +297,10 @@ Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled) {
     return none;
 }
 
-/* The names only this file defines. On tensors: clip builds IR, len reads the shape, the
- * rest are errors. */
+/* The names only this file defines. On tensors: len reads the shape, the rest are errors. */
 static Value array_only(Ctx *c, Args *a, const BuiltinDef *def) {
     const char *fn = def->name;
     if (!strcmp(fn, "len")) return fold_len(c, a);
-    if (!strcmp(fn, "clip") && a->npos == 3 && !a->nnamed) {
-        if (need_graph(c, a->loc, "clip()") < 0) return error_value;
-        Value lo = tensor_binary(c, IR_MAX, a->pos[0], a->pos[1], a->loc, "clip()");
-        return lo.kind == V_ERROR ? lo : tensor_binary(c, IR_MIN, lo, a->pos[2], a->loc, "clip()");
-    }
-    if (!strcmp(fn, "clip")) { diag_error(a->loc, "clip(x, lo, hi) takes 3 arguments, got %d", a->npos + a->nnamed); return error_value; }
     for (int i = 0; i < a->npos; i++)
         if (a->pos[i].kind == V_TENSOR) {
             diag_error(a->pos_loc[i], "%s() of a tensor is not supported: it applies to compile-time numbers and arrays", fn);
@@ -321,7 +314,6 @@ const BuiltinDef array_builtins[] = {
     { "range", array_only, 0, -1 },
     { "linspace", array_only, 0, -1 },
     { "len", array_only, 0, -1 },
-    { "clip", array_only, 0, -1 },
     { "prod", array_only, 0, -1 },
     { "tan", array_only, 0, -1 },
     { "acos", array_only, 0, -1 },
