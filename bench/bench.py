@@ -169,6 +169,14 @@ def fmt(x, spec):
     return "—" if x is None or x != x else format(x, spec)
 
 
+def rate(n, ms):
+    """examples per second, to three significant digits or more"""
+    if not ms:
+        return "—"
+    r = n / ms * 1000
+    return format(r, ".0f" if r >= 100 else ".1f" if r >= 10 else ".2f")
+
+
 def row_cells(m, g, t, notes):
     """Table cells of one model from the merged results of gmc (g) and PyTorch (t); what went
     wrong, or why gmc did not run, is appended to notes."""
@@ -188,7 +196,7 @@ def row_cells(m, g, t, notes):
         notes.append("%s: PyTorch failed: %s" % (label, t["error"]))
     return [label, fmt(gms, ".2f"), fmt(tms, ".2f"),
             (fmt(ratio, ".2f") + " (≤ %.1f)" % m["target"]) if ratio else "—",
-            fmt(n / gms * 1000 if gms else None, ".0f"), fmt(n / tms * 1000 if tms else None, ".0f"),
+            rate(n, gms), rate(n, tms),
             fmt(max(g["rss"]) if g and g.get("rss") else None, ".0f"),
             fmt(max(t["rss"]) if t.get("rss") else None, ".0f"), gflops]
 
