@@ -7,11 +7,11 @@
 static const char *op_names[IR_NUM_OPS] = {
     "input", "param", "const", "data", "normal", "uniform",
     "neg", "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "sign", "tanh", "sigmoid",
-    "softplus", "erf", "floor",
+    "softplus", "erf", "sin", "cos", "floor",
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
-    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter",
+    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter", "cumsum", "cumprod",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }
@@ -163,12 +163,15 @@ int ir_reduce(IrGraph *g, IrOp op, int a, unsigned axes_mask) {
 
 int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b) {
     IrNode x = g->nodes[a], y = g->nodes[b];
-    if (x.ndim < 2 || y.ndim != 2) return -1;
+    if (x.ndim < 2 || y.ndim < 2) return -1;
+    if (y.ndim > 2 && (x.ndim != y.ndim || memcmp(x.shape, y.shape, (x.ndim - 2) * sizeof *x.shape)))
+        return -1;
+    int yd = y.ndim;
     int64_t m = trans_a ? x.shape[x.ndim - 1] : x.shape[x.ndim - 2];
     int64_t k = trans_a ? x.shape[x.ndim - 2] : x.shape[x.ndim - 1];
-    int64_t k2 = trans_b ? y.shape[1] : y.shape[0];
-    int64_t nn = trans_b ? y.shape[0] : y.shape[1];
-    if (k != k2 || (trans_a && x.ndim != 2)) return -1;
+    int64_t k2 = trans_b ? y.shape[yd - 1] : y.shape[yd - 2];
+    int64_t nn = trans_b ? y.shape[yd - 2] : y.shape[yd - 1];
+    if (k != k2 || (trans_a && x.ndim != 2 && yd == 2)) return -1;
     int64_t shape[IR_MAXDIM];
     memcpy(shape, x.shape, x.ndim * sizeof *shape);
     shape[x.ndim - 2] = m;
@@ -307,6 +310,14 @@ int ir_scatter(IrGraph *g, int values, int ids, int64_t rows) {
     return id;
 }
 
+int ir_scan(IrGraph *g, IrOp op, int a, int axis, int reverse) {
+    if (axis < 0 || axis >= g->nodes[a].ndim) return -1;
+    int id = ir_unary(g, op, a);
+    g->nodes[id].axis = axis;
+    g->nodes[id].reverse = reverse;
+    return id;
+}
+
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape_in) {
     IrNode x = g->nodes[a];
     int64_t shape[IR_MAXDIM];     /* ir_reduce may move the node array shape_in points into */
@@ -341,6 +352,7 @@ void ir_print(const IrGraph *g, FILE *f) {
                 else fprintf(f, "%s%lld", k ? "," : "", (long long)n->lo[k]);
         }
         if (n->op == IR_CONCAT) fprintf(f, " axis=%d", n->axis);
+        if (n->op == IR_CUMSUM || n->op == IR_CUMPROD) fprintf(f, " axis=%d%s", n->axis, n->reverse ? " reverse" : "");
         if (n->op == IR_IM2COL || n->op == IR_COL2IM)
             fprintf(f, " k=%dx%d s=%d,%d d=%d,%d pad=%d,%d,%d,%d", n->win.kh, n->win.kw, n->win.sy,
                     n->win.sx, n->win.dy, n->win.dx, n->win.pt, n->win.pb, n->win.pl, n->win.pr);

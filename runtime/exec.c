@@ -47,6 +47,20 @@ static void gather(const PlanStep *st, const float *a, const float *ids, float *
     }
 }
 
+/* running sums or products of a [m, k, n] along k, accumulated in double */
+static void scan(const PlanStep *st, const float *a, float *c) {
+    int64_t m = st->m, k = st->k, n = st->n;
+    for (int64_t o = 0; o < m; o++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = st->prod ? 1 : 0;
+            for (int64_t t = 0; t < k; t++) {
+                int64_t at = (o * k + (st->reverse ? k - 1 - t : t)) * n + j;
+                acc = st->prod ? acc * a[at] : acc + a[at];
+                c[at] = (float)acc;
+            }
+        }
+}
+
 typedef struct KernelCall { const Kernel *k; KernelFn fn; float *args[K_MAXARGS]; } KernelCall;
 
 static void kernel_range(void *ctx, int64_t begin, int64_t end) {
@@ -74,11 +88,18 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_UNIFORM:
             rng_uniform(rng, p->ptrs[st->c], p->bufs[st->c].size);
             break;
-        case STEP_GEMM: gemm(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
+        case STEP_GEMM: {
+            const float *a = p->ptrs[st->a], *b = p->ptrs[st->b];
+            float *c = p->ptrs[st->c];
+            for (int64_t i = 0; i < (st->batch > 1 ? st->batch : 1); i++)
+                gemm(st, a + i * st->m * st->k, b + i * st->k * st->n, c + i * st->m * st->n);
+            break;
+        }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
             break;
+        case STEP_SCAN: scan(st, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_GATHER: gather(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
         case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {
@@ -98,7 +119,7 @@ void plan_run(Plan *p, Rng *rng) {
         if (exec_stats.enabled) {
             exec_stats.seconds[st->kind] += seconds_now() - t0;
             exec_stats.calls[st->kind]++;
-            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k;
+            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k * (st->batch > 1 ? st->batch : 1);
         }
     }
 }

@@ -48,7 +48,23 @@ BRANCHES = {
     "emb_param": lambda h, p, ids: h * p["E"][ids.long()][:, None],
     "take_axis2": lambda h, p, ids: h[:, :, ids.clamp(max=3).long()],
     "schedule": lambda h, p, ids: h * (torch.arange(1, 8, dtype=h.dtype) * 0.1)[ids.long()][:, None, :, None],
+    "attention": lambda h, p, ids: torch.softmax(h @ (h * 0.5 + 1).transpose(-1, -2) / 5 ** 0.5, -1) @ h,
+    "bmm_ta": lambda h, p, ids: h.transpose(-1, -2) @ h + (h * h).transpose(-1, -2) @ h,
+    "scans": lambda h, p, ids: (h.cumsum(1) + h.cumprod(-1) + h.flip(2).cumsum(2).flip(2) +
+                                 h.flip(0).cumprod(0).flip(0)),
+    "trig": lambda h, p, ids: torch.sin(h) * torch.cos(2 * h),
+    "argmax_last": lambda h, p, ids: torch.cat([h.argmax(-1).flatten(1), h.argmax(1).flatten(1)], -1).to(h.dtype),
+    "draws": lambda h, p, ids: h * draws(h, ids, p["noise"]),
 }
+
+
+def draws(h, ids, noise):
+    """randint_like(ids, 2, 9), bernoulli(sigmoid(h)), categorical(h) from gmc's uniform draws"""
+    u0, u1, u2 = (n.to(h.dtype) for n in noise)
+    r = torch.floor(2 + 7 * u0)[:, None, :, None]
+    b = (u1 < torch.sigmoid(h)).to(h.dtype)
+    c = (h - torch.log(-torch.log(u2))).argmax(-1).to(h.dtype)[..., None]
+    return r + b + c
 
 
 def load(path):
@@ -73,10 +89,12 @@ def forward_backward(tensors, names, dtype):
     loss = 0
     for br, op in BRANCHES.items():
         p = {n[len("N.%s." % br):]: t for n, t in params.items() if n.startswith("N.%s." % br)}
+        p["noise"] = [torch.tensor(tensors["noise/%d" % i]) for i in range(3)]
         y = op(x + p["probe.P"], p, ids)
         loss = loss + (y.reshape(y.shape[0], -1) * p["readout.R"]).sum()
     loss.backward()
-    return float(loss), {n: t.grad.double().numpy() for n, t in params.items()}
+    return float(loss), {n: (t.grad if t.grad is not None else torch.zeros_like(t)).double().numpy()
+                         for n, t in params.items()}
 
 
 def relerr(got, ref):
