@@ -444,6 +444,18 @@ static Value binary_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return tensor_binary(c, op, x, y, a->loc, fmt("%s()", def->name));
 }
 
+/* clip(x, lo, hi) = min(max(x, lo), hi) (the gradient passes where lo < x < hi) */
+static Value clip_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (a->npos != 3 || a->nnamed) { diag_error(a->loc, "clip(x, lo, hi) takes 3 arguments, got %d", a->npos + a->nnamed); return error_value; }
+    Value x = a->pos[0], lo = a->pos[1], hi = a->pos[2];
+    if (x.kind == V_NUM && lo.kind == V_NUM && hi.kind == V_NUM)
+        return num_value(fmin(fmax(x.num, lo.num), hi.num), x.is_int && lo.is_int && hi.is_int);
+    if (need_graph(c, a->loc, "clip()") < 0) return error_value;
+    Value m = tensor_binary(c, IR_MAX, x, lo, a->loc, "clip()");
+    return m.kind == V_ERROR ? m : tensor_binary(c, IR_MIN, m, hi, a->loc, "clip()");
+}
+
 static Value where_call(Ctx *c, Args *a, const BuiltinDef *def) {
     (void)def;
     if (need_graph(c, a->loc, "where()") < 0) return error_value;
@@ -866,11 +878,13 @@ static Value slice_call(Ctx *c, Args *a, const BuiltinDef *def) {
 Value init_value(const BuiltinDef *def, Args *a) {
     Value v = { .kind = V_INIT, .init = (Init)def->init };
     double x = 0;
-    if (v.init == INIT_NORMAL || v.init == INIT_UNIFORM || v.init == INIT_CONSTANT) {
-        x = v.init == INIT_CONSTANT ? 0 : 0.05;
+    if (v.init == INIT_NORMAL || v.init == INIT_UNIFORM || v.init == INIT_CONSTANT || v.init == INIT_ORTHOGONAL) {
+        x = v.init == INIT_CONSTANT ? 0 : v.init == INIT_ORTHOGONAL ? 1 : 0.05;
         Loc l = a->loc;
-        const char *key = v.init == INIT_NORMAL ? "std" : v.init == INIT_UNIFORM ? "limit" : "value";
+        const char *key = v.init == INIT_NORMAL ? "std" : v.init == INIT_UNIFORM ? "limit" :
+                          v.init == INIT_ORTHOGONAL ? "gain" : "value";
         Value *p = a->npos ? &a->pos[0] : named(a, key, &l);
+        if (a->npos) l = a->pos_loc[0];
         if (p && want_num(*p, l, "initializer argument", &x) < 0) return error_value;
     }
     v.ia = (float)x;
@@ -896,6 +910,7 @@ const BuiltinDef tensor_builtins[] = {
     { "min", binary_call, IR_MIN, -1 },
     { "pow", binary_call, IR_POW, -1 },
     { "where", where_call, 0, -1 },
+    { "clip", clip_call, 0, -1 },
     { "reshape", reshape_batch, 0, -1 },
     { "transpose", transpose_call, 0, -1 },
     { "sum", reduce_call, IR_SUM, -1 },
@@ -942,5 +957,6 @@ const BuiltinDef tensor_builtins[] = {
     { "lecun_uniform", initializer_only, 0, INIT_LECUN_UNIFORM },
     { "lecun_normal", initializer_only, 0, INIT_LECUN_NORMAL },
     { "constant", initializer_only, 0, INIT_CONSTANT },
+    { "orthogonal", initializer_only, 0, INIT_ORTHOGONAL },
     { NULL, NULL, 0, -1 },
 };

@@ -87,7 +87,7 @@ typedef struct IrGraph {
  * it, so a model instance's weights are the same storage in every step. */
 typedef enum Init { INIT_ZEROS, INIT_ONES, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
                     INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_LECUN_UNIFORM, INIT_LECUN_NORMAL,
-                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT } Init;
+                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT, INIT_ORTHOGONAL } Init;
 
 typedef struct Param {
     const char *name;        /* "E.dense_1.W" */
@@ -168,4 +168,8 @@ void ir_grad(IrGraph *g, int loss, const int *wrt, int n, int *grads);
 int params_add(ParamTable *t, const char *name, const char *owner, int ndim,
                const int64_t *shape, Init init, float a, float b, int trainable, Loc loc);
 int params_find(const ParamTable *t, const char *name);
+/* orthogonal.c: a (rows x cols, row-major) holds max(rows, cols) x min(rows, cols) standard
+ * normal draws; replaces it with Keras's orthogonal matrix from them: orthonormal columns
+ * (rows >= cols) or rows, the QR's Q with R's diagonal made positive */
+void orthogonal_matrix(float *a, int64_t rows, int64_t cols);
 #endif

@@ -55,6 +55,8 @@ BRANCHES = {
     "trig": lambda h, p, ids: torch.sin(h) * torch.cos(2 * h),
     "argmax_last": lambda h, p, ids: torch.cat([h.argmax(-1).flatten(1), h.argmax(1).flatten(1)], -1).to(h.dtype),
     "draws": lambda h, p, ids: h * draws(h, ids, p["noise"]),
+    "ortho": lambda h, p, ids: h @ p["Q"],
+    "clipped": lambda h, p, ids: h.clamp(-0.5, 0.7),
 }
 
 
@@ -113,6 +115,10 @@ def main(argv):
         tensors, names = load(argv[1])
     except (OSError, ValueError) as e:
         print("crosscheck: %s" % e)
+        return 1
+    q = tensors["N.ortho.Q"].astype(np.float64)      # orthogonal(2): Q^T Q = 4 I
+    if np.abs(q.T @ q - 4 * np.eye(3)).max() > 1e-5:
+        print("crosscheck: N.ortho.Q = orthogonal(2) is not 2 x orthonormal columns:\n%s" % (q.T @ q))
         return 1
     loss64, g64 = forward_backward(tensors, names, torch.float64)
     loss32, g32 = forward_backward(tensors, names, torch.float32)
