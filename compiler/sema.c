@@ -613,10 +613,16 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
         return 0;
     }
     case N_FOR: {
-        Value r = eval(c, s, st->a);
+        Node *bound = st->a;
+        /* `for i in range(n)` is `for i in n`, not a loop over the tensor range() makes */
+        if (bound->kind == N_CALL && bound->list.n == 1 && bound->list.items[0]->kind != N_NAMEDARG) {
+            Value f = eval(c, s, bound->a);
+            if (f.kind == V_BUILTIN && !strcmp(f.builtin->name, "range")) bound = bound->list.items[0];
+        }
+        Value r = eval(c, s, bound);
         if (r.kind == V_ERROR) return -1;
         int64_t n;
-        if (want_int(r, st->a->loc, "a for loop bound (for i in N)", &n) < 0) return -1;
+        if (want_int(r, bound->loc, "a for loop bound (for i in N)", &n) < 0) return -1;
         for (int64_t i = 0; i < n && !*returned; i++) {
             scope_set(s, st->name, num_value((double)i, 1));
             for (int k = 0; k < st->list.n && !*returned; k++)
