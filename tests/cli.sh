@@ -508,7 +508,7 @@ $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 20 --stats --out "
 expect "--stats reports kernels compiled, time per kind of work, GFLOP/s against OpenBLAS sgemm and peak memory" \
     '[ $rc -eq 0 ] && grep -q "^stats: .* kernels compiled" "$tmp/stats.log" && grep -q "^  sgemm " "$tmp/stats.log" && grep -q "^  optimizer " "$tmp/stats.log" && grep -q "% of OpenBLAS sgemm 1024^3 here" "$tmp/stats.log" && grep -q "peak resident memory" "$tmp/stats.log"'
 
-# `for i in range(n)` is the compile-time loop `for i in n`: (0 + 1 + 2) * 2 * 2 per element
+# a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
 cat > "$tmp/for.gm" <<'GM'
 layer p(x) {
     param b[4] = zeros
@@ -529,5 +529,5 @@ train t {
 }
 GM
 $GMC "$tmp/for.gm" --run --limit-batches 1 --out "$tmp/for" > "$tmp/for.log" 2>&1; rc=$?
-expect "for i in range(3) unrolls like for i in 3 (loss 96 = 2 examples x 4 x (0+1+2) x 4)" \
+expect "for i in range(3) unrolls over 0, 1, 2 (loss 96 = 2 examples x 4 x (0+1+2) x 4)" \
     '[ $rc -eq 0 ] && grep -q "first step loss 96.0000" "$tmp/for.log"'
