@@ -51,3 +51,6 @@ for mode in "" "--no-fuse" "--interpret"; do
         echo "FAIL - convolution cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+
+# the seed models (examples/seeds/): every step of each against PyTorch, train and eval mode
+sh tests/torch/seeds.sh
