@@ -25,6 +25,8 @@ typedef struct PlanStep {
     int a, b, c;                  /* STEP_GEMM buffers: C = op(A) op(B); fills: c;
                                      im2col / col2im: c = f(a) */
     int64_t m, n, k;
+    int64_t batch;                /* STEP_GEMM: this many products of consecutive matrices
+                                     (0 or 1: one) */
     int trans_a, trans_b;
     ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */

@@ -74,7 +74,13 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_UNIFORM:
             rng_uniform(rng, p->ptrs[st->c], p->bufs[st->c].size);
             break;
-        case STEP_GEMM: gemm(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
+        case STEP_GEMM: {
+            const float *a = p->ptrs[st->a], *b = p->ptrs[st->b];
+            float *c = p->ptrs[st->c];
+            for (int64_t i = 0; i < (st->batch > 1 ? st->batch : 1); i++)
+                gemm(st, a + i * st->m * st->k, b + i * st->k * st->n, c + i * st->m * st->n);
+            break;
+        }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
@@ -98,7 +104,7 @@ void plan_run(Plan *p, Rng *rng) {
         if (exec_stats.enabled) {
             exec_stats.seconds[st->kind] += seconds_now() - t0;
             exec_stats.calls[st->kind]++;
-            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k;
+            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k * (st->batch > 1 ? st->batch : 1);
         }
     }
 }
