@@ -17,7 +17,7 @@ typedef struct Buffer {
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
-                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER } StepKind;
+                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER, STEP_SCAN } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
@@ -32,6 +32,8 @@ typedef struct PlanStep {
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
+    int prod, reverse;            /* STEP_SCAN: c = running sums (products) of a along the
+                                     middle axis of [m, k, n], from its end if reverse */
     int node;                     /* the IR node computed, for --dump-kernels and stats */
 } PlanStep;
 
@@ -68,8 +70,8 @@ void plan_run(Plan *p, Rng *rng);                    /* runtime/exec.c */
 /* --stats: time and work per kind of step, summed over every plan run since the last reset */
 typedef struct ExecStats {
     int enabled;
-    double seconds[8];            /* by StepKind */
-    int64_t calls[8];
+    double seconds[16];           /* by StepKind */
+    int64_t calls[16];
     double gemm_flops;
 } ExecStats;
 extern ExecStats exec_stats;

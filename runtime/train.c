@@ -543,13 +543,14 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
 /* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
  * now on the same machine and threads, how many kernels were compiled, peak memory */
 static void print_stats(Run *r) {
-    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "gather" };
+    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "gather", "scan" };
     int nplans = r->ncache, kernels = 0, compiled = 0;
     for (int i = 0; i < nplans; i++) { kernels += r->cache[i].plan->nkernels; compiled += r->cache[i].plan->ncompiled; }
     double total = r->optimizer_seconds;
-    for (int k = 0; k < 8; k++) total += exec_stats.seconds[k];
+    int nkinds = (int)(sizeof names / sizeof *names);
+    for (int k = 0; k < nkinds; k++) total += exec_stats.seconds[k];
     printf("stats: %d compiled blocks, %d kernel calls per pass in all, %d kernels compiled (the rest shared)\n", nplans, kernels, compiled);
-    for (int k = 0; k < 8; k++)
+    for (int k = 0; k < nkinds; k++)
         if (exec_stats.calls[k])
             printf("  %-14s %9.3f s  %5.1f %%  %lld calls\n", names[k], exec_stats.seconds[k],
                    total > 0 ? 100 * exec_stats.seconds[k] / total : 0, (long long)exec_stats.calls[k]);
