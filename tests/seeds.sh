@@ -29,8 +29,11 @@ for v in "loss=lsgan" "g_loss=minimax" "noise=0"; do
     out=$($GMC examples/seeds/m33_gan_variants.gm --check --set $v 2>&1); rc=$?
     expect "m33_gan_variants.gm --set $v passes --check" '[ $rc -eq 0 ]'
 done
-out=$($GMC examples/seeds/m06_denoising_ae.gm --check --set noise=gaussian 2>&1); rc=$?
-expect "m06_denoising_ae.gm --set noise=gaussian passes --check" '[ $rc -eq 0 ]'
+for v in "m06_denoising_ae noise=gaussian" "m24_cgan cond=concat"; do
+    set -- $v
+    out=$($GMC examples/seeds/$1.gm --check --set $2 2>&1); rc=$?
+    expect "$1.gm --set $2 passes --check" '[ $rc -eq 0 ]'
+done
 
 # counts the books give (SEEDS.md): `total FILE INSTANCE COUNT` checks one instance's total
 total() {

@@ -58,6 +58,13 @@ class Dump:
     def counter(self, name):
         return float(self.t["input/" + name].reshape(())) if "input/" + name in self.t else 0.0
 
+    def randint(self, lo, hi):
+        """randint(lo, hi, ...): floor(lo + (hi - lo) u) of the next uniform draw, in float32"""
+        u = self.t["noise/%d" % self.k].astype(np.float32)
+        self.k += 1
+        v = np.minimum(np.floor(u * np.float32(hi - lo) + np.float32(lo)), np.float32(hi - 1))
+        return torch.tensor(v, dtype=self.dt)
+
     def noise(self):
         """the program's next random draw"""
         v = self.t["noise/%d" % self.k]
@@ -94,6 +101,9 @@ class Net:
         n = self.name("deconv")
         w = self.d[n + ".W"]
         return _deconv(x, w, self.d[n + ".b"] if bias else 0, w.shape[0], s, padding)
+
+    def embedding(self, ids):
+        return self.d[self.name("embedding") + ".table"][ids.long()]
 
     def batchnorm(self, x, eps=1e-3):
         n = self.name("batchnorm")
@@ -328,16 +338,7 @@ def m23_dcgan(d, step):
 
 
 def m25_wgan(d, step):
-    def G(z):
-        n = Net(d, "G")
-        for _ in range(4):
-            b = n.sub("block")
-            z = lrelu(b.batchnorm(b.dense(z)), 0.2)
-        return torch.tanh(n.dense(z)).reshape(-1, 28, 28)
-
-    def D(x):
-        n = Net(d, "D")
-        return n.dense(lrelu(n.dense(lrelu(n.dense(flat(x)), 0.2)), 0.2))
+    G, D = wgan_nets(d)
     if step == "critic":
         fake = D(G(d.noise()))
         return fake.mean() - D(d.input()).mean()
@@ -405,6 +406,104 @@ def cyclegan(d, step):
     return 0.5 * (real + fake)
 
 
+def wgan_nets(d):
+    """M25's and M26's generator and critic"""
+    def G(z):
+        n = Net(d, "G")
+        for _ in range(4):
+            b = n.sub("block")
+            z = lrelu(b.batchnorm(b.dense(z)), 0.2)
+        return torch.tanh(n.dense(z)).reshape(-1, 28, 28)
+
+    def D(x):
+        n = Net(d, "D")
+        return n.dense(lrelu(n.dense(lrelu(n.dense(flat(x)), 0.2)), 0.2))
+    return G, D
+
+
+def m26_wgan_gp(d, step):
+    G, D = wgan_nets(d)
+    if step == "critic":
+        real = d.input()
+        fake = G(d.noise())
+        e = d.noise()
+        xhat = e * real + (1 - e) * fake
+        g, = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+        gp = (((flat(g) ** 2).sum(-1).sqrt() - 1) ** 2).mean()
+        return D(fake).mean() - D(real).mean() + 10 * gp
+    return -D(G(d.noise())).mean()
+
+
+def m24_cgan(d, step, cond="embedding"):
+    def condition(n, x, y):
+        c = n.sub("condition")
+        if cond == "embedding":
+            return x * c.embedding(y)
+        return torch.cat([x, F.one_hot(y.long(), 10).to(x.dtype)], -1)
+
+    def G(z, y):
+        n = Net(d, "G")
+        h = condition(n, z, y)
+        for _ in range(3):
+            b = n.sub("block")
+            h = b.batchnorm(lrelu(b.dense(h), 0.2))
+        return torch.tanh(n.dense(h)).reshape(-1, 28, 28)
+
+    def D(x, y):
+        n = Net(d, "D")
+        h = condition(n, flat(x), y)
+        return torch.sigmoid(n.dense(lrelu(n.dense(lrelu(n.dense(h), 0.2)), 0.2)))
+    labels = d.randint(0, 10)
+    if step == "discriminator":
+        fake = G(d.noise(), labels)
+        return 0.5 * (bce(D(d.input(0), d.input(1)), 1) + bce(D(fake, labels), 0))
+    return bce(D(G(d.noise(), labels), labels), 1)
+
+
+def m21_acgan(d, step):
+    def D(x):
+        n = Net(d, "D")
+        for s in (2, 1, 2, 1):
+            b = n.sub("trunk")
+            x = b.dropout(lrelu(b.conv(x, s=s), 0.2), 0.3)
+        h = flat(x)
+        return torch.sigmoid(n.dense(h)), n.dense(h)
+
+    def G(z, y):
+        n = Net(d, "G")
+        h = (z * n.embedding(y))
+        h = relu(n.dense(h)).reshape(-1, 3, 3, 384)
+        h = n.batchnorm(relu(n.deconv(h, 1, "valid")))
+        h = n.batchnorm(relu(n.deconv(h, 2)))
+        return torch.tanh(n.deconv(h, 2))
+
+    def loss(x, y, target):
+        realness, logits = D(x)
+        cce = (torch.logsumexp(logits, -1) - (F.one_hot(y.long(), 10) * logits).sum(-1)).mean()
+        return bce(realness, target) + cce
+    labels = d.randint(0, 10)
+    if step == "discriminator":
+        fake = G(d.noise(), labels)
+        return 0.5 * (loss(d.input(0), d.input(1), 0.95) + loss(fake, labels, 0))
+    return loss(G(d.noise(), labels), labels, 0.95)
+
+
+def m30_cvae(d, step):
+    img = d.input()
+    x, y = img[:, :14], img[:, 14:]
+
+    def heads(n, h):
+        h = relu(n.dense(h))
+        return n.dense(h), n.dense(h)
+    mu_q, lv_q = heads(Net(d, "Q"), torch.cat([flat(x), flat(y)], -1))
+    mu_p, lv_p = heads(Net(d, "P"), flat(x))
+    n = Net(d, "D")
+    z = sampling(d, mu_q, lv_q)
+    out = torch.sigmoid(n.dense(relu(n.dense(torch.cat([flat(x), z], -1))))).reshape(y.shape)
+    kl = (0.5 * (lv_p - lv_q + (torch.exp(lv_q) + (mu_q - mu_p) ** 2) / torch.exp(lv_p) - 1).sum(-1)).mean()
+    return 392 * bce(out, y) + kl
+
+
 def vae_loss(weight, recon, beta=lambda d: 1.0):
     return lambda y, x, mu, lv, d: weight * recon(y, x) + beta(d) * kl_normal(mu, lv)
 
@@ -428,6 +527,11 @@ BUILDERS = {
     "vae_mlp": lambda d, s: mlp_vae(d, s, (512,), 2, "sigmoid", vae_loss(784, bce)),   # M22
     "m23_dcgan": m23_dcgan,
     "m25_wgan": m25_wgan,
+    "m26_wgan_gp": m26_wgan_gp,
+    "m24_cgan": m24_cgan,
+    "m24_cgan-concat": lambda d, s: m24_cgan(d, s, "concat"),
+    "m21_acgan": m21_acgan,
+    "m30_cvae": m30_cvae,
     "cyclegan": cyclegan,                                                   # M27
     "m33_gan_variants": m33_gan_variants,
     "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
