@@ -9,6 +9,7 @@
 #include <string.h>
 #include "check.h"
 #include "plan.h"
+#include "threads.h"
 
 typedef struct Case {
     const char *name;
@@ -75,6 +76,21 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     if (!strcmp(name, "bmm_tb")) return ir_matmul(g, x[0], x[1], 0, 1);
     if (!strcmp(name, "bmm_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
     if (!strcmp(name, "bmm_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
+    /* the convolution family (ir_conv.c), for its second derivatives (conv critics) */
+    ConvWindow win = { .kh = 3, .kw = 3, .sy = 2, .sx = 2, .dy = 1, .dx = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1 };
+    if (!strcmp(name, "conv2d")) return ir_conv2d(g, x[0], x[1], &win, 1);
+    if (!strcmp(name, "conv2d_transpose")) return ir_conv2d_transpose(g, x[0], x[1], &win, 5, 5);
+    if (!strcmp(name, "maxpool")) {
+        /* x in [-0.1, 0.1] plus distinct offsets 0.5 apart: no finite-difference step
+         * changes which tap wins a window */
+        IrNode xn = g->nodes[x[0]];
+        float *off = malloc(ir_numel(&xn) * sizeof *off);
+        for (int64_t i = 0; i < ir_numel(&xn); i++) off[i] = 0.5f * (float)((i * 7) % ir_numel(&xn));
+        int shifted = ir_binary(g, IR_ADD, x[0], ir_data(g, off, xn.ndim, xn.shape));
+        return ir_pool2d(g, shifted, &win, 1);
+    }
+    if (!strcmp(name, "avgpool")) return ir_pool2d(g, x[0], &win, 0);
+    if (!strcmp(name, "upsample_bilinear")) return ir_upsample2d(g, x[0], 2, 2, 1);
     if (!strcmp(name, "cumsum1")) return ir_scan(g, IR_CUMSUM, x[0], 1, 0);
     if (!strcmp(name, "cumsum_rev")) return ir_scan(g, IR_CUMSUM, x[0], 2, 1);
     if (!strcmp(name, "cumprod0")) return ir_scan(g, IR_CUMPROD, x[0], 0, 0);
@@ -173,6 +189,51 @@ static void check_case(const Case *c, int fuse, int interpret, int order) {
     ir_free(&g);
 }
 
+/* gather and its adjoint at a size the runtime splits across threads (rows by ids, the
+ * scatter by columns), against a plain loop: forward rows and the table's gradient */
+static void check_big_gather(void) {
+    enum { V = 300, D = 70, M = 2000 };
+    IrGraph g;
+    ir_init(&g);
+    params.n = 0;
+    Rng rng;
+    rng_init(&rng, 9);
+    int64_t ts[2] = { V, D }, is[1] = { M };
+    int table = add_input(&g, 2, ts, -1, 1, &rng);
+    float *ids = malloc(M * sizeof *ids);
+    for (int i = 0; i < M; i++) ids[i] = (float)((i * 37 + i / 7) % V);
+    ids[5] = -1; ids[6] = V;                       /* out of range: NaN rows, no gradient */
+    int y = ir_gather(&g, table, ir_data(&g, ids, 1, is));
+    IrNode yn = g.nodes[y];
+    int w = random_data(&g, &yn, &rng);
+    int loss = sum_all(&g, ir_binary(&g, IR_MUL, ir_where(&g, ir_binary(&g, IR_EQ, y, y), y, ir_const(&g, 0, 0, NULL)), w));
+    int grad;
+    ir_grad(&g, loss, &table, 1, &grad);
+    int roots[3] = { loss, grad, y };
+    LowerOptions lo = { .fuse = 1 };
+    char err[256];
+    Plan *p = plan_build(&g, &params, roots, 3, 0, &lo, jit, err, sizeof err);
+    run_loss(p, loss);
+    const float *t = params.items[0].data, *wd = g.consts[g.nodes[w].slot];
+    const float *got_y = plan_node(p, y), *got_g = plan_node(p, grad);
+    double *ref = calloc(V * D, sizeof *ref);
+    int rows_ok = 1;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < D; j++) {
+            int r = (int)ids[i];
+            if (r < 0 || r >= V) { rows_ok &= isnan(got_y[i * D + j]); continue; }
+            rows_ok &= got_y[i * D + j] == t[r * D + j];
+            ref[r * D + j] += wd[i * D + j];
+        }
+    double worst = 0;
+    for (int k = 0; k < V * D; k++) worst = fmax(worst, fabs(got_g[k] - ref[k]));
+    CHECK(rows_ok, "gather of %d ids from [%d, %d] on %d threads: the rows, NaN rows for bad ids", M, V, D, threads_count());
+    CHECK(worst < 1e-4, "scatter (gather's gradient) on %d threads: max error %.1e vs a plain loop", threads_count(), worst);
+    free(ref);
+    plan_free(p);
+    ir_free(&g);
+}
+
 int main(void) {
     jit = jit_create();
     CHECK(jit != NULL, "LLVM JIT created");
@@ -221,6 +282,11 @@ int main(void) {
         { "bmm_ta", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 4, 5 } }, -1, 1 },
         { "bmm_tab", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 5, 4 } }, -1, 1 },
         { "bmm4", 2, { 4, 4 }, { { 2, 2, 3, 4 }, { 2, 2, 4, 3 } }, -1, 1 },
+        { "conv2d", 2, { 4, 4 }, { { 2, 5, 5, 2 }, { 3, 3, 2, 3 } }, -1, 1 },
+        { "conv2d_transpose", 2, { 4, 4 }, { { 2, 3, 3, 2 }, { 3, 3, 3, 2 } }, -1, 1 },
+        { "maxpool", 1, { 4 }, { { 2, 5, 5, 2 } }, -0.1f, 0.1f },
+        { "avgpool", 1, { 4 }, { { 2, 5, 5, 2 } }, -2, 2 },
+        { "upsample_bilinear", 1, { 4 }, { { 1, 3, 3, 2 } }, -2, 2 },
         { "cumsum1", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
         { "cumsum_rev", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
         { "cumprod0", 1, { 3 }, { { 4, 3, 2 } }, 0.5f, 1.5f },
@@ -238,6 +304,10 @@ int main(void) {
             check_case(&cases[i], 1, 1, order);
         }
     }
+    threads_start(3);
+    check_big_gather();
+    threads_stop();
+    check_big_gather();
     jit_destroy(jit);
     CHECK_DONE();
 }
