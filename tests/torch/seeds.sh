@@ -81,6 +81,7 @@ m24_cgan-concat examples/seeds/m24_cgan.gm - generator batch_size=4,cond=concat
 m21_acgan examples/seeds/m21_acgan.gm img28c,labels discriminator batch_size=4
 m21_acgan examples/seeds/m21_acgan.gm - generator batch_size=4
 m30_cvae examples/seeds/m30_cvae.gm img28 0
+m14_ddpm examples/seeds/m14_ddpm.gm img28c 0 batch_size=4
 m33_gan_variants examples/seeds/m33_gan_variants.gm img28s discriminator batch_size=4
 m33_gan_variants examples/seeds/m33_gan_variants.gm - generator batch_size=4
 m33_gan_variants-lsgan examples/seeds/m33_gan_variants.gm img28s discriminator loss=lsgan,noise=0,batch_size=4

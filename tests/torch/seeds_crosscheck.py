@@ -34,11 +34,11 @@ import st  # noqa: E402
 from conv_crosscheck import deconv as _deconv, maxpool, nchw, nhwc, pads, upsample  # noqa: E402
 
 
-def _conv(x, w, b, k, s=1, padding="same"):
+def _conv(x, w, b, k, s=1, padding="same", groups=1):
     """Keras's Conv2D on channels-last images (the kernel made contiguous: torch's float64
     convolution wants it so for its weight gradient)"""
     w = w.permute(3, 2, 0, 1).contiguous()
-    return nhwc(F.conv2d(F.pad(nchw(x), pads(x, k, s, padding)), w, b, stride=s))
+    return nhwc(F.conv2d(F.pad(nchw(x), pads(x, k, s, padding)), w, b, stride=s, groups=groups))
 
 
 class Dump:
@@ -92,10 +92,10 @@ class Net:
         y = x @ self.d[n + ".W"]
         return y + self.d[n + ".b"] if bias else y
 
-    def conv(self, x, k=None, s=1, padding="same", bias=True):
+    def conv(self, x, k=None, s=1, padding="same", bias=True, groups=1):
         n = self.name("conv")
         w = self.d[n + ".W"]
-        return _conv(x, w, self.d[n + ".b"] if bias else None, w.shape[0], s, padding)
+        return _conv(x, w, self.d[n + ".b"] if bias else None, w.shape[0], s, padding, groups)
 
     def deconv(self, x, s=1, padding="same", bias=True):
         n = self.name("deconv")
@@ -504,6 +504,60 @@ def m30_cvae(d, step):
     return 392 * bce(out, y) + kl
 
 
+def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
+    # the schedule as gmc computes it: float32 elementwise, cumprod accumulated in double
+    t32 = np.arange(0, T + 1, dtype=np.float32)
+    f = np.cos((t32 / np.float32(T) + np.float32(s)) / np.float32(1 + s) * np.float32(np.pi) / 2) ** 2
+    alpha = np.concatenate([[1], np.clip(f[1:] / f[:-1], 0.001, 1)]).astype(np.float32)
+    abar = torch.tensor(np.cumprod(alpha.astype(np.float64)).astype(np.float32), dtype=d.dt)
+    t = d.randint(1, T + 1)
+    x = d.input()
+    a = abar[t.long()].reshape(-1, 1, 1, 1)
+    eps = d.noise()
+    # the sinusoidal encoding in float32, as gmc computes it: at t up to 4000 an angle's float32
+    # rounding (up to 2e-4 rad) moves sin and cos by as much, an input difference, not a
+    # gradient's (the book's float64 table is no closer to what a float32 model can hold)
+    i = 2 * torch.arange(embed // 2, dtype=torch.float32)
+    angles = t.float().reshape(-1, 1) / 10000 ** (i / embed)
+    time = torch.stack([torch.sin(angles), torch.cos(angles)], -1).reshape(-1, embed).to(d.dt)
+    n = Net(d, "N")
+
+    def add_time(m, z):
+        return z + m.sub("add_time").dense(time)[:, None, None, :]
+
+    def separable(m, x):
+        b = m.sub("separable")
+        return b.conv(b.conv(x, bias=False, groups=x.shape[-1]))
+
+    def down(z, skip):
+        m = n.sub("down")
+        z = m.batchnorm(separable(m, relu(m.batchnorm(separable(m, relu(z))))))
+        cross = z
+        z = maxpool(z, 3, 2, "same") + m.conv(skip, s=2)
+        return add_time(m, z), cross
+
+    def up(z, skip, cross):
+        m = n.sub("up")
+        z = m.batchnorm(m.deconv(relu(m.batchnorm(m.deconv(relu(z))))))
+        z = upsample(z) + m.conv(upsample(skip))
+        return torch.cat([add_time(m, z), cross], -1)
+    z = relu(n.batchnorm(n.conv(F.pad(sqrt_mix(a, x, eps), (0, 0, 3, 3, 3, 3)), padding="valid")))
+    z = add_time(n, z)
+    z1, c1 = down(z, z)
+    z2, c2 = down(z1, z1)
+    z3, c3 = down(z2, z2)
+    u1 = up(z3, z3, c3)
+    u2 = up(u1, u1, c2)
+    u3 = up(u2, u2, c1)
+    out = n.conv(u3)[:, 2:30, 2:30]
+    diff = (out - eps).abs()
+    return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
+
+
+def sqrt_mix(a, x, eps):
+    return torch.sqrt(a) * x + torch.sqrt(1 - a) * eps
+
+
 def vae_loss(weight, recon, beta=lambda d: 1.0):
     return lambda y, x, mu, lv, d: weight * recon(y, x) + beta(d) * kl_normal(mu, lv)
 
@@ -532,6 +586,7 @@ BUILDERS = {
     "m24_cgan-concat": lambda d, s: m24_cgan(d, s, "concat"),
     "m21_acgan": m21_acgan,
     "m30_cvae": m30_cvae,
+    "m14_ddpm": m14_ddpm,
     "cyclegan": cyclegan,                                                   # M27
     "m33_gan_variants": m33_gan_variants,
     "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
