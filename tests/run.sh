@@ -27,6 +27,7 @@ done
 run errors sh tests/errors/run.sh
 run cli sh tests/cli.sh
 run stdlib sh tests/stdlib.sh
+run seeds sh tests/seeds.sh
 run lang sh tests/lang/run.sh
 run torch sh tests/torch/run.sh
 run bench sh tests/bench.sh

@@ -95,3 +95,5 @@ for prog in tests/torch/stdlib_*check.gm; do
         fi
     done
 done
+# the seed models (examples/seeds/): every step of each against PyTorch, train and eval mode
+sh tests/torch/seeds.sh
