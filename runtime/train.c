@@ -52,6 +52,7 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     double optimizer_seconds;  /* --stats */
+    int keep_leaves;           /* --grad-dump reads the noise draws after the run */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
     int64_t nhistory, caphistory;
@@ -94,7 +95,7 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
     for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].node >= 0) roots[n++] = bg->saves[i].node;
     for (int i = 0; i < bg->nstate; i++) roots[n++] = bg->state_node[i];
-    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret };
+    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
     if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return NULL; }
@@ -568,6 +569,9 @@ static void print_stats(Run *r) {
     getrusage(RUSAGE_SELF, &ru);
     printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
            gemm, ref > 0 ? 100 * gemm / ref : 0, ref, r->o->threads);
+    int64_t arena = 0, temps = 0;
+    for (int i = 0; i < nplans; i++) { arena += r->cache[i].plan->arena_floats; temps += r->cache[i].plan->temp_floats; }
+    printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each\n", arena * 4e-6, temps * 4e-6);
     printf("  peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
 }
 
@@ -972,6 +976,7 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
 int run_grad_dump(Program *p, Train *t, const char *feed_x, const char *path, const RunOptions *o) {
     Run run, *r = &run;
     if (setup(r, p, t, o) != 0) return 2;
+    r->keep_leaves = 1;
     sema_init_params(p, o->seed);
     char err[512];
     float *x = NULL;
