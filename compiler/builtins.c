@@ -37,28 +37,122 @@ mismatch:
     return error_value;
 }
 
-/* sum, mean, amax, amin: over `axis:` (a number or a tuple), or every axis */
-static Value reduce_call(Ctx *c, Args *a, const BuiltinDef *def) {
-    if (need_graph(c, a->loc, fmt("%s()", def->name)) < 0) return error_value;
-    if (a->npos < 1) { diag_error(a->loc, "%s() needs a tensor", def->name); return error_value; }
-    const char *fn = def->name;
-    int mean = !strcmp(fn, "mean");
-    IrOp op = (IrOp)def->op;
-    int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
-    if (x < 0) return error_value;
-    Loc l = a->loc;
-    Value *axis = named(a, "axis", &l);
+/* The arguments every reduction takes: x, `axis:` (a number or a tuple; every axis if
+ * absent; also the second positional argument) and `keepdims:` (reduced axes stay as size 1). */
+typedef struct Reduction { int x; unsigned mask; int keep; int64_t count; } Reduction;
+
+static int reduction_args(Ctx *c, Args *a, const char *fn, Reduction *r) {
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return -1;
+    if (a->npos < 1 || a->npos > 2) { diag_error(a->loc, "%s(x, axis:, keepdims:) takes one tensor", fn); return -1; }
+    r->x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+    if (r->x < 0) return -1;
+    Loc l = a->loc, kl = a->loc;
+    Value *axis = named(a, "axis", &l), *keep = named(a, "keepdims", &kl);
     if (!axis && a->npos > 1) { axis = &a->pos[1]; l = a->pos_loc[1]; }
-    if (no_other_named(a, fn) < 0) return error_value;
+    if (no_other_named(a, fn) < 0) return -1;
     int err = 0;
-    IrNode *n = &c->g->nodes[x];
-    unsigned mask = axes_mask_of(axis, l, n->ndim, &err);
-    if (err) return error_value;
-    int64_t count = 1;
-    for (int i = 0; i < n->ndim; i++) if (mask >> i & 1) count *= n->shape[i];
-    int r = ir_reduce(c->g, op, x, mask);
-    if (mean) r = ir_binary(c->g, IR_MUL, r, ir_const(c->g, 1.0f / (float)count, 0, NULL));
-    return located(c, r, a->loc);
+    IrNode *n = &c->g->nodes[r->x];
+    r->mask = axes_mask_of(axis, l, n->ndim, &err);
+    if (err) return -1;
+    int64_t k = 0;
+    if (keep && want_int(*keep, kl, fmt("%s() keepdims", fn), &k) < 0) return -1;
+    r->keep = k != 0;
+    r->count = 1;
+    for (int i = 0; i < n->ndim; i++) if (r->mask >> i & 1) r->count *= n->shape[i];
+    return 0;
+}
+
+/* y, a reduction of x over mask, reshaped to x's rank with the reduced axes of size 1 */
+static int keep_axes(IrGraph *g, int y, int x, unsigned mask) {
+    IrNode in = g->nodes[x];
+    int64_t shape[IR_MAXDIM];
+    for (int k = 0; k < in.ndim; k++) shape[k] = (mask >> k & 1) ? 1 : in.shape[k];
+    return ir_reshape(g, y, in.ndim, shape);
+}
+
+static int scaled(IrGraph *g, int x, double k) {
+    return ir_binary(g, IR_MUL, x, ir_const(g, (float)k, 0, NULL));
+}
+
+static Value reduction_result(Ctx *c, const Reduction *r, int y, Loc loc) {
+    return located(c, r->keep ? keep_axes(c->g, y, r->x, r->mask) : y, loc);
+}
+
+/* sum, mean, amax, amin */
+static Value reduce_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    Reduction r;
+    if (reduction_args(c, a, def->name, &r) < 0) return error_value;
+    int y = ir_reduce(c->g, (IrOp)def->op, r.x, r.mask);
+    if (!strcmp(def->name, "mean")) y = scaled(c->g, y, 1.0 / (double)r.count);
+    return reduction_result(c, &r, y, a->loc);
+}
+
+/* logsumexp: max + log(sum(exp(x - max))), finite wherever the largest term is */
+static Value logsumexp_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    Reduction r;
+    if (reduction_args(c, a, def->name, &r) < 0) return error_value;
+    IrGraph *g = c->g;
+    int m = ir_reduce(g, IR_MAXR, r.x, r.mask);
+    int e = ir_unary(g, IR_EXP, ir_binary(g, IR_SUB, r.x, keep_axes(g, m, r.x, r.mask)));
+    int y = ir_binary(g, IR_ADD, ir_unary(g, IR_LOG, ir_reduce(g, IR_SUM, e, r.mask)), m);
+    return reduction_result(c, &r, y, a->loc);
+}
+
+/* variance: the biased one, mean((x - mean(x))^2), as numpy and Keras's normalisations */
+static Value variance_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    Reduction r;
+    if (reduction_args(c, a, def->name, &r) < 0) return error_value;
+    IrGraph *g = c->g;
+    int mu = scaled(g, ir_reduce(g, IR_SUM, r.x, r.mask), 1.0 / (double)r.count);
+    int d = ir_binary(g, IR_SUB, r.x, keep_axes(g, mu, r.x, r.mask));
+    int y = scaled(g, ir_reduce(g, IR_SUM, ir_binary(g, IR_MUL, d, d), r.mask), 1.0 / (double)r.count);
+    return reduction_result(c, &r, y, a->loc);
+}
+
+/* range(n) = [0, 1, ..., n-1], arange(lo, hi, step = 1) = [lo, lo + step, ...) below hi:
+ * constant tensors without a batch axis */
+static Value range_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    int is_range = !strcmp(fn, "range");
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+    double lo = 0, hi = 0, step = 1;
+    if (a->nnamed || (is_range ? a->npos != 1 : a->npos < 2 || a->npos > 3)) {
+        diag_error(a->loc, is_range ? "range(n) takes one number" : "arange(lo, hi, step) takes 2 or 3 numbers");
+        return error_value;
+    }
+    for (int i = 0; i < a->npos; i++) {
+        double *dst = is_range ? &hi : i == 0 ? &lo : i == 1 ? &hi : &step;
+        if (want_num(a->pos[i], a->pos_loc[i], fmt("%s() bound", fn), dst) < 0) return error_value;
+    }
+    double count = step != 0 ? ceil((hi - lo) / step) : -1;
+    if (!(count >= 1 && count <= (1 << 26))) {
+        diag_error(a->loc, "%s(): no elements from %g to %g in steps of %g (or more than 2^26)", fn, lo, hi, step);
+        return error_value;
+    }
+    int64_t n = (int64_t)count;
+    float *v = xmalloc(n * sizeof *v);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(lo + step * (double)i);
+    return located(c, ir_data(c->g, v, 1, &n), a->loc);
+}
+
+/* one_hot(ids, n): ids of any shape holding whole numbers -> a new last axis of n with a 1
+ * where the axis index equals the id (ids outside 0..n-1 give a row of zeros); a constant to
+ * the gradient */
+static Value one_hot_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "one_hot()") < 0) return error_value;
+    int64_t n;
+    if (a->npos != 2 || a->nnamed) { diag_error(a->loc, "one_hot(ids, n) takes a tensor of ids and a number of classes"); return error_value; }
+    int ids = as_tensor(c, a->pos[0], a->pos_loc[0], "one_hot");
+    if (ids < 0 || want_int(a->pos[1], a->pos_loc[1], "one_hot() classes", &n) < 0) return error_value;
+    if (n < 1 || n > (1 << 24)) { diag_error(a->pos_loc[1], "one_hot(): the number of classes must be in 1..2^24, got %lld", (long long)n); return error_value; }
+    IrNode in = c->g->nodes[ids];
+    if (in.ndim >= IR_MAXDIM) { diag_error(a->pos_loc[0], "one_hot(): ids of rank %d leave no room for a new axis", in.ndim); return error_value; }
+    float *iota = xmalloc(n * sizeof *iota);
+    for (int64_t i = 0; i < n; i++) iota[i] = (float)i;
+    in.shape[in.ndim] = 1;
+    int col = ir_reshape(c->g, ids, in.ndim + 1, in.shape);
+    return located(c, ir_binary(c->g, IR_EQ, col, ir_data(c->g, iota, 1, &n)), a->loc);
 }
 
 /* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
@@ -587,6 +681,11 @@ const BuiltinDef tensor_builtins[] = {
     { "mean", reduce_call, IR_SUM, -1 },
     { "amax", reduce_call, IR_MAXR, -1 },
     { "amin", reduce_call, IR_MINR, -1 },
+    { "logsumexp", logsumexp_call, 0, -1 },
+    { "variance", variance_call, 0, -1 },
+    { "range", range_call, 0, -1 },
+    { "arange", range_call, 0, -1 },
+    { "one_hot", one_hot_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },

@@ -51,3 +51,16 @@ for mode in "" "--no-fuse" "--interpret"; do
         echo "FAIL - convolution cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+# reductions with keepdims, logsumexp, variance, one_hot, ranges (and whatever primitives
+# tests/torch/prims_check.gm grows) against torch: one step on random inputs
+for mode in "" "--no-fuse" "--interpret"; do
+    if ! $GMC tests/torch/prims_check.gm --grad-dump "$tmp/prims.safetensors" --feed "$tmp/xr.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
+        echo "FAIL - gmc --grad-dump of tests/torch/prims_check.gm $mode: $(cat "$tmp/log")"
+        continue
+    fi
+    if $PY tests/torch/prims_crosscheck.py "$tmp/prims.safetensors" > "$tmp/check" 2>&1; then
+        echo "ok - primitives (reductions, one_hot, ranges, ...) equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+    else
+        echo "FAIL - primitives cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+    fi
+done

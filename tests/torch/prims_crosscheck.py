@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+"""prims_crosscheck.py DUMP.safetensors
+
+Recomputes with PyTorch the training step of tests/torch/prims_check.gm from a gmc --grad-dump
+(same parameters and input) and compares gmc's loss and every gradient against float64:
+    err = ||g_gmc - g_ref||_inf / max(||g_ref||_inf, 1e-2)   must be <= 1e-4
+Every branch of the program is one primitive between a probe (grad/...P is the input
+gradient) and a readout (grad/...R is the branch's output), so the table names which
+primitive a failing tensor belongs to.
+Exit: 0 all within tolerance, 1 a mismatch or a malformed dump, 77 torch not installed.
+"""
+import os
+import sys
+
+TOL = 1e-4
+FLOOR = 1e-2
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    print("skip: torch not installed")
+    sys.exit(77)
+
+import numpy as np  # noqa: E402
+import st  # noqa: E402
+
+
+def var(h, dim, keepdim=False):
+    return h.var(dim=dim, unbiased=False, keepdim=keepdim)
+
+
+# branch name (layer of prims_check.gm) -> its op, given the probed input h, its parameters
+# and the ids (whole numbers as floats, [batch, 4])
+BRANCHES = {
+    "sum_keep": lambda h, p, ids: h.sum(dim=1, keepdim=True),
+    "mean_keep": lambda h, p, ids: h.mean(dim=(1, 3), keepdim=True),
+    "amax_keep": lambda h, p, ids: h.amax(dim=-1, keepdim=True),
+    "amin_keep": lambda h, p, ids: h.amin(dim=2, keepdim=True),
+    "lse_last": lambda h, p, ids: torch.logsumexp(h, dim=-1),
+    "lse_keep": lambda h, p, ids: torch.logsumexp(h * 30, dim=(1, 2), keepdim=True),
+    "var_axis": lambda h, p, ids: var(h, 1),
+    "var_keep": lambda h, p, ids: var(h, -1, True),
+    "onehot": lambda h, p, ids: h * F.one_hot(ids.long(), 7)[..., :5].to(h.dtype)[:, None],
+    "ranges": lambda h, p, ids: h * torch.arange(5, dtype=h.dtype) + torch.arange(-2, 3, dtype=h.dtype),
+}
+
+
+def load(path):
+    tensors, _meta = st.read(path)
+    names = sorted(n for n in tensors if n.startswith("N."))
+    problems = ["missing tensor %r" % n for n in ["input/x", "loss"] + ["grad/" + n for n in names]
+                if n not in tensors]
+    branches = sorted({n.split(".")[1] for n in names})
+    if branches != sorted(BRANCHES):
+        problems.append("branches %s, expected %s" % (branches, sorted(BRANCHES)))
+    if problems:
+        raise ValueError("malformed dump %s:\n  %s" % (path, "\n  ".join(problems)))
+    return tensors, names
+
+
+def forward_backward(tensors, names, dtype):
+    params = {n: torch.tensor(tensors[n], dtype=dtype, requires_grad=True) for n in names}
+    flat = torch.tensor(tensors["input/x"], dtype=torch.float32).reshape(2, -1)
+    x = flat[:, :60].reshape(-1, 3, 4, 5).to(dtype)
+    ids = torch.floor(flat[:, 60:64].abs() * 2).to(dtype)
+    assert float(ids.max()) < 7
+    loss = 0
+    for br, op in BRANCHES.items():
+        p = {n[len("N.%s." % br):]: t for n, t in params.items() if n.startswith("N.%s." % br)}
+        y = op(x + p["probe.P"], p, ids)
+        loss = loss + (y.reshape(y.shape[0], -1) * p["readout.R"]).sum()
+    loss.backward()
+    return float(loss), {n: t.grad.double().numpy() for n, t in params.items()}
+
+
+def relerr(got, ref):
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    return float(np.max(np.abs(got - ref), initial=0.0) / max(np.max(np.abs(ref), initial=0.0),
+                                                                FLOOR))
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: prims_crosscheck.py DUMP.safetensors", file=sys.stderr)
+        return 2
+    try:
+        tensors, names = load(argv[1])
+    except (OSError, ValueError) as e:
+        print("crosscheck: %s" % e)
+        return 1
+    loss64, g64 = forward_backward(tensors, names, torch.float64)
+    loss32, g32 = forward_backward(tensors, names, torch.float32)
+    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
+    rows += [("grad/" + n, tensors["grad/" + n], g64[n], g32[n]) for n in names]
+    failures, worst = [], 0.0
+    print("%-36s %-10s %11s %11s   (tol %.0e)" % ("tensor", "shape", "err_gmc", "err_f32", TOL))
+    for name, got, ref, ref32 in rows:
+        err, err32 = relerr(got, ref), relerr(ref32, ref)
+        worst = max(worst, err)
+        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
+        print("%-36s %-10s %11.3e %11.3e   %s" % (name, shape, err, err32,
+                                                  "ok" if err <= TOL else "FAIL"))
+        if err > TOL:
+            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
+    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
+    if failures:
+        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
+        for f in failures:
+            print("  " + f)
+        return 1
+    print("crosscheck: %d tensors of %d primitives ok (worst relative error %.1e)"
+          % (len(rows), len(BRANCHES), worst))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
