@@ -182,6 +182,9 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
         return;
     }
     case IR_COL2IM: accumulate(g, adj, x, ir_im2col(g, gy, &n.win)); return;
+    /* gather and scatter are each other's adjoints too; ids get no gradient */
+    case IR_GATHER: accumulate(g, adj, x, ir_scatter(g, gy, y2, g->nodes[x].shape[0])); return;
+    case IR_SCATTER: accumulate(g, adj, x, ir_gather(g, gy, y2)); return;
     }
 }
 

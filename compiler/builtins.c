@@ -155,6 +155,45 @@ static Value one_hot_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return located(c, ir_binary(c->g, IR_EQ, col, ir_data(c->g, iota, 1, &n)), a->loc);
 }
 
+/* gather(table, ids, axis: 0): numpy's take: the slices of table along `axis` at ids (whole
+ * numbers of any shape, stored as floats), so table [V, D] and ids [B, T] give [B, T, D] and
+ * a 1-D schedule abar [T] at timesteps t [B] gives [B]. Out-of-range ids give NaNs. The table
+ * gets the gradient (rows added back at their ids); ids get none. */
+static Value gather_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "gather()") < 0) return error_value;
+    if (a->npos != 2) { diag_error(a->loc, "gather(table, ids, axis: 0) takes a table and ids"); return error_value; }
+    int table = as_tensor(c, a->pos[0], a->pos_loc[0], "gather"), ids = as_tensor(c, a->pos[1], a->pos_loc[1], "gather");
+    if (table < 0 || ids < 0) return error_value;
+    Loc al = a->loc;
+    Value *av = named(a, "axis", &al);
+    if (no_other_named(a, "gather") < 0) return error_value;
+    IrNode t = c->g->nodes[table], d = c->g->nodes[ids];
+    if (t.ndim < 1) { diag_error(a->pos_loc[0], "gather(): the table must have at least one axis, got a scalar"); return error_value; }
+    int axis = 0;
+    if (av && axis_of(*av, al, t.ndim, &axis) < 0) return error_value;
+    if (t.ndim - 1 + d.ndim > IR_MAXDIM) {
+        diag_error(a->loc, "gather(): table %s at ids %s would have more than %d axes", node_shape(c, table), node_shape(c, ids), IR_MAXDIM);
+        return error_value;
+    }
+    IrGraph *g = c->g;
+    int perm[IR_MAXDIM];
+    if (axis) {              /* the gathered axis first ... */
+        perm[0] = axis;
+        for (int i = 0, k = 1; i < t.ndim; i++) if (i != axis) perm[k++] = i;
+        table = ir_transpose(g, table, perm);
+    }
+    int r = ir_gather(g, table, ids);
+    if (axis) {              /* ... and the ids' axes back where it was */
+        int nd = g->nodes[r].ndim, k = 0;
+        for (int i = 0; i < axis; i++) perm[k++] = d.ndim + i;
+        for (int i = 0; i < d.ndim; i++) perm[k++] = i;
+        for (int i = d.ndim + axis; i < nd; i++) perm[k++] = i;
+        r = ir_transpose(g, r, perm);
+    }
+    return located(c, r, a->loc);
+}
+
 /* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
  * decoded grid reads like a plot */
 static Value latent_grid(Ctx *c, Args *a, const BuiltinDef *def) {
@@ -686,6 +725,7 @@ const BuiltinDef tensor_builtins[] = {
     { "range", range_call, 0, -1 },
     { "arange", range_call, 0, -1 },
     { "one_hot", one_hot_call, 0, -1 },
+    { "gather", gather_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },

@@ -11,7 +11,7 @@ static const char *op_names[IR_NUM_OPS] = {
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
-    "pad", "slice", "concat", "im2col", "col2im", "history",
+    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }
@@ -277,6 +277,33 @@ int ir_history(IrGraph *g, int a, int pool, int capacity) {
     int id = ir_unary(g, IR_HISTORY, a);
     g->nodes[id].slot = pool;
     g->nodes[id].axis = capacity;
+    return id;
+}
+
+int ir_gather(IrGraph *g, int table, int ids) {
+    IrNode t = g->nodes[table], d = g->nodes[ids];
+    if (t.ndim < 1 || d.ndim + t.ndim - 1 > IR_MAXDIM) return -1;
+    int64_t shape[IR_MAXDIM];
+    memcpy(shape, d.shape, d.ndim * sizeof *shape);
+    memcpy(shape + d.ndim, t.shape + 1, (t.ndim - 1) * sizeof *shape);
+    int id = push(g, IR_GATHER, d.ndim + t.ndim - 1, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 2;
+    n->in[0] = table; n->in[1] = ids;
+    return id;
+}
+
+int ir_scatter(IrGraph *g, int values, int ids, int64_t rows) {
+    IrNode v = g->nodes[values], d = g->nodes[ids];
+    if (rows < 1 || v.ndim < d.ndim || v.ndim - d.ndim + 1 > IR_MAXDIM ||
+        (d.ndim && memcmp(v.shape, d.shape, d.ndim * sizeof *d.shape)))
+        return -1;
+    int64_t shape[IR_MAXDIM] = { rows };
+    memcpy(shape + 1, v.shape + d.ndim, (v.ndim - d.ndim) * sizeof *shape);
+    int id = push(g, IR_SCATTER, v.ndim - d.ndim + 1, shape);
+    IrNode *n = &g->nodes[id];
+    n->nin = 2;
+    n->in[0] = values; n->in[1] = ids;
     return id;
 }
 

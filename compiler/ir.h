@@ -43,6 +43,12 @@ typedef enum IrOp {
     /* a history of past inputs kept by the runtime (CycleGAN's image pool); slot = pool id,
      * axis = capacity; no gradient flows through it */
     IR_HISTORY,
+    /* rows picked by index, executed by the runtime: ids hold whole numbers (as floats)
+     *   IR_GATHER:  in[0] table [V, r...], in[1] ids [s...] -> [s..., r...]; an id outside
+     *               0..V-1 gives a row of NaNs
+     *   IR_SCATTER: its adjoint: in[0] values [s..., r...], in[1] ids [s...] -> [V, r...],
+     *               each row of values added into row id (ids outside 0..V-1 are dropped) */
+    IR_GATHER, IR_SCATTER,
     IR_NUM_OPS
 } IrOp;
 
@@ -140,6 +146,9 @@ int ir_upsample2d(IrGraph *g, int x, int fy, int fx, int bilinear);
 
 /* Sum g over broadcast axes so it has `shape` (the inverse of implicit broadcasting). */
 int ir_history(IrGraph *g, int a, int pool, int capacity);
+/* -1 if the shapes do not fit (see IR_GATHER, IR_SCATTER; rows = V) */
+int ir_gather(IrGraph *g, int table, int ids);
+int ir_scatter(IrGraph *g, int values, int ids, int64_t rows);
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
 /* numpy broadcasting of two shapes; returns ndim or -1 */
 int ir_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb, int64_t *out);

@@ -220,7 +220,8 @@ static void emit_window(Lower *L, int node) {
 /* ops whose operands (and results) are plain contiguous buffers: sgemm, the runtime's
  * window movers, and reshape, which aliases its operand's buffer */
 static int reads_contiguous(IrOp op) {
-    return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM || op == IR_HISTORY;
+    return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM || op == IR_HISTORY ||
+           op == IR_GATHER || op == IR_SCATTER;
 }
 
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
@@ -405,6 +406,15 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         case IR_PAD: emit_pad(&L, i); break;
         case IR_CONCAT: emit_concat(&L, i); break;
         case IR_IM2COL: case IR_COL2IM: emit_window(&L, i); break;
+        case IR_GATHER: case IR_SCATTER: {
+            const IrNode *ids = &g->nodes[n->in[1]];
+            const IrNode *table = n->op == IR_GATHER ? &g->nodes[n->in[0]] : n;
+            add_step(p, (PlanStep){ .kind = STEP_GATHER, .node = i, .scatter = n->op == IR_SCATTER,
+                                    .a = p->node_buf[n->in[0]], .b = p->node_buf[n->in[1]],
+                                    .c = p->node_buf[i], .m = ir_numel(ids), .k = table->shape[0],
+                                    .n = ir_numel(table) / table->shape[0] });
+            break;
+        }
         case IR_HISTORY: {
             const IrNode *n = &g->nodes[i];
             add_step(p, (PlanStep){ .kind = STEP_HISTORY, .node = i, .a = p->node_buf[n->in[0]],
@@ -473,6 +483,11 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         case STEP_NORMAL: case STEP_UNIFORM:
             fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,
                     st->kind == STEP_NORMAL ? "normal" : "uniform", (long long)ir_numel(n));
+            break;
+        case STEP_GATHER:
+            fprintf(f, "%s %%%d: b%d <- b%d rows at ids b%d  [%lld ids, %lld rows of %lld]\n",
+                    st->scatter ? "scatter" : "gather", st->node, st->c, st->a, st->b,
+                    (long long)st->m, (long long)st->k, (long long)st->n);
             break;
         case STEP_HISTORY:
             fprintf(f, "history %%%d: b%d = pool %d (capacity %d) of b%d\n", st->node, st->c, st->pool, st->capacity, st->a);

@@ -23,7 +23,7 @@ typedef struct Buffer {
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
-                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY } StepKind;
+                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
@@ -34,6 +34,8 @@ typedef struct PlanStep {
     int trans_a, trans_b;
     ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
+    int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
+                                     rows of n floats, k rows in the table */
     int node;                     /* the IR node computed, for --dump-kernels and stats */
 } PlanStep;
 

@@ -1,6 +1,8 @@
 /* exec.c: runs a plan: random fills from the counter-based RNG, sgemm through OpenBLAS,
  * im2col / col2im (conv.c), compiled kernels. */
 #include <cblas.h>
+#include <math.h>
+#include <string.h>
 #include <time.h>
 #include "conv.h"
 #include "plan.h"
@@ -25,6 +27,23 @@ static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
         cblas_sgemm(CblasRowMajor, st->trans_a ? CblasTrans : CblasNoTrans,
                     st->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
                     st->trans_a ? m : k, b, st->trans_b ? k : n, 0.0f, c, n);
+    }
+}
+
+/* c = the rows of table a [k, n] at ids b [m] (NaN rows for ids out of range, so a bad id
+ * shows up as a non-finite loss), or (scatter) c [k, n] = the rows of a [m, n] summed at
+ * their ids, in index order so the sums do not depend on threads */
+static void gather(const PlanStep *st, const float *a, const float *ids, float *c) {
+    int64_t m = st->m, n = st->n, k = st->k;
+    if (st->scatter) memset(c, 0, (size_t)(k * n) * sizeof *c);
+    for (int64_t i = 0; i < m; i++) {
+        float r = nearbyintf(ids[i]);
+        int ok = r >= 0 && r < (float)k;
+        int64_t row = ok ? (int64_t)r : 0;
+        if (st->scatter) {
+            if (ok) for (int64_t j = 0; j < n; j++) c[row * n + j] += a[i * n + j];
+        } else if (ok) memcpy(c + i * n, a + row * n, (size_t)n * sizeof *c);
+        else for (int64_t j = 0; j < n; j++) c[i * n + j] = NAN;
     }
 }
 
@@ -60,6 +79,7 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
             break;
+        case STEP_GATHER: gather(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
         case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {
             const Kernel *k = p->kernels[st->kernel];

@@ -544,7 +544,7 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
 /* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
  * now on the same machine and threads, how many kernels were compiled, peak memory */
 static void print_stats(Run *r) {
-    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "?" };
+    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "gather" };
     int nplans = r->ncache, kernels = 0, compiled = 0;
     for (int i = 0; i < nplans; i++) { kernels += r->cache[i].plan->nkernels; compiled += r->cache[i].plan->ncompiled; }
     double total = r->optimizer_seconds;

@@ -45,6 +45,9 @@ BRANCHES = {
     "var_keep": lambda h, p, ids: var(h, -1, True),
     "onehot": lambda h, p, ids: h * F.one_hot(ids.long(), 7)[..., :5].to(h.dtype)[:, None],
     "ranges": lambda h, p, ids: h * torch.arange(5, dtype=h.dtype) + torch.arange(-2, 3, dtype=h.dtype),
+    "emb_param": lambda h, p, ids: h * p["E"][ids.long()][:, None],
+    "take_axis2": lambda h, p, ids: h[:, :, ids.clamp(max=3).long()],
+    "schedule": lambda h, p, ids: h * (torch.arange(1, 8, dtype=h.dtype) * 0.1)[ids.long()][:, None, :, None],
 }
 
 

@@ -28,6 +28,15 @@ static int add_input(IrGraph *g, int ndim, const int64_t *shape, float lo, float
     return ir_leaf(g, IR_PARAM, ndim, shape, idx);
 }
 
+/* a constant tensor of ids: whole numbers in [0, v) with repeats */
+static int ids_data(IrGraph *g, int ndim, const int64_t *shape, int v) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    float *d = malloc(n * sizeof *d);
+    for (int64_t i = 0; i < n; i++) d[i] = (float)((i * 7 + 3) % v);
+    return ir_data(g, d, ndim, shape);
+}
+
 /* builds op(inputs) for the named case */
 static int apply(IrGraph *g, const char *name, const int *x) {
     static const struct { const char *name; IrOp op; } table[] = {
@@ -59,6 +68,9 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     if (!strcmp(name, "matmul_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
     if (!strcmp(name, "matmul_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
     if (!strcmp(name, "matmul_batched")) return ir_matmul(g, x[0], x[1], 0, 0);
+    if (!strcmp(name, "gather")) { int64_t s[2] = { 2, 4 }; return ir_gather(g, x[0], ids_data(g, 2, s, 5)); }
+    if (!strcmp(name, "gather_1d")) { int64_t s[1] = { 4 }; return ir_gather(g, x[0], ids_data(g, 1, s, 3)); }
+    if (!strcmp(name, "scatter")) { int64_t s[2] = { 2, 4 }; return ir_scatter(g, x[0], ids_data(g, 2, s, 5), 5); }
     /* a composite: softmax cross-entropy shape of computation, exercises fusion + reductions */
     if (!strcmp(name, "logsumexp")) {
         int m = ir_reduce(g, IR_MAXR, x[0], 2);
@@ -174,6 +186,9 @@ int main(void) {
         { "matmul_ta", 2, { 2, 2 }, { { 4, 3 }, { 4, 5 } }, -1, 1 },
         { "matmul_tab", 2, { 2, 2 }, { { 4, 3 }, { 5, 4 } }, -1, 1 },
         { "matmul_batched", 2, { 3, 2 }, { { 2, 3, 4 }, { 4, 5 } }, -1, 1 },
+        { "gather", 1, { 2 }, { { 5, 3 } }, -2, 2 },
+        { "gather_1d", 1, { 1 }, { { 6 } }, -2, 2 },
+        { "scatter", 1, { 3 }, { { 2, 4, 3 } }, -2, 2 },
         { "logsumexp", 1, { 2 }, { { 3, 5 } }, -3, 3 },
     };
     int n = sizeof cases / sizeof cases[0];
