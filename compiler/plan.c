@@ -25,9 +25,12 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
             else reads[n++] = k->args[a];
         break;
     }
-    case STEP_GEMM: reads[n++] = st->a; reads[n++] = st->b; w = st->c; break;
+    case STEP_GEMM: case STEP_GATHER: reads[n++] = st->a; reads[n++] = st->b; w = st->c; break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: reads[n++] = st->a; w = st->c; break;
     case STEP_NORMAL: case STEP_UNIFORM: w = st->c; break;
+    default:                      /* a step kind this function does not know yet */
+        fprintf(stderr, "gmc: internal error: the memory planner does not know step kind %d\n", st->kind);
+        abort();
     }
     *nreads = n;
     return w;
