@@ -2,7 +2,7 @@
 #   make          build ./gmc
 #   make run      set up (apt-get), build, train examples/vae_mlp.gm on Fashion-MNIST
 #   make test     set up, build, run the test suite (ends with "N passed, N failed")
-#   make bench    benchmarks against PyTorch (not part of make test)
+#   make bench    benchmarks against PyTorch (not part of make test; BENCH_ARGS="--models vae_mlp")
 #   make check-asan  the test suite under AddressSanitizer/UBSan
 
 LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config)
@@ -84,7 +84,7 @@ gmc-asan-tests: $(BUILD)/compiler/main.o $(BUILD)/libgmc.a $(UNIT_BIN)
 	GMC=$(BUILD)/gmc GMC_STDLIB=$(CURDIR)/stdlib UNIT_DIR=$(BUILD)/tests ASAN_OPTIONS=detect_leaks=0 sh tests/run.sh
 
 bench: deps-test gmc
-	sh bench/run.sh
+	sh bench/run.sh $(BENCH_ARGS)
 
 install: gmc
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/gmc/stdlib

@@ -27,6 +27,7 @@ done
 run errors sh tests/errors/run.sh
 run cli sh tests/cli.sh
 run torch sh tests/torch/run.sh
+run bench sh tests/bench.sh
 
 pass=$(grep -c '^ok - ' "$log")
 fail=$(grep -c '^FAIL - ' "$log")

@@ -1,0 +1,321 @@
+#!/usr/bin/python3
+"""make bench: each benchmark model trained with the same recipe in gmc and in PyTorch.
+
+  /usr/bin/python3 bench/bench.py [--models a,b] [--rounds 3] [--threads N] [--scale 1]
+                                  [--markdown] [--check] [--keep DIR]
+
+For each model the two sides run alternately (gmc, PyTorch, then PyTorch, gmc, ...), each run a
+fresh process doing W warm-up iterations (gmc compiles its kernels then) and N timed ones.
+Step time: the timed iterations of every round are cut into blocks of N/10 consecutive
+iterations; a block's mean iteration time is one sample, and the table shows the median of
+the samples of all rounds (robust to another process taking the cores for a while). gmc's
+times come from its metrics.csv (time at the end of each iteration), PyTorch's from
+perf_counter after each iteration; both include drawing the batch. An iteration is every step
+of the recipe once (a GAN: its D step and its G step).
+
+Columns: median ms per iteration of each, their ratio gmc/PyTorch (lower is better; the
+issue's target in brackets), examples per second, peak resident memory of each process
+(wait4's ru_maxrss: the whole process, its data set, and for PyTorch the torch library), and
+gmc's matrix-product GFLOP/s from --stats with its share of a 1024^3 OpenBLAS sgemm timed at
+the end of the same gmc run (median over rounds).
+
+Settings: gmc --threads T; PyTorch torch.set_num_threads(T), OMP_NUM_THREADS=T, OpenBLAS
+single-threaded (OPENBLAS_NUM_THREADS=1: fastest for torch here, its OpenMP pool and
+OpenBLAS's own threads otherwise fight over the cores), OMP_WAIT_POLICY=PASSIVE and, on
+AVX-512 CPUs that Debian's OpenBLAS 0.3.21 does not recognise, OPENBLAS_CORETYPE=SkylakeX
+(gmc sets that for itself). T defaults to the number of cores.
+
+Models whose .gm program does not exist yet (gmc cannot express them) get a row with the
+reason and PyTorch's numbers alone. --check only checks that every .gm program compiles
+(gmc --check) and that every PyTorch model runs one iteration. Exit status 1 if a run fails.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# key, label, .gm program, --set values, batch, examples per iteration, timed iterations,
+# warm-up iterations, target ratio, reason when the program is missing
+MODELS = [
+    dict(key="vae_mlp", label="MLP VAE (M22)", gm="examples/vae_mlp.gm", torch="vae_mlp", batch=128,
+         steps=400, warmup=20, target=0.5),
+    dict(key="conv_vae", label="conv VAE (M17)", gm="bench/conv_vae.gm", torch="conv_vae", batch=100,
+         steps=40, warmup=3, target=0.8),
+    dict(key="dcgan", label="DCGAN (M11), D+G step", gm="examples/dcgan.gm", torch="dcgan", batch=32,
+         steps=60, warmup=3, target=0.8),
+    dict(key="cyclegan1", label="CycleGAN (M27) 32x32x1", gm="examples/cyclegan.gm", torch="cyclegan",
+         batch=1, steps=60, warmup=3, target=0.8),
+    dict(key="cyclegan16", label="CycleGAN (M27) 32x32x1", gm="examples/cyclegan.gm", torch="cyclegan",
+         batch=16, steps=10, warmup=2, target=0.8),
+    dict(key="char_lstm", label="char LSTM (M19), 2x128, seq 40", gm="bench/char_lstm.gm", torch="char_lstm",
+         batch=128, steps=30, warmup=3, target=0.7, text=True,
+         missing="no LSTM layer in gmc yet (std.nn has no lstm)"),
+    dict(key="ddpm", label="DDPM U-Net 32-64-128", gm="bench/ddpm_unet.gm", torch="ddpm", batch=64,
+         steps=10, warmup=2, target=0.8,
+         missing="no sin/cos for the sinusoidal time encoding (nor cumprod for the noise schedule)"),
+]
+
+
+def avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " avx512f" in line and " avx512bw" in line
+    except OSError:
+        pass
+    return False
+
+
+def run_child(cmd, env, log):
+    """Run cmd with stdout and stderr to the file log; return (exit code, output, peak RSS MB)
+    where the peak is the child's own (wait4), not the largest of all children so far."""
+    with open(log, "w") as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    with open(log) as f:
+        text = f.read()
+    return p.returncode, text, ru.ru_maxrss / 1024.0
+
+
+def block_samples(times, warmup, steps):
+    """Mean iteration time (s) of each block of ~steps/10 iterations after the warm-up;
+    times[i] = end of iteration i + 1, or times[0] = end of the warm-up when warmup is None."""
+    start = 0 if warmup is None else max(warmup - 1, 0)
+    k = max(1, steps // 10)
+    out = []
+    for b in range(steps // k):
+        i, j = start + b * k, start + (b + 1) * k
+        if j < len(times):
+            out.append((times[j] - times[i]) / k)
+    return out
+
+
+def run_gmc(m, args, tmp, rnd):
+    out = os.path.join(tmp, "%s-gmc-%d" % (m["key"], rnd))
+    cmd = [args.gmc, m["gm"], "--run", "--set", "steps=%d" % (m["warmup"] + m["steps"]),
+           "--set", "batch_size=%d" % m["batch"], "--threads", str(args.threads), "--out", out,
+           "--seed", str(rnd), "--stats"]
+    if m.get("text"):
+        cmd += ["--set", "text=" + args.text]
+    env = dict(os.environ)
+    rc, text, rss = run_child(cmd, env, out + ".log")
+    if rc != 0:
+        return dict(error="gmc exit %d: %s" % (rc, last_line(text)), log=out + ".log")
+    times = []
+    with open(os.path.join(out, "metrics.csv")) as f:
+        header = f.readline().strip().split(",")
+        col = header.index("time_s")
+        for line in f:
+            row = line.strip().split(",")
+            if row[-1] == "":                  # training rows only, not validation rows
+                times.append(float(row[col]))
+    res = dict(samples=block_samples(times, m["warmup"], m["steps"]), rss=rss)
+    for line in text.splitlines():
+        if "matrix products:" in line:         # "193.6 GFLOP/s, 64 % of OpenBLAS sgemm ..."
+            parts = line.split()
+            res["gflops"] = float(parts[2])
+            res["pct"] = float(parts[4])
+            res["sgemm"] = float(line.split("(")[1].split()[0])
+    return res
+
+
+def run_torch(m, args, tmp, rnd):
+    log = os.path.join(tmp, "%s-torch-%d.log" % (m["key"], rnd))
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "torch_models.py"), m["torch"],
+           "--steps", str(m["steps"]), "--warmup", str(m["warmup"]), "--threads", str(args.threads),
+           "--batch", str(m["batch"]), "--seed", str(rnd), "--text", args.text]
+    env = dict(os.environ)
+    env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               OPENBLAS_NUM_THREADS=str(args.torch_blas_threads))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if avx512():
+        env.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    rc, text, rss = run_child(cmd, env, log)
+    bench = [l for l in text.splitlines() if l.startswith("BENCH ")]
+    if rc != 0 or not bench:
+        return dict(error="PyTorch exit %d: %s" % (rc, last_line(text)), log=log)
+    d = json.loads(bench[-1][6:])
+    return dict(samples=block_samples(d["times"], None, m["steps"]), rss=rss, torch=d["torch"])
+
+
+def last_line(text):
+    lines = [l for l in text.strip().splitlines() if l.strip()]
+    return lines[-1].strip() if lines else "(no output)"
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def write_text(path):
+    """A synthetic corpus for the character LSTM: 65 symbols, like Tiny Shakespeare's."""
+    import random
+    rng = random.Random(0)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,;:!?'-\n&$3"
+    with open(path, "w") as f:
+        f.write("".join(rng.choice(alphabet) for _ in range(200000)))
+
+
+def fmt(x, spec):
+    return "—" if x is None or x != x else format(x, spec)
+
+
+def row_cells(m, g, t, notes):
+    """Table cells of one model from the merged results of gmc (g) and PyTorch (t); what went
+    wrong, or why gmc did not run, is appended to notes."""
+    gms = median(g["samples"]) * 1000 if g and g.get("samples") else None
+    tms = median(t["samples"]) * 1000 if t and t.get("samples") else None
+    ratio = gms / tms if gms and tms else None
+    n = m["batch"]
+    gflops = "—"
+    if g and g.get("gflops"):
+        gflops = "%.1f (%.0f %% of %.1f)" % (median(g["gflops"]), median(g["pct"]), median(g["sgemm"]))
+    label = "%s, batch %d" % (m["label"], n)
+    if g is None:
+        notes.append("%s: not yet expressible in gmc: %s" % (label, m["missing"]))
+    elif "error" in g:
+        notes.append("%s: gmc failed: %s" % (label, g["error"]))
+    if "error" in t:
+        notes.append("%s: PyTorch failed: %s" % (label, t["error"]))
+    return [label, fmt(gms, ".2f"), fmt(tms, ".2f"),
+            (fmt(ratio, ".2f") + " (≤ %.1f)" % m["target"]) if ratio else "—",
+            fmt(n / gms * 1000 if gms else None, ".0f"), fmt(n / tms * 1000 if tms else None, ".0f"),
+            fmt(max(g["rss"]) if g and g.get("rss") else None, ".0f"),
+            fmt(max(t["rss"]) if t.get("rss") else None, ".0f"), gflops]
+
+
+HEAD = ["model", "gmc ms/iter", "PyTorch ms/iter", "gmc/PyTorch (target)", "gmc ex/s", "PyTorch ex/s",
+        "gmc peak MB", "PyTorch peak MB", "gmc GEMM GFLOP/s (% of sgemm GFLOP/s)"]
+
+
+def print_table(rows, notes, markdown):
+    if markdown:
+        print("| " + " | ".join(HEAD) + " |")
+        print("|" + "---|" * len(HEAD))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    else:
+        print_plain(rows)
+    if notes:
+        print()
+    for n in notes:
+        print(("- " if markdown else "  ") + n)
+
+
+def print_plain(rows):
+    widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(len(HEAD))]
+    for r in [HEAD] + rows:
+        print("  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]))
+
+
+def check(models, args, tmp):
+    """Cheap: each .gm program compiles, each PyTorch model runs an iteration."""
+    bad = 0
+    for m in models:
+        gm = os.path.join(ROOT, m["gm"])
+        if os.path.exists(gm):
+            cmd = [args.gmc, m["gm"], "--check", "--set", "batch_size=%d" % m["batch"]]
+            if m.get("text"):
+                cmd += ["--set", "text=" + args.text]
+            rc, text, _ = run_child(cmd, dict(os.environ), os.path.join(tmp, m["key"] + ".check"))
+            print("%s - gmc --check %s%s" % ("ok" if rc == 0 else "FAIL", m["gm"],
+                                             "" if rc == 0 else ": " + last_line(text)))
+            bad += rc != 0
+        else:
+            print("skip - %s: not yet expressible in gmc: %s" % (m["gm"], m["missing"]))
+        quick = dict(m, steps=1, warmup=0)
+        t = run_torch(quick, args, tmp, 0)
+        print("%s - PyTorch %s batch %d%s" % ("ok" if "error" not in t else "FAIL", m["torch"], m["batch"],
+                                             "" if "error" not in t else ": " + t["error"]))
+        bad += "error" in t
+    return 1 if bad else 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="", help="comma-separated keys: " + ",".join(m["key"] for m in MODELS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every model's timed iterations")
+    p.add_argument("--sides", default="gmc,torch", help="run only gmc or only torch")
+    p.add_argument("--torch-blas-threads", type=int, default=1)
+    p.add_argument("--gmc", default="./gmc")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    p.add_argument("--check", action="store_true", help="only check that every model builds and runs")
+    p.add_argument("--keep", default="", help="keep the runs' outputs and logs in this folder")
+    args = p.parse_args()
+
+    models = MODELS
+    if args.models:
+        keys = args.models.split(",")
+        unknown = [k for k in keys if k not in [m["key"] for m in MODELS]]
+        if unknown:
+            sys.exit("bench.py: unknown model %s (known: %s)" % (", ".join(unknown), ",".join(m["key"] for m in MODELS)))
+        models = [m for m in MODELS if m["key"] in keys]
+    if not os.access(os.path.join(ROOT, args.gmc), os.X_OK):
+        sys.exit("bench.py: %s not found: run make gmc first" % args.gmc)
+
+    tmp = args.keep or tempfile.mkdtemp(prefix="gmc-bench-")
+    os.makedirs(tmp, exist_ok=True)
+    args.text = os.path.join(tmp, "text.txt")
+    write_text(args.text)
+    if args.check:
+        sys.exit(check(models, args, tmp))
+
+    load0 = os.getloadavg()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print("# gmc vs PyTorch, %s, %d cores (%s), %d threads each, %d rounds, load average %.2f at start"
+          % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), cpu, args.threads,
+             args.rounds, load0[0]), flush=True)
+    rows, notes, failed = [], [], False
+    for m in models:
+        m = dict(m, steps=max(1, int(round(m["steps"] * args.scale))))
+        have_gmc = os.path.exists(os.path.join(ROOT, m["gm"]))
+        sides = args.sides.split(",")
+        g = dict(samples=[], rss=[], gflops=[], pct=[], sgemm=[]) if have_gmc else None
+        t = dict(samples=[], rss=[])
+        for rnd in range(args.rounds):
+            order = ["gmc", "torch"] if rnd % 2 == 0 else ["torch", "gmc"]
+            for side in order:
+                if side not in sides or side == "gmc" and (not have_gmc or "error" in g) \
+                        or side == "torch" and "error" in t:
+                    continue
+                r = (run_gmc if side == "gmc" else run_torch)(m, args, tmp, rnd)
+                acc = g if side == "gmc" else t
+                if "error" in r:
+                    acc["error"] = r["error"]
+                    failed = True
+                    print("  %s %s round %d: %s (log %s)" % (m["key"], side, rnd + 1, r["error"], r["log"]),
+                          flush=True)
+                    continue
+                for k in acc:
+                    if k in r:
+                        acc[k] += r[k] if isinstance(r[k], list) else [r[k]]
+                print("  %-10s %-5s round %d: %8.2f ms/iter, peak %5.0f MB%s" % (
+                    m["key"], side, rnd + 1, median(r["samples"]) * 1000, r["rss"],
+                    ", %.1f GFLOP/s (%.0f %% of sgemm)" % (r["gflops"], r["pct"]) if "gflops" in r else ""),
+                    flush=True)
+        rows.append(row_cells(m, g, t, notes))
+    load1 = os.getloadavg()
+    print("# load average %.2f at the end (this benchmark alone keeps it near %d; more means other "
+          "processes shared the cores and the times are noisy)" % (load1[0], args.threads))
+    print("# command: /usr/bin/python3 bench/bench.py " + " ".join(sys.argv[1:]))
+    print()
+    print_table(rows, notes, args.markdown)
+    if not args.keep:
+        subprocess.run(["rm", "-rf", tmp])
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    print("# %s, Python %s" % (platform.platform(), platform.python_version()))
+    main()

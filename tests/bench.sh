@@ -1,0 +1,32 @@
+#!/bin/sh
+# The benchmark suite (make bench) stays runnable: its .gm programs compile, the conv VAE has
+# SEEDS.md's parameter counts, and the driver reads gmc's metrics.csv and --stats output and
+# PyTorch's timings into a table row (a tiny run: no timing is asserted).
+cd "$(dirname "$0")/.." || exit 2
+GMC=${GMC:-./gmc}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ok() { echo "ok - $*"; }
+fail() { echo "FAIL - $*"; }
+expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+
+for f in bench/*.gm; do
+    out=$($GMC "$f" --check 2>&1); rc=$?
+    expect "$f passes --check" '[ $rc -eq 0 ]'
+done
+
+# SEEDS.md M17: encoder 100,868 parameters (M16's with two Dense 2 heads), decoder 246,273
+$GMC bench/conv_vae.gm --summary > "$tmp/cv.sum" 2>&1
+expect "bench/conv_vae.gm: M17's encoder 100,868 and decoder 246,273 parameters" \
+    'grep -A14 "instance E)" "$tmp/cv.sum" | grep -q "^Total params: 100868$" && grep -A14 "instance D)" "$tmp/cv.sum" | grep -q "^Total params: 246273$"'
+
+if /usr/bin/python3 -c "import torch" 2>/dev/null; then sides=gmc,torch; else sides=gmc; fi
+/usr/bin/python3 bench/bench.py --gmc "$GMC" --models vae_mlp --rounds 1 --scale 0.05 --sides $sides --markdown \
+    > "$tmp/bench.log" 2>&1; rc=$?
+num='[0-9][0-9.]*'
+row="^| MLP VAE (M22), batch 128 | $num | "
+[ $sides = gmc ] && row="$row— | — | $num | — | $num | — | " || row="$row$num | $num (≤ $num) | $num | $num | $num | $num | "
+row="$row$num ($num % of $num) |$"
+expect "bench.py ($sides): a table row with step times, examples/s, peak memory and GFLOP/s against sgemm" \
+    '[ $rc -eq 0 ] && grep -q "$row" "$tmp/bench.log"'
+grep -q "$row" "$tmp/bench.log" || sed 's/^/# /' "$tmp/bench.log"
