@@ -335,6 +335,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     int *slot = xcalloc(cap, sizeof *slot);          /* hash table: key -> kernel index + 1 */
     int *fresh_of = xcalloc(n, sizeof *fresh_of);
     Kernel **fresh = xcalloc(n, sizeof *fresh);
+    const char **fresh_keys = xcalloc(n, sizeof *fresh_keys);
     for (int k = 0; k < n; k++) {
         keys[k] = kernel_key(p->kernels[k]);
         fresh_of[k] = -1;
@@ -344,10 +345,11 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         if (slot[h]) { fresh_of[k] = fresh_of[slot[h] - 1]; continue; }
         slot[h] = k + 1;
         fresh_of[k] = nfresh;
+        fresh_keys[nfresh] = keys[k];
         fresh[nfresh++] = p->kernels[k];
     }
     KernelFn *fns = xcalloc(nfresh + 1, sizeof *fns);
-    if (nfresh && jit_compile(jit, fresh, nfresh, fns, err, errlen) != 0) rc = -1;
+    if (nfresh && jit_compile_keyed(jit, fresh, fresh_keys, nfresh, fns, err, errlen) != 0) rc = -1;
     for (int k = 0; k < n && !rc; k++)
         if (fresh_of[k] >= 0) {
             p->fns[k] = fns[fresh_of[k]];
@@ -355,7 +357,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         }
     p->ncompiled = nfresh;
     for (int k = 0; k < n; k++) free(keys[k]);
-    free(keys); free(slot); free(fresh_of); free(fresh); free(fns);
+    free(keys); free(slot); free(fresh_of); free(fresh); free(fresh_keys); free(fns);
     return rc;
 }
 

@@ -84,13 +84,24 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
  * planning is off; allocates the memory and fills p->ptrs */
 void plan_memory(Plan *p, int enabled);
 
-/* --stats: time and work per kind of step, summed over every plan run since the last reset */
+/* --stats: time and work per group of steps, summed over every plan run since the last
+ * reset; matrix products also per shape */
+typedef enum StatGroup {
+    SG_ELEMENTWISE, SG_REDUCTION,            /* gmc's compiled kernels */
+    SG_GEMV, SG_OUTER, SG_GEMM_SMALL, SG_GEMM_MEDIUM, SG_GEMM_LARGE,   /* matrix products */
+    SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER,
+    SG_COUNT
+} StatGroup;
+typedef struct GemmShape { int64_t m, n, k; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;
 typedef struct ExecStats {
     int enabled;
-    double seconds[8];            /* by StepKind */
-    int64_t calls[8];
-    double gemm_flops;
+    double seconds[SG_COUNT];
+    int64_t calls[SG_COUNT];
+    double flops[SG_COUNT];                  /* matrix products */
+    GemmShape shapes[64];
+    int nshapes;
 } ExecStats;
+const char *stat_group_name(StatGroup g);
 extern ExecStats exec_stats;
 void plan_print(const Plan *p, const IrGraph *g, FILE *f);
 #endif

@@ -22,6 +22,7 @@
 #include "plot.h"
 #include "threads.h"
 #include "history.h"
+#include "kernel_cache.h"
 #include <dirent.h>
 #include <sys/resource.h>
 
@@ -515,6 +516,9 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     r->jit = o->interpret ? NULL : jit_create();
     exec_stats = (ExecStats){ .enabled = o->stats };
     if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
+    char cache_dir[1024];
+    if (r->jit && !o->no_cache && kcache_default_dir(cache_dir, sizeof cache_dir) == 0)
+        jit_set_disk_cache(r->jit, cache_dir);
     /* three counter ranges of one seed: shuffling, graph noise, per-batch data transforms */
     rng_init(&r->shuffle_rng, o->seed);
     rng_init(&r->rng, o->seed);
@@ -544,18 +548,44 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
 /* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
  * now on the same machine and threads, how many kernels were compiled, peak memory */
 static void print_stats(Run *r) {
-    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "gather" };
-    int nplans = r->ncache, kernels = 0, compiled = 0;
-    for (int i = 0; i < nplans; i++) { kernels += r->cache[i].plan->nkernels; compiled += r->cache[i].plan->ncompiled; }
-    double total = r->optimizer_seconds;
-    for (int k = 0; k < 8; k++) total += exec_stats.seconds[k];
-    printf("stats: %d compiled blocks, %d kernel calls per pass in all, %d kernels compiled (the rest shared)\n", nplans, kernels, compiled);
-    for (int k = 0; k < 8; k++)
-        if (exec_stats.calls[k])
-            printf("  %-14s %9.3f s  %5.1f %%  %lld calls\n", names[k], exec_stats.seconds[k],
-                   total > 0 ? 100 * exec_stats.seconds[k] / total : 0, (long long)exec_stats.calls[k]);
+    int nplans = r->ncache, kernels = 0, compiled = 0, reductions = 0;
+    for (int i = 0; i < nplans; i++) {
+        const Plan *pl = r->cache[i].plan;
+        kernels += pl->nkernels;
+        compiled += pl->ncompiled;
+        for (int k = 0; k < pl->nkernels; k++) reductions += pl->kernels[k]->reduce != KR_NONE;
+    }
+    double total = r->optimizer_seconds, gemm_s = 0, gemm_flops = 0;
+    for (int g = 0; g < SG_COUNT; g++) { total += exec_stats.seconds[g]; gemm_s += exec_stats.flops[g] > 0 ? exec_stats.seconds[g] : 0; gemm_flops += exec_stats.flops[g]; }
+    printf("stats: %d compiled blocks, %d kernel calls per pass in all (%d elementwise, %d reductions), "
+           "%d distinct kernels compiled or loaded (the rest shared)\n", nplans, kernels, kernels - reductions, reductions, compiled);
+    JitStats js = jit_stats(r->jit);
+    if (r->jit)
+        printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s, %.2f s in all\n", js.loaded,
+               js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
+    printf("  %-22s %9s  %7s  %9s  %s\n", "work", "seconds", "share", "calls", "GFLOP/s");
+    for (int g = 0; g < SG_COUNT; g++) {
+        if (!exec_stats.calls[g]) continue;
+        printf("  %-22s %9.3f  %5.1f %%  %9lld", stat_group_name(g), exec_stats.seconds[g],
+               total > 0 ? 100 * exec_stats.seconds[g] / total : 0, (long long)exec_stats.calls[g]);
+        if (exec_stats.flops[g] > 0 && exec_stats.seconds[g] > 0) printf("  %7.1f", exec_stats.flops[g] / exec_stats.seconds[g] / 1e9);
+        printf("\n");
+    }
     if (r->optimizer_seconds > 0)
-        printf("  %-14s %9.3f s  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
+        printf("  %-22s %9.3f  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
+    /* the matrix products that took longest, by shape */
+    GemmShape sh[64];
+    int nsh = exec_stats.nshapes;
+    memcpy(sh, exec_stats.shapes, nsh * sizeof *sh);
+    for (int i = 0; i < nsh; i++)
+        for (int j = i + 1; j < nsh; j++)
+            if (sh[j].seconds > sh[i].seconds) { GemmShape t = sh[i]; sh[i] = sh[j]; sh[j] = t; }
+    if (nsh) printf("  slowest matrix product shapes ([m x k] @ [k x n]):\n");
+    for (int i = 0; i < nsh && i < 5; i++)
+        printf("    %6lld x %6lld x %6lld%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
+               (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
+               sh[i].seconds, (long long)sh[i].calls,
+               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].calls / sh[i].seconds / 1e9 : 0);
     int n = 1024;
     float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
@@ -564,7 +594,7 @@ static void print_stats(Run *r) {
     for (int rep = 0; rep < 5; rep++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double ref = 5 * 2.0 * n * n * n / (now() - t0) / 1e9;
     free(a); free(b); free(c);
-    double gemm = exec_stats.seconds[STEP_GEMM] > 0 ? exec_stats.gemm_flops / exec_stats.seconds[STEP_GEMM] / 1e9 : 0;
+    double gemm = gemm_s > 0 ? gemm_flops / gemm_s / 1e9 : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
