@@ -194,6 +194,29 @@ static Value gather_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return located(c, r, a->loc);
 }
 
+/* grad(y, x): the gradient of scalar y with respect to x, a tensor already computed (an
+ * input, or a tensor derived from inputs and parameters), as ordinary graph nodes, so it can
+ * be used in a loss and differentiated again (WGAN-GP's gradient penalty) */
+static Value grad_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "grad()") < 0) return error_value;
+    if (a->npos != 2 || a->nnamed) { diag_error(a->loc, "grad(y, x) takes a scalar and the tensor to differentiate by"); return error_value; }
+    if (a->pos[1].kind != V_TENSOR) {
+        if (a->pos[1].kind != V_ERROR)
+            diag_error(a->pos_loc[1], "grad(): x must be a tensor the program computed, got a %s", kind_name(a->pos[1].kind));
+        return error_value;
+    }
+    int y = as_tensor(c, a->pos[0], a->pos_loc[0], "grad"), x = a->pos[1].node;
+    if (y < 0) return error_value;
+    if (c->g->nodes[y].ndim) {
+        diag_error(a->pos_loc[0], "grad(): y must be a scalar, got %s (sum it first)", node_shape(c, y));
+        return error_value;
+    }
+    int gx;
+    ir_grad(c->g, y, &x, 1, &gx);
+    return located(c, gx, a->loc);
+}
+
 /* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
  * decoded grid reads like a plot */
 static Value latent_grid(Ctx *c, Args *a, const BuiltinDef *def) {
@@ -726,6 +749,7 @@ const BuiltinDef tensor_builtins[] = {
     { "arange", range_call, 0, -1 },
     { "one_hot", one_hot_call, 0, -1 },
     { "gather", gather_call, 0, -1 },
+    { "grad", grad_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },

@@ -64,3 +64,17 @@ for mode in "" "--no-fuse" "--interpret"; do
         echo "FAIL - primitives cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+# gradients of gradients: WGAN-GP's critic loss (grad() inside the loss) against
+# torch.autograd.grad(create_graph=True), one step of tests/torch/wgangp_check.gm
+$PY -c 'import sys, numpy as np; np.random.seed(2); np.save(sys.argv[1], np.random.randn(4, 28, 28).astype(np.float32))' "$tmp/x4.npy"
+for mode in "" "--no-fuse" "--interpret"; do
+    if ! $GMC tests/torch/wgangp_check.gm --grad-dump "$tmp/wgangp.safetensors" --feed "$tmp/x4.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
+        echo "FAIL - gmc --grad-dump of tests/torch/wgangp_check.gm $mode: $(cat "$tmp/log")"
+        continue
+    fi
+    if $PY tests/torch/wgangp_crosscheck.py "$tmp/wgangp.safetensors" > "$tmp/check" 2>&1; then
+        echo "ok - WGAN-GP gradient penalty (grad of grad) equals PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+    else
+        echo "FAIL - WGAN-GP cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+    fi
+done

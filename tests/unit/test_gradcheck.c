@@ -1,7 +1,10 @@
 /* test_gradcheck.c: every IR op's gradient (built by autodiff.c) against central finite
  * differences, through the whole lowering: fused JIT kernels, unfused kernels, and the
  * reference interpreter. Losses are sum(op(...) * w) with a fixed random w, so every output
- * element matters with its own weight. */
+ * element matters with its own weight.
+ * Second derivatives (grad of a function of a gradient, as WGAN-GP's penalty needs): the loss
+ * is sum_i sum(w_i * d/dx_i sum(w * op(x)^2)), whose gradient differentiates op's gradient
+ * rules (with a cotangent that depends on x, so linear ops are exercised too). */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -88,7 +91,19 @@ static double run_loss(Plan *p, int loss) {
     return *plan_node(p, loss);
 }
 
-static void check_case(const Case *c, int fuse, int interpret) {
+static int random_data(IrGraph *g, const IrNode *like, Rng *rng) {
+    float *w = malloc((ir_numel(like) ? ir_numel(like) : 1) * sizeof *w);
+    rng_uniform(rng, w, ir_numel(like));
+    for (int64_t i = 0; i < ir_numel(like); i++) w[i] = 2 * w[i] - 1;
+    return ir_data(g, w, like->ndim, like->shape);
+}
+
+static int sum_all(IrGraph *g, int a) {
+    int nd = g->nodes[a].ndim;
+    return ir_reduce(g, IR_SUM, a, nd ? (1u << nd) - 1 : 0);
+}
+
+static void check_case(const Case *c, int fuse, int interpret, int order) {
     IrGraph g;
     ir_init(&g);
     params.n = 0;
@@ -99,13 +114,18 @@ static void check_case(const Case *c, int fuse, int interpret) {
     int y = apply(&g, c->name, x);
     if (y < 0) { CHECK(0, "%s: could not build", c->name); return; }
     IrNode yn = g.nodes[y];
-    float *w = malloc(ir_numel(&yn) * sizeof *w);
-    rng_uniform(&rng, w, ir_numel(&yn));
-    for (int64_t i = 0; i < ir_numel(&yn); i++) w[i] = 2 * w[i] - 1;
-    int wn = ir_data(&g, w, yn.ndim, yn.shape);
-    unsigned all = yn.ndim ? (1u << yn.ndim) - 1 : 0;
-    int loss = ir_reduce(&g, IR_SUM, ir_binary(&g, IR_MUL, y, wn), all);
-    int grads[3], roots[4];
+    int wn = random_data(&g, &yn, &rng), loss, grads[3], roots[4];
+    if (order == 1) loss = sum_all(&g, ir_binary(&g, IR_MUL, y, wn));
+    else {
+        int inner = sum_all(&g, ir_binary(&g, IR_MUL, ir_binary(&g, IR_MUL, y, y), wn)), first[3];
+        ir_grad(&g, inner, x, c->nin, first);
+        loss = -1;
+        for (int i = 0; i < c->nin; i++) {
+            IrNode xn = g.nodes[x[i]];
+            int term = sum_all(&g, ir_binary(&g, IR_MUL, first[i], random_data(&g, &xn, &rng)));
+            loss = loss < 0 ? term : ir_binary(&g, IR_ADD, loss, term);
+        }
+    }
     ir_grad(&g, loss, x, c->nin, grads);
     roots[0] = loss;
     for (int i = 0; i < c->nin; i++) roots[i + 1] = grads[i];
@@ -139,8 +159,8 @@ static void check_case(const Case *c, int fuse, int interpret) {
         }
         free(analytic);
     }
-    CHECK(worst < 2e-2, "grad %-14s %s: max error %.2e vs finite differences", c->name,
-          interpret ? "interpreted" : fuse ? "fused JIT" : "unfused JIT", worst);
+    CHECK(worst < 2e-2, "%s %-14s %s: max error %.2e vs finite differences",
+          order == 1 ? "grad" : "grad of grad", c->name, interpret ? "interpreted" : fuse ? "fused JIT" : "unfused JIT", worst);
     plan_free(p);
     ir_free(&g);
 }
@@ -193,9 +213,11 @@ int main(void) {
     };
     int n = sizeof cases / sizeof cases[0];
     for (int i = 0; i < n; i++) {
-        check_case(&cases[i], 1, 0);
-        check_case(&cases[i], 0, 0);
-        check_case(&cases[i], 1, 1);
+        for (int order = 1; order <= 2; order++) {
+            check_case(&cases[i], 1, 0, order);
+            check_case(&cases[i], 0, 0, order);
+            check_case(&cases[i], 1, 1, order);
+        }
     }
     jit_destroy(jit);
     CHECK_DONE();
