@@ -424,18 +424,27 @@ static double current_lr(Run *r, int o) {
     return *plan_node(r->schedule, opt->lr_node);
 }
 
+/* One optimiser update of every parameter a step trains, as one parallel loop over all
+ * their elements laid end to end (small parameters no longer run one after another, and the
+ * threads wake once per update): the update is elementwise, so any split gives the same. */
 typedef struct UpdateJob {
     const Optimizer *opt;
     const OptStep *st;
-    float *w, *state;
-    const float *g;
-    int64_t n;
+    int n;
+    float **w, **state;
+    const float **g;
+    int64_t *start;            /* parameter i: elements [start[i], start[i + 1]) of the loop */
 } UpdateJob;
 
-/* elements [begin, end) of one parameter: the update is elementwise, so chunks are independent */
 static void update_range(void *ctx, int64_t begin, int64_t end) {
     const UpdateJob *j = ctx;
-    optim_update(j->opt, j->st, j->w + begin, j->g + begin, j->state + begin, end - begin, j->n);
+    int i = 0;
+    while (j->start[i + 1] <= begin) i++;
+    for (; i < j->n && j->start[i] < end; i++) {
+        int64_t lo = begin > j->start[i] ? begin - j->start[i] : 0, size = j->start[i + 1] - j->start[i];
+        int64_t hi = end < j->start[i + 1] ? end - j->start[i] : size;
+        optim_update(j->opt, j->st, j->w[i] + lo, j->g[i] + lo, j->state[i] + lo, hi - lo, size);
+    }
 }
 
 static void apply_optimizer(Run *r, Compiled *c) {
@@ -446,13 +455,23 @@ static void apply_optimizer(Run *r, Compiled *c) {
     r->lr[o] = current_lr(r, o);
     double t0 = r->o->stats ? now() : 0;
     optim_begin(opt, r->lr[o], ++r->opt_t[o], &r->opt_scalars[o], &st);
-    for (int i = 0; i < bg->ngrads; i++) {
+    int n = bg->ngrads;
+    float *w[n + 1], *state[n + 1];
+    const float *g[n + 1];
+    int64_t start[n + 2];
+    start[0] = 0;
+    for (int i = 0; i < n; i++) {
         int pi = bg->grad_param[i];
         Param *pr = &r->p->params.items[pi];
-        UpdateJob job = { opt, &st, pr->data, r->state + r->state_off[pi], plan_node(c->plan, bg->grad_node[i]), pr->size };
-        if (pr->size >= 65536) parallel_for(pr->size, 16384, update_range, &job);
-        else optim_update(opt, &st, pr->data, job.g, job.state, pr->size, pr->size);
+        w[i] = pr->data;
+        state[i] = r->state + r->state_off[pi];
+        g[i] = plan_node(c->plan, bg->grad_node[i]);
+        start[i + 1] = start[i] + pr->size;
     }
+    start[n + 1] = INT64_MAX;   /* a sentinel for update_range's search */
+    UpdateJob job = { opt, &st, n, w, state, g, start };
+    if (start[n] >= 65536) parallel_for(start[n], 16384, update_range, &job);
+    else update_range(&job, 0, start[n]);
     if (r->o->stats) r->optimizer_seconds += now() - t0;
 }
 

@@ -517,7 +517,7 @@ for r in 1 2 3 4; do
     if [ $r -eq 3 ]; then         # one entry's object bytes overwritten, another cut short
         set -- "$kc"/gmc/*.o
         sz=$(wc -c < "$1"); printf 'garbage' | dd of="$1" bs=1 seek=$((sz - 20)) conv=notrunc 2>/dev/null
-        eval last=\"\${$#}\"; head -c 100 "$last" > "$tmp/cut" && cat "$tmp/cut" > "$last"
+        eval last=\"\${$#}\"; head -c 100 "$last" > "$tmp/kc_short" && cat "$tmp/kc_short" > "$last"
     fi
     XDG_CACHE_HOME="$kc" $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --seed 3 --stats $([ $r -eq 4 ] && echo --no-cache) \
         --out "$tmp/kc$r" > "$tmp/kc$r.log" 2>&1
