@@ -28,7 +28,12 @@ static void matmul_vjp(IrGraph *g, int *adj, int i, int gy) {
     IrNode n = g->nodes[i];
     int a = n.in[0], b = n.in[1];
     int da, db;
-    if (!n.trans_a && !n.trans_b) {
+    if (g->nodes[b].ndim > 2) {          /* batched on both sides: the same rules per matrix */
+        if (!n.trans_a && !n.trans_b) { da = ir_matmul(g, gy, b, 0, 1); db = ir_matmul(g, a, gy, 1, 0); }
+        else if (!n.trans_a) { da = ir_matmul(g, gy, b, 0, 0); db = ir_matmul(g, gy, a, 1, 0); }
+        else if (!n.trans_b) { da = ir_matmul(g, b, gy, 0, 1); db = ir_matmul(g, a, gy, 0, 0); }
+        else { da = ir_matmul(g, b, gy, 1, 1); db = ir_matmul(g, gy, a, 1, 1); }
+    } else if (!n.trans_a && !n.trans_b) {
         da = ir_matmul(g, gy, b, 0, 1);
         db = ir_matmul(g, as_matrix(g, a), as_matrix(g, gy), 1, 0);
     } else if (!n.trans_a && n.trans_b) {

@@ -217,6 +217,32 @@ static Value grad_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return located(c, gx, a->loc);
 }
 
+/* matmul(a, b, trans_a: false, trans_b: false): `a @ b` with the last two axes of either
+ * operand transposed (attention's Q @ K^T without a copy of K) */
+static Value matmul_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "matmul()") < 0) return error_value;
+    if (a->npos != 2) { diag_error(a->loc, "matmul(a, b, trans_a:, trans_b:) takes two tensors"); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "matmul"), y = as_tensor(c, a->pos[1], a->pos_loc[1], "matmul");
+    if (x < 0 || y < 0) return error_value;
+    int64_t t[2] = { 0, 0 };
+    const char *flag[2] = { "trans_a", "trans_b" };
+    for (int i = 0; i < 2; i++) {
+        Loc l = a->loc;
+        Value *v = named(a, flag[i], &l);
+        if (v && want_int(*v, l, fmt("matmul() %s", flag[i]), &t[i]) < 0) return error_value;
+    }
+    if (no_other_named(a, "matmul") < 0) return error_value;
+    int r = ir_matmul(c->g, x, y, t[0] != 0, t[1] != 0);
+    if (r < 0) {
+        diag_error(a->loc, "matmul(): %s%s @ %s%s: the inner dimensions differ, or the batch axes%s",
+                   node_shape(c, x), t[0] ? "^T" : "", node_shape(c, y), t[1] ? "^T" : "",
+                   t[0] ? " (trans_a needs a matrix or a batched b)" : "");
+        return error_value;
+    }
+    return located(c, r, a->loc);
+}
+
 /* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
  * decoded grid reads like a plot */
 static Value latent_grid(Ctx *c, Args *a, const BuiltinDef *def) {
@@ -750,6 +776,7 @@ const BuiltinDef tensor_builtins[] = {
     { "one_hot", one_hot_call, 0, -1 },
     { "gather", gather_call, 0, -1 },
     { "grad", grad_call, 0, -1 },
+    { "matmul", matmul_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },

@@ -163,12 +163,15 @@ int ir_reduce(IrGraph *g, IrOp op, int a, unsigned axes_mask) {
 
 int ir_matmul(IrGraph *g, int a, int b, int trans_a, int trans_b) {
     IrNode x = g->nodes[a], y = g->nodes[b];
-    if (x.ndim < 2 || y.ndim != 2) return -1;
+    if (x.ndim < 2 || y.ndim < 2) return -1;
+    if (y.ndim > 2 && (x.ndim != y.ndim || memcmp(x.shape, y.shape, (x.ndim - 2) * sizeof *x.shape)))
+        return -1;
+    int yd = y.ndim;
     int64_t m = trans_a ? x.shape[x.ndim - 1] : x.shape[x.ndim - 2];
     int64_t k = trans_a ? x.shape[x.ndim - 2] : x.shape[x.ndim - 1];
-    int64_t k2 = trans_b ? y.shape[1] : y.shape[0];
-    int64_t nn = trans_b ? y.shape[0] : y.shape[1];
-    if (k != k2 || (trans_a && x.ndim != 2)) return -1;
+    int64_t k2 = trans_b ? y.shape[yd - 1] : y.shape[yd - 2];
+    int64_t nn = trans_b ? y.shape[yd - 2] : y.shape[yd - 1];
+    if (k != k2 || (trans_a && x.ndim != 2 && yd == 2)) return -1;
     int64_t shape[IR_MAXDIM];
     memcpy(shape, x.shape, x.ndim * sizeof *shape);
     shape[x.ndim - 2] = m;

@@ -31,7 +31,9 @@ typedef enum IrOp {
     IR_BROADCAST,  /* same ndim as the input; size-1 axes expand to shape */
     /* reductions over axes_mask; reduced axes are dropped from the shape */
     IR_SUM, IR_MAXR, IR_MINR,
-    /* matrix product: [.., M, K] @ [K, N] (or with trans_a / trans_b), batch axes on a only */
+    /* matrix product: [.., M, K] @ [K, N] (batch axes on a only), or [B.., M, K] @ [B.., K, N]
+     * (the same batch axes on both); trans_a / trans_b transpose the last two axes of an
+     * operand (trans_a only where a is a matrix or b is batched too) */
     IR_MATMUL,
     /* regions */
     IR_PAD,        /* zeros around: axis i gets lo[i] before and hi[i] after */

@@ -166,10 +166,12 @@ static void emit_matmul(Lower *L, int node) {
     s.a = L->p->node_buf[n->in[0]];
     s.b = L->p->node_buf[n->in[1]];
     s.c = L->p->node_buf[node];
-    s.m = ir_numel(n) / n->shape[n->ndim - 1];
     s.n = n->shape[n->ndim - 1];
-    s.k = n->trans_a ? a->shape[0] : a->shape[a->ndim - 1];
-    (void)b;
+    s.k = n->trans_a ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
+    if (b->ndim > 2) {            /* one product per matrix of the batch */
+        s.m = n->shape[n->ndim - 2];
+        s.batch = ir_numel(n) / (s.m * s.n);
+    } else s.m = ir_numel(n) / n->shape[n->ndim - 1];
     add_step(L->p, s);
 }
 
@@ -478,9 +480,11 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
             break;
         }
         case STEP_GEMM:
-            fprintf(f, "sgemm %%%d: b%d = b%d%s @ b%d%s  [%lld x %lld x %lld]\n", st->node, st->c,
+            fprintf(f, "sgemm %%%d: b%d = b%d%s @ b%d%s  [%lld x %lld x %lld]", st->node, st->c,
                     st->a, st->trans_a ? "^T" : "", st->b, st->trans_b ? "^T" : "",
                     (long long)st->m, (long long)st->k, (long long)st->n);
+            if (st->batch > 1) fprintf(f, " x %lld", (long long)st->batch);
+            fprintf(f, "\n");
             break;
         case STEP_NORMAL: case STEP_UNIFORM:
             fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,

@@ -31,6 +31,8 @@ typedef struct PlanStep {
     int a, b, c;                  /* STEP_GEMM buffers: C = op(A) op(B); fills: c;
                                      im2col / col2im: c = f(a) */
     int64_t m, n, k;
+    int64_t batch;                /* STEP_GEMM: this many products of consecutive matrices
+                                     (0 or 1: one) */
     int trans_a, trans_b;
     ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
@@ -92,7 +94,7 @@ typedef enum StatGroup {
     SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER,
     SG_COUNT
 } StatGroup;
-typedef struct GemmShape { int64_t m, n, k; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;
+typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;
 typedef struct ExecStats {
     int enabled;
     double seconds[SG_COUNT];

@@ -83,13 +83,15 @@ static Value binop(Ctx *c, Scope *s, Node *e) {
     if (!strcmp(op, "@")) {
         int x = as_tensor(c, a, e->loc, "@"), y = as_tensor(c, b, e->loc, "@");
         if (x < 0 || y < 0) return error_value;
-        IrNode *nx = &c->g->nodes[x], *ny = &c->g->nodes[y];
-        if (nx->ndim < 2 || ny->ndim != 2 || nx->shape[nx->ndim - 1] != ny->shape[0]) {
-            diag_error(e->loc, "matrix product: %s @ %s: inner dimensions differ%s", node_shape(c, x),
-                       node_shape(c, y), ny->ndim != 2 ? " (the right operand must be a matrix)" : "");
+        int r = ir_matmul(c->g, x, y, 0, 0);
+        if (r < 0) {
+            IrNode *nx = &c->g->nodes[x], *ny = &c->g->nodes[y];
+            int inner = nx->ndim >= 2 && ny->ndim >= 2 && nx->shape[nx->ndim - 1] != ny->shape[ny->ndim - 2];
+            diag_error(e->loc, "matrix product: %s @ %s: %s", node_shape(c, x), node_shape(c, y),
+                       inner ? "inner dimensions differ" : "the right operand must be a matrix, or have the left one's batch axes");
             return error_value;
         }
-        return located(c, ir_matmul(c->g, x, y, 0, 0), e->loc);
+        return located(c, r, e->loc);
     }
     static const struct { const char *op; IrOp ir; } ops[] = {
         { "+", IR_ADD }, { "-", IR_SUB }, { "*", IR_MUL }, { "/", IR_DIV }, { "**", IR_POW },

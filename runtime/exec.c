@@ -67,7 +67,7 @@ static StatGroup step_group(const Plan *p, const PlanStep *st) {
     switch (st->kind) {
     case STEP_KERNEL: return p->kernels[st->kernel]->reduce == KR_NONE ? SG_ELEMENTWISE : SG_REDUCTION;
     case STEP_GEMM: {
-        double flops = 2.0 * st->m * st->n * st->k;
+        double flops = 2.0 * st->m * st->n * st->k;     /* per product of a batch */
         if (st->k == 1) return SG_OUTER;
         if (st->m == 1 || st->n == 1) return SG_GEMV;
         return flops < 1e6 ? SG_GEMM_SMALL : flops < 1e8 ? SG_GEMM_MEDIUM : SG_GEMM_LARGE;
@@ -94,14 +94,16 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
     exec_stats.seconds[g] += seconds;
     exec_stats.calls[g]++;
     if (st->kind != STEP_GEMM) return;
-    exec_stats.flops[g] += 2.0 * st->m * st->n * st->k;
+    int64_t batch = st->batch > 1 ? st->batch : 1;
+    exec_stats.flops[g] += 2.0 * st->m * st->n * st->k * batch;
     GemmShape *sh = exec_stats.shapes;
     int i = 0;
     while (i < exec_stats.nshapes && !(sh[i].m == st->m && sh[i].n == st->n && sh[i].k == st->k &&
-                                       sh[i].trans_a == st->trans_a && sh[i].trans_b == st->trans_b)) i++;
+                                       sh[i].batch == batch && sh[i].trans_a == st->trans_a &&
+                                       sh[i].trans_b == st->trans_b)) i++;
     if (i == exec_stats.nshapes) {
         if (i == 64) return;          /* the first 64 shapes are plenty for a profile */
-        sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, st->trans_a, st->trans_b, 0, 0 };
+        sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, batch, st->trans_a, st->trans_b, 0, 0 };
     }
     sh[i].seconds += seconds;
     sh[i].calls++;
@@ -118,7 +120,13 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_UNIFORM:
             rng_uniform(rng, p->ptrs[st->c], p->bufs[st->c].size);
             break;
-        case STEP_GEMM: gemm(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
+        case STEP_GEMM: {
+            const float *a = p->ptrs[st->a], *b = p->ptrs[st->b];
+            float *c = p->ptrs[st->c];
+            for (int64_t i = 0; i < (st->batch > 1 ? st->batch : 1); i++)
+                gemm(st, a + i * st->m * st->k, b + i * st->k * st->n, c + i * st->m * st->n);
+            break;
+        }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);

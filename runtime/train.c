@@ -600,11 +600,14 @@ static void print_stats(Run *r) {
         for (int j = i + 1; j < nsh; j++)
             if (sh[j].seconds > sh[i].seconds) { GemmShape t = sh[i]; sh[i] = sh[j]; sh[j] = t; }
     if (nsh) printf("  slowest matrix product shapes ([m x k] @ [k x n]):\n");
-    for (int i = 0; i < nsh && i < 5; i++)
-        printf("    %6lld x %6lld x %6lld%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
+    for (int i = 0; i < nsh && i < 5; i++) {
+        char batch[32] = "";
+        if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
+        printf("    %6lld x %6lld x %6lld%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
                (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
-               sh[i].seconds, (long long)sh[i].calls,
-               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].calls / sh[i].seconds / 1e9 : 0);
+               batch, sh[i].seconds, (long long)sh[i].calls,
+               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
+    }
     int n = 1024;
     float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }

@@ -48,6 +48,8 @@ BRANCHES = {
     "emb_param": lambda h, p, ids: h * p["E"][ids.long()][:, None],
     "take_axis2": lambda h, p, ids: h[:, :, ids.clamp(max=3).long()],
     "schedule": lambda h, p, ids: h * (torch.arange(1, 8, dtype=h.dtype) * 0.1)[ids.long()][:, None, :, None],
+    "attention": lambda h, p, ids: torch.softmax(h @ (h * 0.5 + 1).transpose(-1, -2) / 5 ** 0.5, -1) @ h,
+    "bmm_ta": lambda h, p, ids: h.transpose(-1, -2) @ h + (h * h).transpose(-1, -2) @ h,
 }
 
 

@@ -71,6 +71,10 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     if (!strcmp(name, "matmul_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
     if (!strcmp(name, "matmul_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
     if (!strcmp(name, "matmul_batched")) return ir_matmul(g, x[0], x[1], 0, 0);
+    if (!strcmp(name, "bmm") || !strcmp(name, "bmm4")) return ir_matmul(g, x[0], x[1], 0, 0);
+    if (!strcmp(name, "bmm_tb")) return ir_matmul(g, x[0], x[1], 0, 1);
+    if (!strcmp(name, "bmm_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
+    if (!strcmp(name, "bmm_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
     if (!strcmp(name, "gather")) { int64_t s[2] = { 2, 4 }; return ir_gather(g, x[0], ids_data(g, 2, s, 5)); }
     if (!strcmp(name, "gather_1d")) { int64_t s[1] = { 4 }; return ir_gather(g, x[0], ids_data(g, 1, s, 3)); }
     if (!strcmp(name, "scatter")) { int64_t s[2] = { 2, 4 }; return ir_scatter(g, x[0], ids_data(g, 2, s, 5), 5); }
@@ -206,6 +210,11 @@ int main(void) {
         { "matmul_ta", 2, { 2, 2 }, { { 4, 3 }, { 4, 5 } }, -1, 1 },
         { "matmul_tab", 2, { 2, 2 }, { { 4, 3 }, { 5, 4 } }, -1, 1 },
         { "matmul_batched", 2, { 3, 2 }, { { 2, 3, 4 }, { 4, 5 } }, -1, 1 },
+        { "bmm", 2, { 3, 3 }, { { 2, 3, 4 }, { 2, 4, 5 } }, -1, 1 },
+        { "bmm_tb", 2, { 3, 3 }, { { 2, 3, 4 }, { 2, 5, 4 } }, -1, 1 },
+        { "bmm_ta", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 4, 5 } }, -1, 1 },
+        { "bmm_tab", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 5, 4 } }, -1, 1 },
+        { "bmm4", 2, { 4, 4 }, { { 2, 2, 3, 4 }, { 2, 2, 4, 3 } }, -1, 1 },
         { "gather", 1, { 2 }, { { 5, 3 } }, -2, 2 },
         { "gather_1d", 1, { 1 }, { { 6 } }, -2, 2 },
         { "scatter", 1, { 3 }, { { 2, 4, 3 } }, -2, 2 },
