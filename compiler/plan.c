@@ -4,7 +4,11 @@
  * buffer whose last read is step s and one first written by step s get distinct memory.
  * Kept buffers (roots: loss, gradients, reports, saves, state updates) live to the end and
  * are read after the run; inputs, filled before the run and refilled between runs only by
- * the caller, live through the whole run and share with nothing. */
+ * the caller, live through the whole run and share with nothing.
+ * One exception to "no step reads memory it writes": an elementwise kernel may write its
+ * result over an operand that dies with it when it reads that operand only at the element
+ * it writes (relu(x @ W + b) over x @ W): each element is loaded before it is stored, by the
+ * one thread that owns it, in the JIT and in the interpreter alike. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +63,44 @@ static void lifetimes(Plan *p) {
     }
 }
 
+/* every load of local buffer `local` in e addresses the element the kernel stores */
+static int loads_in_place(const Kernel *k, const KExpr *e, int local) {
+    if (!e) return 1;
+    if (e->op == KE_LOAD && e->buf == local) {
+        if (e->offset != k->out_offset) return 0;
+        for (int d = 0; d < k->nout; d++) if (e->stride[d] != k->out_stride[d]) return 0;
+    }
+    for (int i = 0; i < 3; i++) if (!loads_in_place(k, e->arg[i], local)) return 0;
+    return 1;
+}
+
+static int group_of(int *group, int b) {
+    while (group[b] != b) b = group[b] = group[group[b]];
+    return b;
+}
+
+/* Joins the output of each elementwise kernel with an operand it may overwrite (see the top):
+ * a group is then placed as one buffer over the union of its members' lifetimes. */
+static int join_in_place(Plan *p, int *group) {
+    int joined = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        if (p->steps[s].kind != STEP_KERNEL) continue;
+        const Kernel *k = p->kernels[p->steps[s].kernel];
+        if (k->reduce != KR_NONE || k->ndim != k->nout) continue;
+        const Buffer *out = &p->bufs[k->args[k->out_buf]];
+        if (out->kind != BUF_TEMP || out->first != s) continue;
+        for (int a = 0; a < k->nargs; a++) {
+            const Buffer *x = &p->bufs[k->args[a]];
+            if (a == k->out_buf || x->kind != BUF_TEMP || x->keep || x->last != s || x->size != out->size ||
+                !loads_in_place(k, k->body, a) || !loads_in_place(k, k->post, a)) continue;
+            group[k->args[k->out_buf]] = group_of(group, k->args[a]);
+            joined++;
+            break;
+        }
+    }
+    return joined;
+}
+
 static const Plan *sort_plan;
 static int by_size(const void *x, const void *y) {
     const Buffer *a = &sort_plan->bufs[*(const int *)x], *b = &sort_plan->bufs[*(const int *)y];
@@ -102,21 +144,45 @@ static int64_t place(Plan *p, int *order, int n) {
 
 void plan_memory(Plan *p, int enabled) {
     int *order = malloc((p->nbufs ? p->nbufs : 1) * sizeof *order), n = 0;
+    int *group = malloc((p->nbufs ? p->nbufs : 1) * sizeof *group);
     lifetimes(p);
     p->temp_floats = 0;
+    p->in_place = 0;
     for (int b = 0; b < p->nbufs; b++) {
+        group[b] = b;
         p->bufs[b].offset = -1;
-        if (!in_arena(&p->bufs[b])) continue;
-        order[n++] = b;
-        p->temp_floats += padded(p->bufs[b].size);
+        if (in_arena(&p->bufs[b])) p->temp_floats += padded(p->bufs[b].size);
     }
-    if (enabled) p->arena_floats = place(p, order, n);
-    else {                             /* one block each, as if allocated one by one */
+    if (enabled) {
+        p->in_place = join_in_place(p, group);
+        /* a group's first member stands for it: its lifetime widened to the group's */
+        int *first = malloc(p->nbufs * sizeof *first + 1), *last = malloc(p->nbufs * sizeof *last + 1);
+        for (int b = 0; b < p->nbufs; b++) { first[b] = p->bufs[b].first; last[b] = p->bufs[b].last; }
+        for (int b = 0; b < p->nbufs; b++) {
+            int g = group_of(group, b);
+            if (p->bufs[b].first < first[g]) first[g] = p->bufs[b].first;
+            if (p->bufs[b].last > last[g]) last[g] = p->bufs[b].last;
+        }
+        for (int b = 0; b < p->nbufs; b++)
+            if (in_arena(&p->bufs[b]) && group_of(group, b) == b) {
+                p->bufs[b].first = first[b];
+                p->bufs[b].last = last[b];
+                order[n++] = b;
+            }
+        p->arena_floats = place(p, order, n);
+        for (int b = 0; b < p->nbufs; b++)
+            if (in_arena(&p->bufs[b])) p->bufs[b].offset = p->bufs[group_of(group, b)].offset;
+        free(first);
+        free(last);
+        lifetimes(p);                  /* the members' own lifetimes back */
+    } else {                           /* one block each, as if allocated one by one */
         int64_t at = 0;
-        for (int i = 0; i < n; i++) { p->bufs[order[i]].offset = at; at += padded(p->bufs[order[i]].size); }
+        for (int b = 0; b < p->nbufs; b++)
+            if (in_arena(&p->bufs[b])) { p->bufs[b].offset = at; at += padded(p->bufs[b].size); }
         p->arena_floats = at;
     }
     free(order);
+    free(group);
     size_t bytes = (size_t)(p->arena_floats ? p->arena_floats : ALIGN_FLOATS) * sizeof(float);
     p->arena = aligned_alloc(64, bytes);
     if (!p->arena) { fprintf(stderr, "gmc: out of memory (%zu bytes of buffers)\n", bytes); exit(2); }

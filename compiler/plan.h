@@ -58,6 +58,7 @@ typedef struct Plan {
     float *arena;                 /* the temps' memory (inputs have buffers of their own) */
     int64_t arena_floats;         /* its size */
     int64_t temp_floats;          /* what the temps would take with a buffer each */
+    int in_place;                 /* elementwise kernels that write over an operand */
 } Plan;
 
 typedef struct LowerOptions {

@@ -622,8 +622,14 @@ static void print_stats(Run *r) {
     printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
            gemm, ref > 0 ? 100 * gemm / ref : 0, ref, r->o->threads);
     int64_t arena = 0, temps = 0;
-    for (int i = 0; i < nplans; i++) { arena += r->cache[i].plan->arena_floats; temps += r->cache[i].plan->temp_floats; }
-    printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each\n", arena * 4e-6, temps * 4e-6);
+    int in_place = 0;
+    for (int i = 0; i < nplans; i++) {
+        arena += r->cache[i].plan->arena_floats;
+        temps += r->cache[i].plan->temp_floats;
+        in_place += r->cache[i].plan->in_place;
+    }
+    printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each; %d kernels write in place\n",
+           arena * 4e-6, temps * 4e-6, in_place);
     printf("  peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
 }
 

@@ -4,9 +4,11 @@
  *  - the schedule is simulated over the arena: every float remembers the buffer that last
  *    wrote it, and no step may read a buffer whose memory another buffer has since written;
  *    kept buffers (loss, gradients, reports) must still own their memory after the last step;
- *  - the arena is smaller than the temps would take with a buffer each;
+ *  - the arena is smaller than the temps would take with a buffer each, and some kernels
+ *    write in place (over an operand read only at the element written);
  *  - the loss and every gradient are bit-identical with the planner on and off, over two
- *    runs (the second run starts from the first run's leftovers in the shared memory). */
+ *    runs (the second run starts from the first run's leftovers in the shared memory); this
+ *    also checks the in-place kernels, which the simulation cannot see inside a step. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -95,6 +97,8 @@ static void check_program(const char *path, int batch, Jit *jit) {
           path, on->nsteps, on->nbufs, why[0] ? ": " : "", why);
     CHECK(on->arena_floats < on->temp_floats && off->arena_floats == off->temp_floats,
           "%s: the arena holds %.2f MB instead of %.2f MB", path, on->arena_floats * 4e-6, on->temp_floats * 4e-6);
+    CHECK(on->in_place > 0 && off->in_place == 0, "%s: %d elementwise kernels write over an operand (none without the planner)",
+          path, on->in_place);
     int same = 1;
     for (int run = 0; run < 2; run++) {
         fill_inputs(on, bg.ninputs);
