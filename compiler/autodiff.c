@@ -98,6 +98,8 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
         accumulate(g, adj, x, bin(g, IR_MUL, gy, bin(g, IR_MUL, e, scalar(g, (float)(2 / sqrt(M_PI))))));
         return;
     }
+    case IR_SIN: accumulate(g, adj, x, bin(g, IR_MUL, gy, ir_unary(g, IR_COS, x))); return;
+    case IR_COS: accumulate(g, adj, x, ir_unary(g, IR_NEG, bin(g, IR_MUL, gy, ir_unary(g, IR_SIN, x)))); return;
     case IR_ADD:
         accumulate(g, adj, x, gy);
         accumulate(g, adj, y2, gy);
@@ -190,6 +192,14 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
     /* gather and scatter are each other's adjoints too; ids get no gradient */
     case IR_GATHER: accumulate(g, adj, x, ir_scatter(g, gy, y2, g->nodes[x].shape[0])); return;
     case IR_SCATTER: accumulate(g, adj, x, ir_gather(g, gy, y2)); return;
+    /* a running sum's adjoint is the running sum the other way; a running product's is
+     * that of gy * y, divided by x (so x must have no zeros) */
+    case IR_CUMSUM: accumulate(g, adj, x, ir_scan(g, IR_CUMSUM, gy, n.axis, !n.reverse)); return;
+    case IR_CUMPROD: {
+        int s = ir_scan(g, IR_CUMSUM, bin(g, IR_MUL, gy, i), n.axis, !n.reverse);
+        accumulate(g, adj, x, bin(g, IR_DIV, s, x));
+        return;
+    }
     }
 }
 

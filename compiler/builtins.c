@@ -243,6 +243,135 @@ static Value matmul_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return located(c, r, a->loc);
 }
 
+/* cumsum(x, axis: -1, reverse: false), cumprod(...): running sums and products along an axis
+ * (from its end with reverse: true); cumprod's gradient divides by x, so x must have no zeros
+ * where a gradient is taken */
+static Value scan_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+    if (a->npos < 1 || a->npos > 2) { diag_error(a->loc, "%s(x, axis: -1, reverse: false) takes one tensor", fn); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+    if (x < 0) return error_value;
+    Loc al = a->loc, rl = a->loc;
+    Value *av = named(a, "axis", &al), *rv = named(a, "reverse", &rl);
+    if (!av && a->npos > 1) { av = &a->pos[1]; al = a->pos_loc[1]; }
+    if (no_other_named(a, fn) < 0) return error_value;
+    int ndim = c->g->nodes[x].ndim, axis = ndim - 1;
+    int64_t rev = 0;
+    if (ndim < 1) { diag_error(a->pos_loc[0], "%s(): needs a tensor with at least one axis, got a scalar", fn); return error_value; }
+    if ((av && axis_of(*av, al, ndim, &axis) < 0) || (rv && want_int(*rv, rl, fmt("%s() reverse", fn), &rev) < 0))
+        return error_value;
+    return located(c, ir_scan(c->g, (IrOp)def->op, x, axis, rev != 0), a->loc);
+}
+
+/* the index of the largest element along `axis` (the first one on ties), as a float: the
+ * maximum, compared, then the smallest index where it was found; no gradient */
+static int argmax_node(IrGraph *g, int x, int axis) {
+    IrNode n = g->nodes[x];
+    int64_t len = n.shape[axis], shape[IR_MAXDIM];
+    float *iota = xmalloc(len * sizeof *iota);
+    for (int64_t i = 0; i < len; i++) iota[i] = (float)i;
+    int idx = ir_data(g, iota, 1, &len);
+    for (int d = axis; d < n.ndim; d++) shape[d - axis] = d == axis ? len : 1;
+    idx = ir_reshape(g, idx, n.ndim - axis, shape);          /* along axis, broadcasting after */
+    int m = keep_axes(g, ir_reduce(g, IR_MAXR, x, 1u << axis), x, 1u << axis);
+    int hit = ir_where(g, ir_binary(g, IR_EQ, x, m), idx, ir_const(g, (float)len, 0, NULL));
+    return ir_reduce(g, IR_MINR, hit, 1u << axis);
+}
+
+static Value argmax_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "argmax()") < 0) return error_value;
+    if (a->npos < 1 || a->npos > 2) { diag_error(a->loc, "argmax(x, axis: -1) takes one tensor"); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "argmax");
+    if (x < 0) return error_value;
+    Loc al = a->loc;
+    Value *av = named(a, "axis", &al);
+    if (!av && a->npos > 1) { av = &a->pos[1]; al = a->pos_loc[1]; }
+    if (no_other_named(a, "argmax") < 0) return error_value;
+    int ndim = c->g->nodes[x].ndim, axis = ndim - 1;
+    if (ndim < 1) { diag_error(a->pos_loc[0], "argmax(): needs a tensor with at least one axis, got a scalar"); return error_value; }
+    if (av && axis_of(*av, al, ndim, &axis) < 0) return error_value;
+    return located(c, argmax_node(c->g, x, axis), a->loc);
+}
+
+/* whole numbers drawn uniformly from lo..hi-1: floor(lo + (hi - lo) u), u ~ U[0, 1) (kept
+ * below hi where float rounding would reach it) */
+static int randint_node(IrGraph *g, double lo, double hi, int ndim, const int64_t *shape) {
+    int u = ir_leaf(g, IR_UNIFORM, ndim, shape, 0);
+    int v = ir_unary(g, IR_FLOOR, ir_binary(g, IR_ADD, scaled(g, u, hi - lo), ir_const(g, (float)lo, 0, NULL)));
+    return ir_binary(g, IR_MIN, v, ir_const(g, (float)(hi - 1), 0, NULL));
+}
+
+static int randint_bounds(Args *a, int from, const char *fn, double *lo, double *hi) {
+    int64_t l, h;
+    if (want_int(a->pos[from], a->pos_loc[from], fmt("%s() bound", fn), &l) < 0 ||
+        want_int(a->pos[from + 1], a->pos_loc[from + 1], fmt("%s() bound", fn), &h) < 0) return -1;
+    if (h <= l || h - l > (1 << 24) || l < -(1 << 24) || h > (1 << 24)) {
+        diag_error(a->loc, "%s(): no whole numbers in %lld..%lld (lo must be below hi, both within 2^24)", fn, (long long)l, (long long)h - 1);
+        return -1;
+    }
+    *lo = (double)l;
+    *hi = (double)h;
+    return 0;
+}
+
+/* randint(lo, hi, dims...), randint_like(x, lo, hi): fresh whole numbers in lo..hi-1 */
+static Value randint_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    const char *fn = def->name;
+    int like = !strcmp(fn, "randint_like");
+    if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
+    if (a->nnamed || (like ? a->npos != 3 : a->npos < 2)) {
+        diag_error(a->loc, like ? "randint_like(x, lo, hi) takes a tensor and two bounds" : "randint(lo, hi, dims...) takes two bounds and a shape");
+        return error_value;
+    }
+    double lo, hi;
+    if (randint_bounds(a, like, fn, &lo, &hi) < 0) return error_value;
+    int64_t dims[IR_MAXDIM];
+    int nd;
+    if (like) {
+        int x = as_tensor(c, a->pos[0], a->pos_loc[0], fn);
+        if (x < 0) return error_value;
+        nd = c->g->nodes[x].ndim;
+        memcpy(dims, c->g->nodes[x].shape, nd * sizeof *dims);
+    } else if ((nd = dims_of(a, 2, dims, fn)) < 0) return error_value;
+    return located(c, randint_node(c->g, lo, hi, nd, dims), a->loc);
+}
+
+/* bernoulli(p): 1 with probability p (a tensor), else 0; bernoulli(p, dims...) for a number p */
+static Value bernoulli_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "bernoulli()") < 0) return error_value;
+    if (a->npos < 1 || a->nnamed || (a->pos[0].kind == V_TENSOR && a->npos > 1)) {
+        diag_error(a->loc, "bernoulli(p) takes a tensor of probabilities, or bernoulli(p, dims...) a number");
+        return error_value;
+    }
+    int p = as_tensor(c, a->pos[0], a->pos_loc[0], "bernoulli");
+    if (p < 0) return error_value;
+    int64_t dims[IR_MAXDIM];
+    int nd = c->g->nodes[p].ndim;
+    memcpy(dims, c->g->nodes[p].shape, nd * sizeof *dims);
+    if (a->pos[0].kind != V_TENSOR && (nd = dims_of(a, 1, dims, "bernoulli")) < 0) return error_value;
+    int u = ir_leaf(c->g, IR_UNIFORM, nd, dims, 0);
+    return located(c, ir_binary(c->g, IR_LT, u, p), a->loc);
+}
+
+/* categorical(logits): one draw per row of the last axis, P(i) = softmax(logits)_i, as ids
+ * (the Gumbel-max trick: argmax(logits + g), g = -log(-log(u)), u ~ U[0, 1)) */
+static Value categorical_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (need_graph(c, a->loc, "categorical()") < 0) return error_value;
+    if (a->npos != 1 || a->nnamed) { diag_error(a->loc, "categorical(logits) takes one tensor of logits"); return error_value; }
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "categorical");
+    if (x < 0) return error_value;
+    IrGraph *g = c->g;
+    IrNode n = g->nodes[x];
+    if (n.ndim < 1) { diag_error(a->pos_loc[0], "categorical(): the logits need a last axis of classes, got a scalar"); return error_value; }
+    int u = ir_leaf(g, IR_UNIFORM, n.ndim, n.shape, 0);
+    int gumbel = ir_unary(g, IR_NEG, ir_unary(g, IR_LOG, ir_unary(g, IR_NEG, ir_unary(g, IR_LOG, u))));
+    return located(c, argmax_node(g, ir_binary(g, IR_ADD, x, gumbel), n.ndim - 1), a->loc);
+}
+
 /* z points of an n x n grid over [lo, hi]^2, row-major with y decreasing downwards so the
  * decoded grid reads like a plot */
 static Value latent_grid(Ctx *c, Args *a, const BuiltinDef *def) {
@@ -281,6 +410,8 @@ static double fold_unary(IrOp op, double x) {
     case IR_SIGMOID: return 1 / (1 + exp(-x));
     case IR_SOFTPLUS: return log1p(exp(-fabs(x))) + fmax(x, 0);
     case IR_ERF: return erf(x);
+    case IR_SIN: return sin(x);
+    case IR_COS: return cos(x);
     case IR_FLOOR: return floor(x);
     default: return NAN;
     }
@@ -311,6 +442,18 @@ static Value binary_call(Ctx *c, Args *a, const BuiltinDef *def) {
                          x.is_int && y.is_int && op != IR_POW);
     if (need_graph(c, a->loc, fmt("%s()", def->name)) < 0) return error_value;
     return tensor_binary(c, op, x, y, a->loc, fmt("%s()", def->name));
+}
+
+/* clip(x, lo, hi) = min(max(x, lo), hi) (the gradient passes where lo < x < hi) */
+static Value clip_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (a->npos != 3 || a->nnamed) { diag_error(a->loc, "clip(x, lo, hi) takes 3 arguments, got %d", a->npos + a->nnamed); return error_value; }
+    Value x = a->pos[0], lo = a->pos[1], hi = a->pos[2];
+    if (x.kind == V_NUM && lo.kind == V_NUM && hi.kind == V_NUM)
+        return num_value(fmin(fmax(x.num, lo.num), hi.num), x.is_int && lo.is_int && hi.is_int);
+    if (need_graph(c, a->loc, "clip()") < 0) return error_value;
+    Value m = tensor_binary(c, IR_MAX, x, lo, a->loc, "clip()");
+    return m.kind == V_ERROR ? m : tensor_binary(c, IR_MIN, m, hi, a->loc, "clip()");
 }
 
 static Value where_call(Ctx *c, Args *a, const BuiltinDef *def) {
@@ -735,11 +878,13 @@ static Value slice_call(Ctx *c, Args *a, const BuiltinDef *def) {
 Value init_value(const BuiltinDef *def, Args *a) {
     Value v = { .kind = V_INIT, .init = (Init)def->init };
     double x = 0;
-    if (v.init == INIT_NORMAL || v.init == INIT_UNIFORM || v.init == INIT_CONSTANT) {
-        x = v.init == INIT_CONSTANT ? 0 : 0.05;
+    if (v.init == INIT_NORMAL || v.init == INIT_UNIFORM || v.init == INIT_CONSTANT || v.init == INIT_ORTHOGONAL) {
+        x = v.init == INIT_CONSTANT ? 0 : v.init == INIT_ORTHOGONAL ? 1 : 0.05;
         Loc l = a->loc;
-        const char *key = v.init == INIT_NORMAL ? "std" : v.init == INIT_UNIFORM ? "limit" : "value";
+        const char *key = v.init == INIT_NORMAL ? "std" : v.init == INIT_UNIFORM ? "limit" :
+                          v.init == INIT_ORTHOGONAL ? "gain" : "value";
         Value *p = a->npos ? &a->pos[0] : named(a, key, &l);
+        if (a->npos) l = a->pos_loc[0];
         if (p && want_num(*p, l, "initializer argument", &x) < 0) return error_value;
     }
     v.ia = (float)x;
@@ -758,11 +903,14 @@ const BuiltinDef tensor_builtins[] = {
     { "sigmoid", unary_call, IR_SIGMOID, -1 },
     { "softplus", unary_call, IR_SOFTPLUS, -1 },
     { "erf", unary_call, IR_ERF, -1 },
+    { "sin", unary_call, IR_SIN, -1 },
+    { "cos", unary_call, IR_COS, -1 },
     { "floor", unary_call, IR_FLOOR, -1 },
     { "max", binary_call, IR_MAX, -1 },
     { "min", binary_call, IR_MIN, -1 },
     { "pow", binary_call, IR_POW, -1 },
     { "where", where_call, 0, -1 },
+    { "clip", clip_call, 0, -1 },
     { "reshape", reshape_batch, 0, -1 },
     { "transpose", transpose_call, 0, -1 },
     { "sum", reduce_call, IR_SUM, -1 },
@@ -777,6 +925,13 @@ const BuiltinDef tensor_builtins[] = {
     { "gather", gather_call, 0, -1 },
     { "grad", grad_call, 0, -1 },
     { "matmul", matmul_call, 0, -1 },
+    { "cumsum", scan_call, IR_CUMSUM, -1 },
+    { "cumprod", scan_call, IR_CUMPROD, -1 },
+    { "argmax", argmax_call, 0, -1 },
+    { "randint", randint_call, 0, -1 },
+    { "randint_like", randint_call, 0, -1 },
+    { "bernoulli", bernoulli_call, 0, -1 },
+    { "categorical", categorical_call, 0, -1 },
     { "last", last_call, 0, -1 },
     { "normal_like", random_like, IR_NORMAL, -1 },
     { "uniform_like", random_like, IR_UNIFORM, -1 },
@@ -802,5 +957,6 @@ const BuiltinDef tensor_builtins[] = {
     { "lecun_uniform", initializer_only, 0, INIT_LECUN_UNIFORM },
     { "lecun_normal", initializer_only, 0, INIT_LECUN_NORMAL },
     { "constant", initializer_only, 0, INIT_CONSTANT },
+    { "orthogonal", initializer_only, 0, INIT_ORTHOGONAL },
     { NULL, NULL, 0, -1 },
 };

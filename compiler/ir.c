@@ -7,11 +7,11 @@
 static const char *op_names[IR_NUM_OPS] = {
     "input", "param", "const", "data", "normal", "uniform",
     "neg", "exp", "log", "log1p", "sqrt", "rsqrt", "abs", "sign", "tanh", "sigmoid",
-    "softplus", "erf", "floor",
+    "softplus", "erf", "sin", "cos", "floor",
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
-    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter",
+    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter", "cumsum", "cumprod",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }
@@ -310,6 +310,14 @@ int ir_scatter(IrGraph *g, int values, int ids, int64_t rows) {
     return id;
 }
 
+int ir_scan(IrGraph *g, IrOp op, int a, int axis, int reverse) {
+    if (axis < 0 || axis >= g->nodes[a].ndim) return -1;
+    int id = ir_unary(g, op, a);
+    g->nodes[id].axis = axis;
+    g->nodes[id].reverse = reverse;
+    return id;
+}
+
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape_in) {
     IrNode x = g->nodes[a];
     int64_t shape[IR_MAXDIM];     /* ir_reduce may move the node array shape_in points into */
@@ -344,6 +352,7 @@ void ir_print(const IrGraph *g, FILE *f) {
                 else fprintf(f, "%s%lld", k ? "," : "", (long long)n->lo[k]);
         }
         if (n->op == IR_CONCAT) fprintf(f, " axis=%d", n->axis);
+        if (n->op == IR_CUMSUM || n->op == IR_CUMPROD) fprintf(f, " axis=%d%s", n->axis, n->reverse ? " reverse" : "");
         if (n->op == IR_IM2COL || n->op == IR_COL2IM)
             fprintf(f, " k=%dx%d s=%d,%d d=%d,%d pad=%d,%d,%d,%d", n->win.kh, n->win.kw, n->win.sy,
                     n->win.sx, n->win.dy, n->win.dx, n->win.pt, n->win.pb, n->win.pl, n->win.pr);

@@ -20,7 +20,7 @@ typedef enum IrOp {
     IR_UNIFORM,    /* fresh U[0,1) draws */
     /* elementwise unary */
     IR_NEG, IR_EXP, IR_LOG, IR_LOG1P, IR_SQRT, IR_RSQRT, IR_ABS, IR_SIGN, IR_TANH, IR_SIGMOID,
-    IR_SOFTPLUS, IR_ERF, IR_FLOOR,
+    IR_SOFTPLUS, IR_ERF, IR_SIN, IR_COS, IR_FLOOR,
     /* elementwise binary, numpy broadcasting */
     IR_ADD, IR_SUB, IR_MUL, IR_DIV, IR_MAX, IR_MIN, IR_POW,
     IR_GT, IR_GE, IR_LT, IR_LE, IR_EQ, IR_NE,
@@ -51,6 +51,9 @@ typedef enum IrOp {
      *   IR_SCATTER: its adjoint: in[0] values [s..., r...], in[1] ids [s...] -> [V, r...],
      *               each row of values added into row id (ids outside 0..V-1 are dropped) */
     IR_GATHER, IR_SCATTER,
+    /* running sums and products along `axis` (from the end of the axis if `reverse`),
+     * executed by the runtime in double precision */
+    IR_CUMSUM, IR_CUMPROD,
     IR_NUM_OPS
 } IrOp;
 
@@ -67,7 +70,8 @@ typedef struct IrNode {
     int trans_a, trans_b;    /* IR_MATMUL */
     int64_t lo[IR_MAXDIM];   /* IR_PAD: zeros before; IR_SLICE: start */
     int64_t hi[IR_MAXDIM];   /* IR_PAD: zeros after */
-    int axis;                /* IR_CONCAT */
+    int axis;                /* IR_CONCAT, IR_CUMSUM, IR_CUMPROD */
+    int reverse;             /* IR_CUMSUM, IR_CUMPROD */
     ConvWindow win;          /* IR_IM2COL, IR_COL2IM */
     Loc loc;                 /* source of the expression that made it, for messages */
 } IrNode;
@@ -83,7 +87,7 @@ typedef struct IrGraph {
  * it, so a model instance's weights are the same storage in every step. */
 typedef enum Init { INIT_ZEROS, INIT_ONES, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
                     INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_LECUN_UNIFORM, INIT_LECUN_NORMAL,
-                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT } Init;
+                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT, INIT_ORTHOGONAL } Init;
 
 typedef struct Param {
     const char *name;        /* "E.dense_1.W" */
@@ -151,6 +155,7 @@ int ir_history(IrGraph *g, int a, int pool, int capacity);
 /* -1 if the shapes do not fit (see IR_GATHER, IR_SCATTER; rows = V) */
 int ir_gather(IrGraph *g, int table, int ids);
 int ir_scatter(IrGraph *g, int values, int ids, int64_t rows);
+int ir_scan(IrGraph *g, IrOp op, int a, int axis, int reverse);     /* IR_CUMSUM, IR_CUMPROD */
 int ir_unbroadcast(IrGraph *g, int a, int ndim, const int64_t *shape);
 /* numpy broadcasting of two shapes; returns ndim or -1 */
 int ir_broadcast_shape(int na, const int64_t *sa, int nb, const int64_t *sb, int64_t *out);
@@ -163,4 +168,8 @@ void ir_grad(IrGraph *g, int loss, const int *wrt, int n, int *grads);
 int params_add(ParamTable *t, const char *name, const char *owner, int ndim,
                const int64_t *shape, Init init, float a, float b, int trainable, Loc loc);
 int params_find(const ParamTable *t, const char *name);
+/* orthogonal.c: a (rows x cols, row-major) holds max(rows, cols) x min(rows, cols) standard
+ * normal draws; replaces it with Keras's orthogonal matrix from them: orthonormal columns
+ * (rows >= cols) or rows, the QR's Q with R's diagonal made positive */
+void orthogonal_matrix(float *a, int64_t rows, int64_t cols);
 #endif

@@ -72,7 +72,7 @@ static const char *const kop_names[KE_NUM_OPS] = {
     [KE_CONST] = "const", [KE_LOAD] = "load", [KE_ACC] = "acc", [KE_INDEX] = "index",
     [KE_NEG] = "neg", [KE_EXP] = "exp", [KE_LOG] = "log", [KE_LOG1P] = "log1p",
     [KE_SQRT] = "sqrt", [KE_RSQRT] = "rsqrt", [KE_ABS] = "abs", [KE_SIGN] = "sign",
-    [KE_TANH] = "tanh", [KE_SIGMOID] = "sigmoid", [KE_SOFTPLUS] = "softplus", [KE_ERF] = "erf",
+    [KE_TANH] = "tanh", [KE_SIGMOID] = "sigmoid", [KE_SOFTPLUS] = "softplus", [KE_ERF] = "erf", [KE_SIN] = "sin", [KE_COS] = "cos",
     [KE_FLOOR] = "floor", [KE_ADD] = "add", [KE_SUB] = "sub", [KE_MUL] = "mul",
     [KE_DIV] = "div", [KE_MAX] = "max", [KE_MIN] = "min", [KE_POW] = "pow", [KE_GT] = "gt",
     [KE_GE] = "ge", [KE_LT] = "lt", [KE_LE] = "le", [KE_EQ] = "eq", [KE_NE] = "ne",

@@ -26,7 +26,7 @@ typedef enum KOp {
     KE_INDEX,    /* the loop index idx[axis] as a float */
     /* unary: arg[0] */
     KE_NEG, KE_EXP, KE_LOG, KE_LOG1P, KE_SQRT, KE_RSQRT, KE_ABS, KE_SIGN, KE_TANH, KE_SIGMOID,
-    KE_SOFTPLUS, KE_ERF, KE_FLOOR,
+    KE_SOFTPLUS, KE_ERF, KE_SIN, KE_COS, KE_FLOOR,
     /* binary: arg[0], arg[1] */
     KE_ADD, KE_SUB, KE_MUL, KE_DIV, KE_MAX, KE_MIN, KE_POW,
     KE_GT, KE_GE, KE_LT, KE_LE, KE_EQ, KE_NE,   /* 1.0f if true else 0.0f */

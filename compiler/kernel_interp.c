@@ -60,6 +60,8 @@ static float eval(const KExpr *e, float *const *bufs, const int64_t *idx, int n,
     case KE_SIGMOID: return ksigmoid(a);
     case KE_SOFTPLUS: return ksoftplus(a);
     case KE_ERF: return erff(a);
+    case KE_SIN: return sinf(a);
+    case KE_COS: return cosf(a);
     case KE_FLOOR: return floorf(a);
     case KE_ADD: return a + b;
     case KE_SUB: return a - b;

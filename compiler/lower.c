@@ -223,7 +223,7 @@ static void emit_window(Lower *L, int node) {
  * window movers, and reshape, which aliases its operand's buffer */
 static int reads_contiguous(IrOp op) {
     return op == IR_MATMUL || op == IR_RESHAPE || op == IR_IM2COL || op == IR_COL2IM || op == IR_HISTORY ||
-           op == IR_GATHER || op == IR_SCATTER;
+           op == IR_GATHER || op == IR_SCATTER || op == IR_CUMSUM || op == IR_CUMPROD;
 }
 
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
@@ -410,6 +410,16 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         case IR_PAD: emit_pad(&L, i); break;
         case IR_CONCAT: emit_concat(&L, i); break;
         case IR_IM2COL: case IR_COL2IM: emit_window(&L, i); break;
+        case IR_CUMSUM: case IR_CUMPROD: {
+            int64_t outer = 1, inner = 1;
+            for (int d = 0; d < n->ndim; d++)
+                if (d < n->axis) outer *= n->shape[d];
+                else if (d > n->axis) inner *= n->shape[d];
+            add_step(p, (PlanStep){ .kind = STEP_SCAN, .node = i, .prod = n->op == IR_CUMPROD,
+                                    .reverse = n->reverse, .a = p->node_buf[n->in[0]],
+                                    .c = p->node_buf[i], .m = outer, .k = n->shape[n->axis], .n = inner });
+            break;
+        }
         case IR_GATHER: case IR_SCATTER: {
             const IrNode *ids = &g->nodes[n->in[1]];
             const IrNode *table = n->op == IR_GATHER ? &g->nodes[n->in[0]] : n;
@@ -489,6 +499,11 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         case STEP_NORMAL: case STEP_UNIFORM:
             fprintf(f, "fill %%%d: b%d ~ %s [%lld]\n", st->node, st->c,
                     st->kind == STEP_NORMAL ? "normal" : "uniform", (long long)ir_numel(n));
+            break;
+        case STEP_SCAN:
+            fprintf(f, "%s %%%d: b%d <- b%d along the middle axis of [%lld, %lld, %lld]%s\n",
+                    st->prod ? "cumprod" : "cumsum", st->node, st->c, st->a, (long long)st->m,
+                    (long long)st->k, (long long)st->n, st->reverse ? ", reversed" : "");
             break;
         case STEP_GATHER:
             fprintf(f, "%s %%%d: b%d <- b%d rows at ids b%d  [%lld ids, %lld rows of %lld]\n",

@@ -30,7 +30,7 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
         break;
     }
     case STEP_GEMM: case STEP_GATHER: reads[n++] = st->a; reads[n++] = st->b; w = st->c; break;
-    case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: reads[n++] = st->a; w = st->c; break;
+    case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;
     case STEP_NORMAL: case STEP_UNIFORM: w = st->c; break;
     default:                      /* a step kind this function does not know yet */
         fprintf(stderr, "gmc: internal error: the memory planner does not know step kind %d\n", st->kind);

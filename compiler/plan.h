@@ -23,7 +23,7 @@ typedef struct Buffer {
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
-                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER } StepKind;
+                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER, STEP_SCAN } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
@@ -38,6 +38,8 @@ typedef struct PlanStep {
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
+    int prod, reverse;            /* STEP_SCAN: c = running sums (products) of a along the
+                                     middle axis of [m, k, n], from its end if reverse */
     int node;                     /* the IR node computed, for --dump-kernels and stats */
 } PlanStep;
 
@@ -92,7 +94,7 @@ void plan_memory(Plan *p, int enabled);
 typedef enum StatGroup {
     SG_ELEMENTWISE, SG_REDUCTION,            /* gmc's compiled kernels */
     SG_GEMV, SG_OUTER, SG_GEMM_SMALL, SG_GEMM_MEDIUM, SG_GEMM_LARGE,   /* matrix products */
-    SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER,
+    SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER, SG_SCAN,
     SG_COUNT
 } StatGroup;
 typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;

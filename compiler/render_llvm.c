@@ -368,7 +368,8 @@ typedef struct MathFn {
 } MathFn;
 static const MathFn m_exp = {"llvm.exp", "expf", 1}, m_log = {"llvm.log", "logf", 1},
                     m_pow = {"llvm.pow", "powf", 2}, m_tanh = {NULL, "tanhf", 1},
-                    m_erf = {NULL, "erff", 1}, m_log1p = {NULL, "log1pf", 1};
+                    m_erf = {NULL, "erff", 1}, m_log1p = {NULL, "log1pf", 1},
+                    m_sin = {"llvm.sin", "sinf", 1}, m_cos = {"llvm.cos", "cosf", 1};
 
 /* libmvec variant for w lanes: _ZGV<isa>N<w><v per arg>_<name> (the x86 vector ABI) */
 static LLVMValueRef call_libmvec(Gen *g, const MathFn *m, LLVMValueRef *args, int w) {
@@ -536,6 +537,8 @@ static LLVMValueRef emit_expr(Gen *g, const KExpr *e, int scope) {
     case KE_SIGMOID: return emit_sigmoid(g, a);
     case KE_SOFTPLUS: return emit_softplus(g, a);
     case KE_ERF: return math1(g, &m_erf, a);
+    case KE_SIN: return math1(g, &m_sin, a);
+    case KE_COS: return math1(g, &m_cos, a);
     case KE_FLOOR: return call_intrinsic(g, "llvm.floor", x, 1);
     case KE_ADD: return LLVMBuildFAdd(g->b, a, b, "");
     case KE_SUB: return LLVMBuildFSub(g->b, a, b, "");

@@ -989,6 +989,13 @@ static void init_param(Param *pr, Rng *rng) {
     case INIT_HE_NORMAL: std = sqrt(2.0 / fan_in); break;
     case INIT_LECUN_UNIFORM: uniform = 1; limit = sqrt(3.0 / fan_in); break;
     case INIT_LECUN_NORMAL: std = sqrt(1.0 / fan_in); break;
+    case INIT_ORTHOGONAL: {       /* Keras: over [prod(shape[:-1]), shape[-1]], times the gain */
+        int64_t cols = pr->ndim ? pr->shape[pr->ndim - 1] : 1, rows = cols ? pr->size / cols : 0;
+        rng_normal(rng, pr->data, pr->size);
+        orthogonal_matrix(pr->data, rows, cols);
+        for (int64_t i = 0; i < pr->size; i++) pr->data[i] *= pr->init_a;
+        return;
+    }
     case INIT_NORMAL: std = pr->init_a; break;
     case INIT_UNIFORM: uniform = 1; limit = pr->init_a; break;
     }

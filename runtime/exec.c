@@ -47,6 +47,20 @@ static void gather(const PlanStep *st, const float *a, const float *ids, float *
     }
 }
 
+/* running sums or products of a [m, k, n] along k, accumulated in double */
+static void scan(const PlanStep *st, const float *a, float *c) {
+    int64_t m = st->m, k = st->k, n = st->n;
+    for (int64_t o = 0; o < m; o++)
+        for (int64_t j = 0; j < n; j++) {
+            double acc = st->prod ? 1 : 0;
+            for (int64_t t = 0; t < k; t++) {
+                int64_t at = (o * k + (st->reverse ? k - 1 - t : t)) * n + j;
+                acc = st->prod ? acc * a[at] : acc + a[at];
+                c[at] = (float)acc;
+            }
+        }
+}
+
 typedef struct KernelCall { const Kernel *k; KernelFn fn; float *args[K_MAXARGS]; } KernelCall;
 
 static void kernel_range(void *ctx, int64_t begin, int64_t end) {
@@ -76,6 +90,7 @@ static StatGroup step_group(const Plan *p, const PlanStep *st) {
     case STEP_COL2IM: return SG_COL2IM;
     case STEP_NORMAL: case STEP_UNIFORM: return SG_RANDOM;
     case STEP_HISTORY: return SG_HISTORY;
+    case STEP_SCAN: return SG_SCAN;
     default: return SG_GATHER;
     }
 }
@@ -84,7 +99,7 @@ const char *stat_group_name(StatGroup g) {
     static const char *names[SG_COUNT] = {
         "elementwise kernels", "reduction kernels", "sgemv (a vector)", "outer products",
         "sgemm < 1 MFLOP", "sgemm 1-100 MFLOP", "sgemm >= 100 MFLOP", "im2col", "col2im",
-        "random draws", "history pools", "gather/scatter",
+        "random draws", "history pools", "gather/scatter", "cumsum/cumprod",
     };
     return g < SG_COUNT ? names[g] : "?";
 }
@@ -131,6 +146,7 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
             break;
+        case STEP_SCAN: scan(st, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_GATHER: gather(st, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c]); break;
         case STEP_COL2IM: col2im(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_KERNEL: {

@@ -50,7 +50,23 @@ BRANCHES = {
     "schedule": lambda h, p, ids: h * (torch.arange(1, 8, dtype=h.dtype) * 0.1)[ids.long()][:, None, :, None],
     "attention": lambda h, p, ids: torch.softmax(h @ (h * 0.5 + 1).transpose(-1, -2) / 5 ** 0.5, -1) @ h,
     "bmm_ta": lambda h, p, ids: h.transpose(-1, -2) @ h + (h * h).transpose(-1, -2) @ h,
+    "scans": lambda h, p, ids: (h.cumsum(1) + h.cumprod(-1) + h.flip(2).cumsum(2).flip(2) +
+                                 h.flip(0).cumprod(0).flip(0)),
+    "trig": lambda h, p, ids: torch.sin(h) * torch.cos(2 * h),
+    "argmax_last": lambda h, p, ids: torch.cat([h.argmax(-1).flatten(1), h.argmax(1).flatten(1)], -1).to(h.dtype),
+    "draws": lambda h, p, ids: h * draws(h, ids, p["noise"]),
+    "ortho": lambda h, p, ids: h @ p["Q"],
+    "clipped": lambda h, p, ids: h.clamp(-0.5, 0.7),
 }
+
+
+def draws(h, ids, noise):
+    """randint_like(ids, 2, 9), bernoulli(sigmoid(h)), categorical(h) from gmc's uniform draws"""
+    u0, u1, u2 = (n.to(h.dtype) for n in noise)
+    r = torch.floor(2 + 7 * u0)[:, None, :, None]
+    b = (u1 < torch.sigmoid(h)).to(h.dtype)
+    c = (h - torch.log(-torch.log(u2))).argmax(-1).to(h.dtype)[..., None]
+    return r + b + c
 
 
 def load(path):
@@ -75,10 +91,12 @@ def forward_backward(tensors, names, dtype):
     loss = 0
     for br, op in BRANCHES.items():
         p = {n[len("N.%s." % br):]: t for n, t in params.items() if n.startswith("N.%s." % br)}
+        p["noise"] = [torch.tensor(tensors["noise/%d" % i]) for i in range(3)]
         y = op(x + p["probe.P"], p, ids)
         loss = loss + (y.reshape(y.shape[0], -1) * p["readout.R"]).sum()
     loss.backward()
-    return float(loss), {n: t.grad.double().numpy() for n, t in params.items()}
+    return float(loss), {n: (t.grad if t.grad is not None else torch.zeros_like(t)).double().numpy()
+                         for n, t in params.items()}
 
 
 def relerr(got, ref):
@@ -97,6 +115,10 @@ def main(argv):
         tensors, names = load(argv[1])
     except (OSError, ValueError) as e:
         print("crosscheck: %s" % e)
+        return 1
+    q = tensors["N.ortho.Q"].astype(np.float64)      # orthogonal(2): Q^T Q = 4 I
+    if np.abs(q.T @ q - 4 * np.eye(3)).max() > 1e-5:
+        print("crosscheck: N.ortho.Q = orthogonal(2) is not 2 x orthonormal columns:\n%s" % (q.T @ q))
         return 1
     loss64, g64 = forward_backward(tensors, names, torch.float64)
     loss32, g32 = forward_backward(tensors, names, torch.float32)

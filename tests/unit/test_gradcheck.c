@@ -45,7 +45,7 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     static const struct { const char *name; IrOp op; } table[] = {
         { "neg", IR_NEG }, { "exp", IR_EXP }, { "log", IR_LOG }, { "log1p", IR_LOG1P },
         { "sqrt", IR_SQRT }, { "rsqrt", IR_RSQRT }, { "abs", IR_ABS }, { "tanh", IR_TANH },
-        { "sigmoid", IR_SIGMOID }, { "softplus", IR_SOFTPLUS }, { "erf", IR_ERF },
+        { "sigmoid", IR_SIGMOID }, { "softplus", IR_SOFTPLUS }, { "erf", IR_ERF }, { "sin", IR_SIN }, { "cos", IR_COS },
         { "add", IR_ADD }, { "sub", IR_SUB }, { "mul", IR_MUL }, { "div", IR_DIV },
         { "max", IR_MAX }, { "min", IR_MIN }, { "pow", IR_POW },
         { "add_bcast", IR_ADD }, { "mul_bcast", IR_MUL }, { "div_bcast", IR_DIV },
@@ -75,6 +75,10 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     if (!strcmp(name, "bmm_tb")) return ir_matmul(g, x[0], x[1], 0, 1);
     if (!strcmp(name, "bmm_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
     if (!strcmp(name, "bmm_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
+    if (!strcmp(name, "cumsum1")) return ir_scan(g, IR_CUMSUM, x[0], 1, 0);
+    if (!strcmp(name, "cumsum_rev")) return ir_scan(g, IR_CUMSUM, x[0], 2, 1);
+    if (!strcmp(name, "cumprod0")) return ir_scan(g, IR_CUMPROD, x[0], 0, 0);
+    if (!strcmp(name, "cumprod_rev")) return ir_scan(g, IR_CUMPROD, x[0], 2, 1);
     if (!strcmp(name, "gather")) { int64_t s[2] = { 2, 4 }; return ir_gather(g, x[0], ids_data(g, 2, s, 5)); }
     if (!strcmp(name, "gather_1d")) { int64_t s[1] = { 4 }; return ir_gather(g, x[0], ids_data(g, 1, s, 3)); }
     if (!strcmp(name, "scatter")) { int64_t s[2] = { 2, 4 }; return ir_scatter(g, x[0], ids_data(g, 2, s, 5), 5); }
@@ -184,6 +188,8 @@ int main(void) {
         { "sigmoid", 1, { 2 }, { { 3, 4 } }, -4, 4 },
         { "softplus", 1, { 2 }, { { 3, 4 } }, -4, 4 },
         { "erf", 1, { 2 }, { { 3, 4 } }, -2, 2 },
+        { "sin", 1, { 2 }, { { 3, 4 } }, -3, 3 },
+        { "cos", 1, { 2 }, { { 3, 4 } }, -3, 3 },
         { "add", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
         { "sub", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
         { "mul", 2, { 2, 2 }, { { 3, 4 }, { 3, 4 } }, -2, 2 },
@@ -215,6 +221,10 @@ int main(void) {
         { "bmm_ta", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 4, 5 } }, -1, 1 },
         { "bmm_tab", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 5, 4 } }, -1, 1 },
         { "bmm4", 2, { 4, 4 }, { { 2, 2, 3, 4 }, { 2, 2, 4, 3 } }, -1, 1 },
+        { "cumsum1", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "cumsum_rev", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
+        { "cumprod0", 1, { 3 }, { { 4, 3, 2 } }, 0.5f, 1.5f },
+        { "cumprod_rev", 1, { 3 }, { { 2, 3, 4 } }, 0.5f, 1.5f },
         { "gather", 1, { 2 }, { { 5, 3 } }, -2, 2 },
         { "gather_1d", 1, { 1 }, { { 6 } }, -2, 2 },
         { "scatter", 1, { 3 }, { { 2, 4, 3 } }, -2, 2 },

@@ -159,7 +159,7 @@ static void run_case(const char *what, Kernel *k, double rtol) {
 
 static int transcendental(KOp op) {
     return op == KE_EXP || op == KE_LOG || op == KE_LOG1P || op == KE_TANH || op == KE_SIGMOID ||
-           op == KE_SOFTPLUS || op == KE_ERF || op == KE_POW;
+           op == KE_SOFTPLUS || op == KE_ERF || op == KE_SIN || op == KE_COS || op == KE_POW;
 }
 
 static void test_every_op(void) {
