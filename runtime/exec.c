@@ -32,19 +32,40 @@ static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
 
 /* c = the rows of table a [k, n] at ids b [m] (NaN rows for ids out of range, so a bad id
  * shows up as a non-finite loss), or (scatter) c [k, n] = the rows of a [m, n] summed at
- * their ids, in index order so the sums do not depend on threads */
-static void gather(const PlanStep *st, const float *a, const float *ids, float *c) {
-    int64_t m = st->m, n = st->n, k = st->k;
-    if (st->scatter) memset(c, 0, (size_t)(k * n) * sizeof *c);
-    for (int64_t i = 0; i < m; i++) {
-        float r = nearbyintf(ids[i]);
-        int ok = r >= 0 && r < (float)k;
-        int64_t row = ok ? (int64_t)r : 0;
-        if (st->scatter) {
-            if (ok) for (int64_t j = 0; j < n; j++) c[row * n + j] += a[i * n + j];
-        } else if (ok) memcpy(c + i * n, a + row * n, (size_t)n * sizeof *c);
-        else for (int64_t j = 0; j < n; j++) c[i * n + j] = NAN;
+ * their ids, in index order so the sums do not depend on threads. Threads split a gather by
+ * ids and a scatter by columns, so each output element is still written by one thread. */
+typedef struct GatherCall { const PlanStep *st; const float *a, *ids; float *c; } GatherCall;
+
+static int64_t row_of(float id, int64_t k) {
+    float r = nearbyintf(id);
+    return r >= 0 && r < (float)k ? (int64_t)r : -1;
+}
+
+static void gather_range(void *ctx, int64_t begin, int64_t end) {
+    const GatherCall *g = ctx;
+    int64_t m = g->st->m, n = g->st->n, k = g->st->k;
+    if (g->st->scatter) {                    /* [begin, end) is a block of columns */
+        for (int64_t r = 0; r < k; r++) memset(g->c + r * n + begin, 0, (size_t)(end - begin) * sizeof *g->c);
+        for (int64_t i = 0; i < m; i++) {
+            int64_t row = row_of(g->ids[i], k);
+            if (row >= 0)
+                for (int64_t j = begin; j < end; j++) g->c[row * n + j] += g->a[i * n + j];
+        }
+        return;
     }
+    for (int64_t i = begin; i < end; i++) {  /* [begin, end) is a block of ids */
+        int64_t row = row_of(g->ids[i], k);
+        if (row >= 0) memcpy(g->c + i * n, g->a + row * n, (size_t)n * sizeof *g->c);
+        else for (int64_t j = 0; j < n; j++) g->c[i * n + j] = NAN;
+    }
+}
+
+static void gather(const PlanStep *st, const float *a, const float *ids, float *c) {
+    GatherCall call = { st, a, ids, c };
+    int64_t split = st->scatter ? st->n : st->m, work = st->m * st->n;
+    if (work >= 65536 && split > 1)
+        parallel_for(split, st->scatter ? 16 : (65536 + st->n - 1) / st->n / 4 + 1, gather_range, &call);
+    else gather_range(&call, 0, split);
 }
 
 /* running sums or products of a [m, k, n] along k, accumulated in double */

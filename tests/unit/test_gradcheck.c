@@ -9,6 +9,7 @@
 #include <string.h>
 #include "check.h"
 #include "plan.h"
+#include "threads.h"
 
 typedef struct Case {
     const char *name;
@@ -173,6 +174,51 @@ static void check_case(const Case *c, int fuse, int interpret, int order) {
     ir_free(&g);
 }
 
+/* gather and its adjoint at a size the runtime splits across threads (rows by ids, the
+ * scatter by columns), against a plain loop: forward rows and the table's gradient */
+static void check_big_gather(void) {
+    enum { V = 300, D = 70, M = 2000 };
+    IrGraph g;
+    ir_init(&g);
+    params.n = 0;
+    Rng rng;
+    rng_init(&rng, 9);
+    int64_t ts[2] = { V, D }, is[1] = { M };
+    int table = add_input(&g, 2, ts, -1, 1, &rng);
+    float *ids = malloc(M * sizeof *ids);
+    for (int i = 0; i < M; i++) ids[i] = (float)((i * 37 + i / 7) % V);
+    ids[5] = -1; ids[6] = V;                       /* out of range: NaN rows, no gradient */
+    int y = ir_gather(&g, table, ir_data(&g, ids, 1, is));
+    IrNode yn = g.nodes[y];
+    int w = random_data(&g, &yn, &rng);
+    int loss = sum_all(&g, ir_binary(&g, IR_MUL, ir_where(&g, ir_binary(&g, IR_EQ, y, y), y, ir_const(&g, 0, 0, NULL)), w));
+    int grad;
+    ir_grad(&g, loss, &table, 1, &grad);
+    int roots[3] = { loss, grad, y };
+    LowerOptions lo = { .fuse = 1 };
+    char err[256];
+    Plan *p = plan_build(&g, &params, roots, 3, 0, &lo, jit, err, sizeof err);
+    run_loss(p, loss);
+    const float *t = params.items[0].data, *wd = g.consts[g.nodes[w].slot];
+    const float *got_y = plan_node(p, y), *got_g = plan_node(p, grad);
+    double *ref = calloc(V * D, sizeof *ref);
+    int rows_ok = 1;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < D; j++) {
+            int r = (int)ids[i];
+            if (r < 0 || r >= V) { rows_ok &= isnan(got_y[i * D + j]); continue; }
+            rows_ok &= got_y[i * D + j] == t[r * D + j];
+            ref[r * D + j] += wd[i * D + j];
+        }
+    double worst = 0;
+    for (int k = 0; k < V * D; k++) worst = fmax(worst, fabs(got_g[k] - ref[k]));
+    CHECK(rows_ok, "gather of %d ids from [%d, %d] on %d threads: the rows, NaN rows for bad ids", M, V, D, threads_count());
+    CHECK(worst < 1e-4, "scatter (gather's gradient) on %d threads: max error %.1e vs a plain loop", threads_count(), worst);
+    free(ref);
+    plan_free(p);
+    ir_free(&g);
+}
+
 int main(void) {
     jit = jit_create();
     CHECK(jit != NULL, "LLVM JIT created");
@@ -238,6 +284,10 @@ int main(void) {
             check_case(&cases[i], 1, 1, order);
         }
     }
+    threads_start(3);
+    check_big_gather();
+    threads_stop();
+    check_big_gather();
     jit_destroy(jit);
     CHECK_DONE();
 }
