@@ -76,6 +76,21 @@ static int apply(IrGraph *g, const char *name, const int *x) {
     if (!strcmp(name, "bmm_tb")) return ir_matmul(g, x[0], x[1], 0, 1);
     if (!strcmp(name, "bmm_ta")) return ir_matmul(g, x[0], x[1], 1, 0);
     if (!strcmp(name, "bmm_tab")) return ir_matmul(g, x[0], x[1], 1, 1);
+    /* the convolution family (ir_conv.c), for its second derivatives (conv critics) */
+    ConvWindow win = { .kh = 3, .kw = 3, .sy = 2, .sx = 2, .dy = 1, .dx = 1, .pt = 1, .pb = 1, .pl = 1, .pr = 1 };
+    if (!strcmp(name, "conv2d")) return ir_conv2d(g, x[0], x[1], &win, 1);
+    if (!strcmp(name, "conv2d_transpose")) return ir_conv2d_transpose(g, x[0], x[1], &win, 5, 5);
+    if (!strcmp(name, "maxpool")) {
+        /* x in [-0.1, 0.1] plus distinct offsets 0.5 apart: no finite-difference step
+         * changes which tap wins a window */
+        IrNode xn = g->nodes[x[0]];
+        float *off = malloc(ir_numel(&xn) * sizeof *off);
+        for (int64_t i = 0; i < ir_numel(&xn); i++) off[i] = 0.5f * (float)((i * 7) % ir_numel(&xn));
+        int shifted = ir_binary(g, IR_ADD, x[0], ir_data(g, off, xn.ndim, xn.shape));
+        return ir_pool2d(g, shifted, &win, 1);
+    }
+    if (!strcmp(name, "avgpool")) return ir_pool2d(g, x[0], &win, 0);
+    if (!strcmp(name, "upsample_bilinear")) return ir_upsample2d(g, x[0], 2, 2, 1);
     if (!strcmp(name, "cumsum1")) return ir_scan(g, IR_CUMSUM, x[0], 1, 0);
     if (!strcmp(name, "cumsum_rev")) return ir_scan(g, IR_CUMSUM, x[0], 2, 1);
     if (!strcmp(name, "cumprod0")) return ir_scan(g, IR_CUMPROD, x[0], 0, 0);
@@ -267,6 +282,11 @@ int main(void) {
         { "bmm_ta", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 4, 5 } }, -1, 1 },
         { "bmm_tab", 2, { 3, 3 }, { { 2, 4, 3 }, { 2, 5, 4 } }, -1, 1 },
         { "bmm4", 2, { 4, 4 }, { { 2, 2, 3, 4 }, { 2, 2, 4, 3 } }, -1, 1 },
+        { "conv2d", 2, { 4, 4 }, { { 2, 5, 5, 2 }, { 3, 3, 2, 3 } }, -1, 1 },
+        { "conv2d_transpose", 2, { 4, 4 }, { { 2, 3, 3, 2 }, { 3, 3, 3, 2 } }, -1, 1 },
+        { "maxpool", 1, { 4 }, { { 2, 5, 5, 2 } }, -0.1f, 0.1f },
+        { "avgpool", 1, { 4 }, { { 2, 5, 5, 2 } }, -2, 2 },
+        { "upsample_bilinear", 1, { 4 }, { { 1, 3, 3, 2 } }, -2, 2 },
         { "cumsum1", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
         { "cumsum_rev", 1, { 3 }, { { 2, 3, 4 } }, -2, 2 },
         { "cumprod0", 1, { 3 }, { { 4, 3, 2 } }, 0.5f, 1.5f },
