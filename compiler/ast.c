@@ -143,7 +143,7 @@ const char *ast_kind_name(NodeKind k) {
     static const char *const names[] = {
         [N_NUM] = "NUM", [N_STR] = "STR", [N_NAME] = "NAME", [N_BINOP] = "BINOP",
         [N_UNOP] = "UNOP", [N_CALL] = "CALL", [N_NAMEDARG] = "NAMEDARG", [N_ATTR] = "ATTR",
-        [N_INDEX] = "INDEX", [N_TUPLE] = "TUPLE", [N_COND] = "COND", [N_ASSIGN] = "ASSIGN",
+        [N_INDEX] = "INDEX", [N_SLICE] = "SLICE", [N_TUPLE] = "TUPLE", [N_COND] = "COND", [N_ASSIGN] = "ASSIGN",
         [N_RETURN] = "RETURN", [N_PARAM] = "PARAM", [N_STATE] = "STATE", [N_EXPR] = "EXPR",
         [N_MINIMIZE] = "MINIMIZE", [N_SAVE] = "SAVE", [N_CHECKPOINT] = "CHECKPOINT",
         [N_REPORT] = "REPORT", [N_OPTIMIZER] = "OPTIMIZER", [N_SETTING] = "SETTING",

@@ -17,7 +17,8 @@ typedef enum NodeKind {
                     desugared to f(x, a) and `x | f` to f(x), with `piped` set */
     N_NAMEDARG,  /* name: a */
     N_ATTR,      /* a.name */
-    N_INDEX,     /* a[list] */
+    N_INDEX,     /* a[list]: list items are exprs or N_SLICE */
+    N_SLICE,     /* lo:hi:step inside [ ]: a, b, c (each NULL when left out) */
     N_TUPLE,     /* list: (a, b) or bracketed array [a, b, c] (is_array set) */
     N_COND,      /* `a if c else b` */
     /* statements */

@@ -67,6 +67,7 @@ static void node_vjp(IrGraph *g, int *adj, int i) {
     case IR_SIGN: case IR_FLOOR:
     case IR_GT: case IR_GE: case IR_LT: case IR_LE: case IR_EQ: case IR_NE:
     case IR_HISTORY:     /* past images: constants to whatever reads them */
+    case IR_STOPGRAD:
     case IR_NUM_OPS:
         return;
     case IR_NEG: accumulate(g, adj, x, ir_unary(g, IR_NEG, gy)); return;

@@ -456,6 +456,17 @@ static Value clip_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return m.kind == V_ERROR ? m : tensor_binary(c, IR_MIN, m, hi, a->loc, "clip()");
 }
 
+/* stop_gradient(x): x's value, through which no gradient flows (straight-through estimators:
+ * x + stop_gradient(q - x)) */
+static Value stop_gradient_call(Ctx *c, Args *a, const BuiltinDef *def) {
+    (void)def;
+    if (a->npos != 1 || a->nnamed) { diag_error(a->loc, "stop_gradient(x) takes one tensor"); return error_value; }
+    if (a->pos[0].kind == V_NUM) return a->pos[0];
+    if (need_graph(c, a->loc, "stop_gradient()") < 0) return error_value;
+    int x = as_tensor(c, a->pos[0], a->pos_loc[0], "stop_gradient");
+    return x < 0 ? error_value : located(c, ir_unary(c->g, IR_STOPGRAD, x), a->loc);
+}
+
 static Value where_call(Ctx *c, Args *a, const BuiltinDef *def) {
     (void)def;
     if (need_graph(c, a->loc, "where()") < 0) return error_value;
@@ -911,6 +922,7 @@ const BuiltinDef tensor_builtins[] = {
     { "pow", binary_call, IR_POW, -1 },
     { "where", where_call, 0, -1 },
     { "clip", clip_call, 0, -1 },
+    { "stop_gradient", stop_gradient_call, 0, -1 },
     { "reshape", reshape_batch, 0, -1 },
     { "transpose", transpose_call, 0, -1 },
     { "sum", reduce_call, IR_SUM, -1 },

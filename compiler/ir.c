@@ -11,7 +11,7 @@ static const char *op_names[IR_NUM_OPS] = {
     "add", "sub", "mul", "div", "max", "min", "pow",
     "gt", "ge", "lt", "le", "eq", "ne", "where",
     "reshape", "transpose", "broadcast", "sum", "maxr", "minr", "matmul",
-    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter", "cumsum", "cumprod",
+    "pad", "slice", "concat", "im2col", "col2im", "history", "gather", "scatter", "cumsum", "cumprod", "stop_gradient",
 };
 
 const char *ir_op_name(IrOp op) { return op < IR_NUM_OPS ? op_names[op] : "?"; }

@@ -54,6 +54,7 @@ typedef enum IrOp {
     /* running sums and products along `axis` (from the end of the axis if `reverse`),
      * executed by the runtime in double precision */
     IR_CUMSUM, IR_CUMPROD,
+    IR_STOPGRAD,   /* the value of in[0], a constant to the gradient */
     IR_NUM_OPS
 } IrOp;
 

@@ -82,6 +82,8 @@ static KExpr *build_op(Lower *L, int node, const Map *m) {
     case IR_BROADCAST:
         broadcast_map(n, &L->g->nodes[n->in[0]], m, &im);
         return build(L, n->in[0], &im);
+    case IR_STOPGRAD:             /* only autodiff tells it from its input */
+        return build(L, n->in[0], m);
     default:
         break;
     }

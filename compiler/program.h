@@ -28,7 +28,12 @@ typedef struct Stream { const char *name; DataSpec spec; } Stream;
 
 /* Inputs of a graph that are not data: the training loop's counters, for schedules.
  * `epoch` is the 0-based index of the current epoch, `step` the iterations done so far. */
-enum { STREAM_EPOCH = -1, STREAM_STEP = -2 };
+enum { STREAM_EPOCH = -1, STREAM_STEP = -2,
+       /* in the stages of a sampling procedure (SampleProgram): a tensor carried from the
+        * stage before or the loop's previous iteration (input_part = its register), and the
+        * loop's counter */
+       STREAM_CARRY = -3, STREAM_COUNTER = -4 };
+enum { BLOCK_MAX_INPUTS = 24, BLOCK_MAX_CARRY = 32, BLOCK_MAX_SAVES = 64 };
 
 /* What a block (step, validate, every, sample) computes, as one graph. */
 typedef enum SaveKind { SAVE_GRID_PNG, SAVE_NPY, SAVE_MODEL } SaveKind;
@@ -38,6 +43,8 @@ typedef struct SaveAction {
     int rows;
     const char *path;
     const char *owner;         /* SAVE_MODEL: the instance whose parameters are written */
+    int when;                  /* 0: always; else node + 1 of a scalar: saved where it is not 0
+                                  (a save inside an `if` on a run-time value) */
     Loc loc;
 } SaveAction;
 
@@ -45,8 +52,9 @@ typedef struct BlockGraph {
     IrGraph g;
     int batch;
     int ninputs;
-    int input_stream[8];       /* input slot -> stream index, or STREAM_EPOCH / STREAM_STEP */
-    int input_part[8];         /* which tensor of the stream: 0 = x, 1 = labels / targets / B */
+    int input_stream[BLOCK_MAX_INPUTS]; /* input slot -> stream index, or a STREAM_* marker */
+    int input_part[BLOCK_MAX_INPUTS];   /* which tensor of the stream: 0 = x, 1 = labels /
+                                           targets / B; STREAM_CARRY: the register */
     int loss;                  /* -1 if the block minimises nothing */
     int optimizer;             /* index into Train.opt */
     int ngrads;
@@ -56,14 +64,36 @@ typedef struct BlockGraph {
     const char *report_name[16];
     int report_node[16];
     int nsaves;
-    SaveAction saves[16];
+    SaveAction saves[BLOCK_MAX_SAVES];
     int checkpoint;            /* the block asks for a checkpoint */
     int nstate;                /* `state` buffers assigned in training: param <- node, after the run */
     int state_param[64];
     int state_node[64];
     int nclips;                /* clip_weights(instance, lo, hi): after the block's update */
     struct { const char *owner; float lo, hi; } clips[8];
+    int ncarry;                /* sample stages: register carry_reg[i] <- carry_node[i] after a run */
+    int carry_reg[BLOCK_MAX_CARRY];
+    int carry_node[BLOCK_MAX_CARRY];
 } BlockGraph;
+
+/* A sampling procedure with loops that run at run time: its body cut at each top-level
+ * `for` into stages. A loop's body is one graph, built once, whose inputs are the counter and
+ * the tensors carried from the iteration before; it runs once per value of the counter.
+ * Tensors live in registers between stages and iterations. */
+typedef struct SampleStage {
+    BlockGraph bg;
+    int loop;                  /* 1: runs once per value; 0: once */
+    const char *counter;       /* the loop variable ("{t}" in save paths) */
+    double *values;
+    int64_t nvalues;
+} SampleStage;
+
+typedef struct SampleProgram {
+    SampleStage stages[33];
+    int nstages;
+    struct { const char *name; int ndim; int64_t shape[IR_MAXDIM]; } regs[128];
+    int nregs;
+} SampleProgram;
 
 typedef struct Train {
     const char *name;
@@ -106,6 +136,11 @@ int sema_summary(Program *p, FILE *f);
 /* Fills every parameter with its initialiser from the seed. */
 void sema_init_params(Program *p, uint64_t seed);
 Node *sema_find_sample(Program *p, const char *name);
+/* Whether a sampling procedure has top-level `for` loops, which run at run time; such a
+ * procedure is built with sema_build_sample (its stages), others with sema_build_block. */
+int sema_sample_has_loops(const Node *sample);
+int sema_build_sample(Program *p, Node *sample, SampleProgram *out);
+void sema_free_sample(SampleProgram *sp);
 /* Every --set names a const, a sample argument or a setting; -1 (after a message) if not. */
 int sema_check_overrides(Program *p);
 #endif

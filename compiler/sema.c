@@ -71,6 +71,9 @@ static Value binop(Ctx *c, Scope *s, Node *e) {
     if (a.kind == V_ERROR || b.kind == V_ERROR) return error_value;
     const char *op = e->name;
     if (a.kind == V_NUM && b.kind == V_NUM) return num_binary(op, a.num, b.num, a.is_int && b.is_int, e->loc);
+    if (is_array_like(a) && is_array_like(b)) return array_binary(op, a, b, e->loc);   /* folded */
+    if (a.kind == V_ARRAY && b.kind == V_TENSOR && c->g) a = tensor_value(array_tensor(c, a));
+    if (b.kind == V_ARRAY && a.kind == V_TENSOR && c->g) b = tensor_value(array_tensor(c, b));
     if (a.kind == V_STR && b.kind == V_STR && op[0] == '+')
         return (Value){ .kind = V_STR, .str = fmt("%s%s", a.str, b.str) };
     if (a.kind == V_STR && b.kind == V_STR && (!strcmp(op, "==") || !strcmp(op, "!=")))
@@ -100,6 +103,17 @@ static Value binop(Ctx *c, Scope *s, Node *e) {
     };
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(op, ops[i].op)) return tensor_binary(c, ops[i].ir, a, b, e->loc, fmt("operator '%s'", op));
+    if (!strcmp(op, "%")) {      /* Python's modulo, a - floor(a / b) * b: the loop counter's parity */
+        Value q = tensor_binary(c, IR_DIV, a, b, e->loc, "operator '%'");
+        if (q.kind == V_ERROR) return q;
+        Value f = located(c, ir_unary(c->g, IR_FLOOR, q.node), e->loc);
+        Value m = tensor_binary(c, IR_MUL, f, b, e->loc, "operator '%'");
+        return m.kind == V_ERROR ? m : tensor_binary(c, IR_SUB, a, m, e->loc, "operator '%'");
+    }
+    if (!strcmp(op, "or")) {     /* on 0/1 tensors: max */
+        return tensor_binary(c, IR_MAX, tensor_binary(c, IR_NE, a, num_value(0, 1), e->loc, "operator 'or'"),
+                             tensor_binary(c, IR_NE, b, num_value(0, 1), e->loc, "operator 'or'"), e->loc, "operator 'or'");
+    }
     diag_error(e->loc, "operator '%s' does not apply to tensors", op);
     return error_value;
 }
@@ -188,11 +202,20 @@ static Value call_instance(Ctx *c, Value inst, Args *a, Loc loc) {
     }
     if (need_graph(c, loc, fmt("calling %s", inst.name)) < 0) return error_value;
     Scope *s = scope_new((Scope *)c->prog->globals);
-    int64_t batch = -1;
+    int64_t batch = -1, first_batch = -1;
+    for (int i = 0; i < inputs->n && first_batch < 0; i++)
+        if (a->pos[i].kind == V_TENSOR && c->g->nodes[a->pos[i].node].ndim >= 1)
+            first_batch = c->g->nodes[a->pos[i].node].shape[0];
     for (int i = 0; i < inputs->n; i++) {
         Node *in = inputs->items[i];
         int x = as_tensor(c, a->pos[i], a->pos_loc[i], fmt("model %s", model->name));
         if (x < 0) return error_value;
+        /* a scalar for an input of one number per example (`t: int`), such as a sampling
+         * loop's counter, is the same for every example of the batch */
+        if (c->g->nodes[x].ndim == 0 && in->list.n == 0 && first_batch > 0) {
+            int64_t one = 1;
+            x = ir_broadcast(c->g, ir_reshape(c->g, x, 1, &one), 1, &first_batch);
+        }
         IrNode *n = &c->g->nodes[x];
         int64_t dims[IR_MAXDIM];
         int nd = in->list.n, ok = nd + 1 == n->ndim;
@@ -261,9 +284,116 @@ static Value counter_input(Ctx *c, Node *e) {
         if (out->input_stream[i] == marker)
             for (int k = 0; k < c->g->n; k++)
                 if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
-    if (out->ninputs == 8) { diag_error(e->loc, "too many inputs in one block"); return error_value; }
+    if (out->ninputs == BLOCK_MAX_INPUTS) { diag_error(e->loc, "too many inputs in one block"); return error_value; }
     out->input_stream[out->ninputs] = marker;
     return located(c, ir_leaf(c->g, IR_INPUT, 0, NULL, out->ninputs++), e->loc);
+}
+
+/* x.shape, x.ndim of a tensor (compile-time, the batch axis included); out.mu of a model's
+ * named outputs (`return mu: m, logvar: v`) */
+static Value attribute(Ctx *c, Scope *s, Node *e) {
+    Value v = eval(c, s, e->a);
+    if (v.kind == V_ERROR) return v;
+    const char *name = e->name;
+    if (v.kind == V_TENSOR) {
+        IrNode *n = &c->g->nodes[v.node];
+        if (!strcmp(name, "shape")) {
+            Value r = array_value(n->ndim);
+            for (int i = 0; i < n->ndim; i++) r.arr[i] = (double)n->shape[i];
+            return r;
+        }
+        if (!strcmp(name, "ndim")) return num_value(n->ndim, 1);
+        if (!strcmp(name, "size")) return num_value((double)ir_numel(n), 1);
+        diag_error(e->loc, "a tensor has no attribute '%s' (it has .shape, .ndim and .size)", name);
+        return error_value;
+    }
+    if (v.kind == V_ARRAY && (!strcmp(name, "size") || !strcmp(name, "shape"))) {
+        if (name[1] == 'i') return num_value(v.n, 1);
+        Value r = array_value(1);
+        r.arr[0] = v.n;
+        return r;
+    }
+    if (v.kind == V_TUPLE && v.names) {
+        for (int i = 0; i < v.n; i++)
+            if (v.names[i] && !strcmp(v.names[i], name)) return v.items[i];
+        char list[256] = "";
+        for (int i = 0; i < v.n; i++) {
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof list - l, "%s%s", i ? ", " : "", v.names[i] ? v.names[i] : "?");
+        }
+        diag_error(e->loc, "no output named '%s' (the outputs are %s)", name, list);
+        return error_value;
+    }
+    if (v.kind == V_TUPLE) {
+        diag_error(e->loc, "'.%s': these outputs have no names; name them in the model, `return %s: ...`, or unpack them", name, name);
+        return error_value;
+    }
+    diag_error(e->loc, "a %s has no attribute '%s'%s", kind_name(v.kind), name,
+               v.kind == V_INSTANCE ? " (use weights(\"layer.param\") for a parameter)" : "");
+    return error_value;
+}
+
+static Value index_expr(Ctx *c, Scope *s, Node *e) {
+    Value base = eval(c, s, e->a);
+    if (base.kind == V_ERROR) return base;
+    IndexItem it[IR_MAXDIM + 1];
+    int n = e->list.n;
+    if (n > IR_MAXDIM) { diag_error(e->loc, "too many indices"); return error_value; }
+    for (int i = 0; i < n; i++) {
+        Node *x = e->list.items[i];
+        it[i] = (IndexItem){ .is_slice = x->kind == N_SLICE, .loc = x->loc };
+        if (x->kind != N_SLICE) {
+            it[i].v = eval(c, s, x);
+            if (it[i].v.kind == V_ERROR) return error_value;
+            continue;
+        }
+        Node *parts[3] = { x->a, x->b, x->c };
+        for (int k = 0; k < 3; k++) {
+            if (!parts[k]) continue;
+            Value b = eval(c, s, parts[k]);
+            if (b.kind == V_ERROR) return b;
+            if (b.kind == V_TENSOR) { diag_error(parts[k]->loc, "slice bounds must be known at compile time, got a tensor"); return error_value; }
+            if (want_int(b, parts[k]->loc, "a slice bound", &it[i].bound[k]) < 0) return error_value;
+            it[i].has[k] = 1;
+        }
+    }
+    switch (base.kind) {
+    case V_ARRAY: return array_index(c, base, it, n, e->loc);
+    case V_TENSOR: return tensor_index(c, base, it, n, e->loc);
+    case V_TUPLE: {
+        int64_t k;
+        if (n != 1 || it[0].is_slice || want_int(it[0].v, it[0].loc, "a tuple index", &k) < 0) {
+            if (n != 1 || it[0].is_slice) diag_error(e->loc, "a tuple takes one whole-number index");
+            return error_value;
+        }
+        if (k < -base.n || k >= base.n) { diag_error(it[0].loc, "index %lld is out of range for a tuple of %d", (long long)k, base.n); return error_value; }
+        return base.items[k < 0 ? k + base.n : k];
+    }
+    default:
+        diag_error(e->loc, "a %s cannot be indexed", kind_name(base.kind));
+        return error_value;
+    }
+}
+
+/* a data stream read by a block: an input of its graph, one per stream and part */
+static Value stream_input(Ctx *c, const Value *v, const char *name, Loc loc) {
+    if (!c->g || !c->out) { diag_error(loc, "data stream '%s' can only be used inside a step or validate block", name); return error_value; }
+    BlockGraph *out = c->out;
+    int part = v->n;
+    for (int i = 0; i < out->ninputs; i++)
+        if (out->input_stream[i] == v->index && out->input_part[i] == part)
+            for (int k = 0; k < c->g->n; k++)
+                if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
+    if (out->ninputs == BLOCK_MAX_INPUTS) { diag_error(loc, "too many data streams in one block"); return error_value; }
+    DataSpec *d = &c->train->stream[v->index].spec;
+    int64_t shape[IR_MAXDIM];
+    int nd = part ? d->ndim2 : d->ndim;
+    shape[0] = c->batch > 0 ? c->batch : d->batch;
+    memcpy(shape + 1, part ? d->shape2 : d->shape, nd * sizeof *shape);
+    out->input_stream[out->ninputs] = v->index;
+    out->input_part[out->ninputs] = part;
+    int id = ir_leaf(c->g, IR_INPUT, nd + 1, shape, out->ninputs++);
+    return located(c, id, loc);
 }
 
 static Value eval(Ctx *c, Scope *s, Node *e) {
@@ -278,34 +408,18 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
          * so dropout, noise and normalisation specialise at compile time */
         if (!v && !strcmp(e->name, "training")) return num_value(c->training, 1);
         if (!v) { diag_error(e->loc, "unknown name '%s'", e->name); return error_value; }
-        if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off?)", e->name); return error_value; }
-        if (v->kind == V_STREAM) {
-            if (!c->g || !c->out) { diag_error(e->loc, "data stream '%s' can only be used inside a step or validate block", e->name); return error_value; }
-            BlockGraph *out = c->out;
-            int part = v->n;
-            for (int i = 0; i < out->ninputs; i++)
-                if (out->input_stream[i] == v->index && out->input_part[i] == part)
-                    for (int k = 0; k < c->g->n; k++)
-                        if (c->g->nodes[k].op == IR_INPUT && c->g->nodes[k].slot == i) return tensor_value(k);
-            if (out->ninputs == 8) { diag_error(e->loc, "too many data streams in one block"); return error_value; }
-            DataSpec *d = &c->train->stream[v->index].spec;
-            int64_t shape[IR_MAXDIM];
-            int nd = part ? d->ndim2 : d->ndim;
-            shape[0] = c->batch > 0 ? c->batch : d->batch;
-            memcpy(shape + 1, part ? d->shape2 : d->shape, nd * sizeof *shape);
-            out->input_stream[out->ninputs] = v->index;
-            out->input_part[out->ninputs] = part;
-            int id = ir_leaf(c->g, IR_INPUT, nd + 1, shape, out->ninputs++);
-            return located(c, id, e->loc);
-        }
+        if (v->kind == V_NONE) { diag_error(e->loc, "'%s' has no value here (a conditional param that is off, or a name assigned in one branch of an if on a run-time value)", e->name); return error_value; }
+        if (v->kind == V_STREAM) return stream_input(c, v, e->name, e->loc);
         return *v;
     }
     case N_BINOP: return binop(c, s, e);
     case N_UNOP: {
         Value a = eval(c, s, e->a);
         if (a.kind == V_ERROR) return a;
+        if (a.kind == V_ARRAY) return array_unary(e->name, a, e->loc);
         if (!strcmp(e->name, "not")) {
             if (a.kind == V_NUM) return num_value(a.num == 0, 1);
+            if (a.kind == V_TENSOR) return tensor_binary(c, IR_EQ, a, num_value(0, 1), e->loc, "'not'");
             diag_error(e->loc, "'not' applies to numbers");
             return error_value;
         }
@@ -323,17 +437,32 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
     case N_TUPLE: {
         Value t = { .kind = V_TUPLE, .n = e->list.n };
         t.items = xmalloc(e->list.n * sizeof *t.items);
+        int numbers = 1;
         for (int i = 0; i < e->list.n; i++) {
             t.items[i] = eval(c, s, e->list.items[i]);
             if (t.items[i].kind == V_ERROR) return error_value;
+            numbers &= t.items[i].kind == V_NUM;
         }
+        if (e->is_array && numbers) {        /* [0.1, 0.2]: a compile-time array */
+            Value arr = array_value(t.n);
+            for (int i = 0; i < t.n; i++) {
+                arr.arr[i] = t.items[i].num;
+                arr.is_int &= t.items[i].is_int;
+            }
+            return arr;
+        }
+        if (e->is_array)
+            for (int i = 0; i < t.n; i++)
+                if (t.items[i].kind == V_ARRAY) {
+                    diag_error(e->list.items[i]->loc, "arrays are one-dimensional: an array cannot hold arrays");
+                    return error_value;
+                }
         return t;
     }
-    case N_ATTR:
-        diag_error(e->loc, "'.%s': attributes are not supported yet", e->name);
-        return error_value;
-    case N_INDEX:
-        diag_error(e->loc, "indexing is not supported yet");
+    case N_ATTR: return attribute(c, s, e);
+    case N_INDEX: return index_expr(c, s, e);
+    case N_SLICE:
+        diag_error(e->loc, "a slice (a:b) is only valid inside [ ]");
         return error_value;
     case N_NAMEDARG:
         diag_error(e->loc, "a named argument '%s:' is only valid in a call", e->name);
@@ -488,6 +617,41 @@ static int scalar_tensor(Ctx *c, Value v, Loc loc, const char *what) {
     return ir_reshape(c->g, x, 0, NULL);
 }
 
+/* "{name}" in a save's path: a compile-time number or string (a const, a sample argument, a
+ * compile-time loop's variable) is filled in now; {epoch}, {step} and a sampling loop's
+ * counter when the file is written. NULL after an error. */
+static const char *interpolate(Ctx *c, Scope *s, const char *text, Loc loc) {
+    char out[1024];
+    size_t k = 0;
+    for (const char *p = text; *p; p++) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (!close) { if (k < sizeof out - 1) out[k++] = *p; continue; }
+        char name[128];
+        size_t len = (size_t)(close - p - 1);
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p + 1);
+        const char *id = ast_intern(name);
+        Value *v = scope_get(s, id);
+        int runtime = (!strcmp(name, "epoch") || !strcmp(name, "step")) && !v;
+        if (runtime || (c->counter && !strcmp(name, c->counter))) {
+            k += (size_t)snprintf(out + k, sizeof out - k, "{%s}", name);
+        } else if (v && v->kind == V_NUM) {
+            if (v->num == floor(v->num) && fabs(v->num) < 1e15) k += (size_t)snprintf(out + k, sizeof out - k, "%lld", (long long)v->num);
+            else k += (size_t)snprintf(out + k, sizeof out - k, "%g", v->num);
+        } else if (v && v->kind == V_STR) {
+            k += (size_t)snprintf(out + k, sizeof out - k, "%s", v->str);
+        } else {
+            Loc at = { loc.file, loc.line, loc.col + 1 + (int)(p - text) };
+            if (v) diag_error(at, "'{%s}' in a path: '%s' is a %s, not a number or string known at compile time", name, name, kind_name(v->kind));
+            else diag_error(at, "'{%s}' in a path: no const, argument or loop variable named '%s' (the run-time names are {epoch}, {step} and a sampling loop's variable)", name, name);
+            return NULL;
+        }
+        if (k >= sizeof out) k = sizeof out - 1;
+        p = close;
+    }
+    out[k < sizeof out ? k : sizeof out - 1] = 0;
+    return ast_intern(out);
+}
+
 static int save_stmt(Ctx *c, Scope *s, Node *st) {
     BlockGraph *out = c->out;
     SaveAction sa = { .kind = SAVE_GRID_PNG, .rows = 0, .loc = st->loc };
@@ -495,6 +659,8 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     Value path = eval(c, s, st->b);
     if (path.kind == V_ERROR) return -1;
     if (path.kind != V_STR) { diag_error(st->b->loc, "save ... to needs a file name string"); return -1; }
+    path.str = interpolate(c, s, path.str, st->b->loc);
+    if (!path.str) return -1;
     sa.path = path.str;
     size_t len = strlen(path.str);
     int png = len > 4 && !strcmp(path.str + len - 4, ".png");
@@ -509,7 +675,7 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
         v = eval(c, s, e);
         if (v.kind == V_ERROR) return -1;
         if (v.kind != V_INSTANCE) { diag_error(e->loc, "a .safetensors file holds a model instance's weights, got a %s", kind_name(v.kind)); return -1; }
-        if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+        if (out->nsaves == BLOCK_MAX_SAVES) { diag_error(st->loc, "too many saves in one block"); return -1; }
         sa.kind = SAVE_MODEL;
         sa.node = -1;
         sa.owner = v.name;
@@ -541,8 +707,99 @@ static int save_stmt(Ctx *c, Scope *s, Node *st) {
     }
     sa.node = x;
     sa.kind = npy ? SAVE_NPY : SAVE_GRID_PNG;
-    if (out->nsaves == 16) { diag_error(st->loc, "too many saves in one block"); return -1; }
+    if (out->nsaves == BLOCK_MAX_SAVES) { diag_error(st->loc, "too many saves in one block"); return -1; }
     out->saves[out->nsaves++] = sa;
+    return 0;
+}
+
+static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned);
+
+static int same_value(const Value *a, const Value *b) {
+    if (a->kind != b->kind) return 0;
+    switch (a->kind) {
+    case V_TENSOR: return a->node == b->node;
+    case V_NUM: return a->num == b->num;
+    case V_STR: return !strcmp(a->str, b->str);
+    default: return !memcmp(a, b, sizeof *a);
+    }
+}
+
+/* saves [from, to) happen only where scalar node `cond` is not 0 */
+static void condition_saves(Ctx *c, int from, int to, int cond) {
+    for (int i = from; i < to; i++) {
+        SaveAction *sa = &c->out->saves[i];
+        sa->when = 1 + (sa->when ? ir_binary(c->g, IR_MUL, sa->when - 1, cond) : cond);
+    }
+}
+
+/* `if c { ... } else { ... }` where c is a tensor known only at run time (a sampling loop's
+ * counter): both branches are built, and each name they assign takes where(c, then, else);
+ * saves inside happen only on their side of the condition. */
+static int select_if(Ctx *c, Scope *s, Node *st, Value cond, Value *ret, int *returned) {
+    int x = cond.node;
+    if (ir_numel(&c->g->nodes[x]) != 1) {
+        diag_error(st->a->loc, "an if on a run-time value needs a scalar condition, got a tensor of shape %s; use where(c, a, b) to choose elementwise",
+                   node_shape(c, x));
+        return -1;
+    }
+    x = ir_reshape(c->g, x, 0, NULL);
+    BlockGraph *out = c->out;
+    int loss0 = out ? out->loss : -1, reports0 = out ? out->nreports : 0, saves0 = out ? out->nsaves : 0;
+    int n0 = s->n;
+    Binding *snap = xmalloc((n0 + 1) * sizeof *snap);
+    memcpy(snap, s->b, n0 * sizeof *snap);
+    int failed = 0;
+    c->select_depth++;
+    for (int i = 0; i < st->list.n && !*returned; i++) if (stmt(c, s, st->list.items[i], ret, returned) < 0) failed = 1;
+    int nthen = s->n, saves1 = out ? out->nsaves : 0;
+    Binding *then = xmalloc((nthen + 1) * sizeof *then);
+    memcpy(then, s->b, nthen * sizeof *then);
+    s->n = n0;
+    memcpy(s->b, snap, n0 * sizeof *snap);
+    for (int i = 0; i < st->list2.n && !*returned; i++) if (stmt(c, s, st->list2.items[i], ret, returned) < 0) failed = 1;
+    c->select_depth--;
+    if (failed) return -1;
+    if (*returned) { diag_error(st->loc, "return inside an if on a run-time value: both branches are built, so the if cannot choose what to return"); return -1; }
+    if (out && (out->loss != loss0 || out->nreports != reports0)) {
+        diag_error(st->loc, "minimize and report cannot be inside an if on a run-time value");
+        return -1;
+    }
+    if (out && out->nsaves > saves0) {     /* then-saves: [saves0, saves1), else-saves after */
+        condition_saves(c, saves0, saves1, x);
+        condition_saves(c, saves1, out->nsaves, ir_binary(c->g, IR_EQ, x, ir_const(c->g, 0, 0, NULL)));
+    }
+    /* merge what either branch assigned: where(x, then, else) */
+    for (int i = 0; i < nthen; i++) {
+        const char *name = then[i].name;
+        Value tv = then[i].v, *ev = NULL;
+        for (int k = 0; k < s->n; k++) if (s->b[k].name == name) ev = &s->b[k].v;
+        if (!ev) { scope_set(s, name, none); continue; }     /* created by the then branch only */
+        if (same_value(&tv, ev)) continue;
+        if ((tv.kind == V_TENSOR || tv.kind == V_NUM) && (ev->kind == V_TENSOR || ev->kind == V_NUM)) {
+            int a = as_tensor(c, tv, st->loc, "if"), b = as_tensor(c, *ev, st->loc, "if");
+            int r = ir_where(c->g, x, a, b);
+            if (r < 0) {
+                diag_error(st->loc, "'%s' is %s in one branch and %s in the other: an if on a run-time value needs shapes that broadcast",
+                           name, node_shape(c, a), node_shape(c, b));
+                return -1;
+            }
+            Value nv = located(c, r, st->loc);
+            nv.state = ev->state;
+            *ev = nv;
+            continue;
+        }
+        if (tv.kind == V_NONE || ev->kind == V_NONE) { *ev = none; continue; }
+        diag_error(st->loc, "'%s' is a %s in one branch and a %s in the other of an if on a run-time value", name, kind_name(tv.kind), kind_name(ev->kind));
+        return -1;
+    }
+    /* names only the else branch created */
+    for (int k = n0; k < s->n; k++) {
+        int in_then = 0;
+        for (int i = 0; i < nthen; i++) if (then[i].name == s->b[k].name) in_then = 1;
+        if (!in_then) s->b[k].v = none;
+    }
+    free(snap);
+    free(then);
     return 0;
 }
 
@@ -557,6 +814,10 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
             r = (Value){ .kind = V_TUPLE, .n = st->list.n, .items = xmalloc(st->list.n * sizeof(Value)) };
             for (int i = 0; i < st->list.n; i++) {
                 Node *x = st->list.items[i];
+                if (x->kind == N_NAMEDARG) {
+                    if (!r.names) r.names = xmalloc(st->list.n * sizeof *r.names);
+                    r.names[i] = x->name;
+                }
                 r.items[i] = eval(c, s, x->kind == N_NAMEDARG ? x->a : x);
                 if (r.items[i].kind == V_ERROR) { r = error_value; break; }
             }
@@ -606,6 +867,7 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
     case N_IF: {
         Value cond = eval(c, s, st->a);
         if (cond.kind == V_ERROR) return -1;
+        if (cond.kind == V_TENSOR) return select_if(c, s, st, cond, ret, returned);
         if (cond.kind != V_NUM) { diag_error(st->a->loc, "an if condition must be a number known at compile time"); return -1; }
         NodeList *body = cond.num != 0 ? &st->list : &st->list2;
         for (int i = 0; i < body->n && !*returned; i++)
@@ -616,9 +878,10 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
         Value r = eval(c, s, st->a);
         if (r.kind == V_ERROR) return -1;
         int64_t n;
-        if (want_int(r, st->a->loc, "a for loop bound (for i in N)", &n) < 0) return -1;
+        if (r.kind == V_ARRAY || r.kind == V_TUPLE) n = r.n;      /* for t in range(...), [..], (..) */
+        else if (want_int(r, st->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
         for (int64_t i = 0; i < n && !*returned; i++) {
-            scope_set(s, st->name, num_value((double)i, 1));
+            scope_set(s, st->name, r.kind == V_ARRAY ? num_value(r.arr[i], r.is_int) : r.kind == V_TUPLE ? r.items[i] : num_value((double)i, 1));
             for (int k = 0; k < st->list.n && !*returned; k++)
                 if (stmt(c, s, st->list.items[k], ret, returned) < 0) return -1;
         }
@@ -687,6 +950,23 @@ static Value override_value(const char *text) {
     char *end;
     double x = strtod(text, &end);
     if (*text && !*end) return num_value(x, !strpbrk(text, ".eE"));
+    if (text[0] == '[') {          /* --set betas=[0.1,0.2]: an array of numbers */
+        Value arr = array_value(0);
+        const char *p = text + 1;
+        while (*p == ' ') p++;
+        while (*p && *p != ']') {
+            double v = strtod(p, &end);
+            if (end == p) break;
+            arr.arr = realloc(arr.arr, (size_t)(arr.n + 1) * sizeof *arr.arr);
+            arr.arr[arr.n++] = v;
+            if (v != floor(v)) arr.is_int = 0;
+            p = end;
+            while (*p == ' ') p++;
+            if (*p == ',') p++;
+            while (*p == ' ') p++;
+        }
+        if (p[0] == ']' && !p[1]) return arr;
+    }
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
 }
 
@@ -864,6 +1144,214 @@ int sema_build_block(Program *p, Train *t, Node *block, int batch, int training,
     return 0;
 }
 
+/* ---- sampling procedures with run-time loops -------------------------------------------- */
+
+int sema_sample_has_loops(const Node *sample) {
+    for (int i = 0; i < sample->list2.n; i++)
+        if (sample->list2.items[i]->kind == N_FOR) return 1;
+    return 0;
+}
+
+static SampleStage *new_stage(SampleProgram *sp, Node *at) {
+    if (sp->nstages == (int)(sizeof sp->stages / sizeof sp->stages[0])) {
+        diag_error(at->loc, "too many loops in one sampling procedure");
+        return NULL;
+    }
+    SampleStage *st = &sp->stages[sp->nstages++];
+    memset(st, 0, sizeof *st);
+    ir_init(&st->bg.g);
+    st->bg.loss = -1;
+    return st;
+}
+
+/* the register that holds `name` with node's shape (a new one if the shape differs) */
+static int register_for(SampleProgram *sp, const char *name, const IrNode *n, Loc loc) {
+    for (int i = sp->nregs - 1; i >= 0; i--)
+        if (sp->regs[i].name == name && sp->regs[i].ndim == n->ndim && !memcmp(sp->regs[i].shape, n->shape, n->ndim * sizeof *n->shape))
+            return i;
+    if (sp->nregs == (int)(sizeof sp->regs / sizeof sp->regs[0])) { diag_error(loc, "too many tensors carried between loops"); return -1; }
+    sp->regs[sp->nregs].name = name;
+    sp->regs[sp->nregs].ndim = n->ndim;
+    memcpy(sp->regs[sp->nregs].shape, n->shape, sizeof n->shape);
+    return sp->nregs++;
+}
+
+static int carry_out(SampleProgram *sp, BlockGraph *bg, const char *name, int node, Loc loc) {
+    int reg = register_for(sp, name, &bg->g.nodes[node], loc);
+    if (reg < 0) return -1;
+    if (bg->ncarry == BLOCK_MAX_CARRY) { diag_error(loc, "too many tensors carried between loops"); return -1; }
+    bg->carry_reg[bg->ncarry] = reg;
+    bg->carry_node[bg->ncarry++] = node;
+    return 0;
+}
+
+/* The end of a stage: every tensor the procedure has named (alone, or in a tuple as
+ * "name#i") goes to a register. */
+static int end_stage(SampleProgram *sp, SampleStage *st, Scope *s, Loc loc) {
+    BlockGraph *bg = &st->bg;
+    for (int i = 0; i < s->n; i++) {
+        Value *v = &s->b[i].v;
+        if (v->kind == V_TENSOR && carry_out(sp, bg, s->b[i].name, v->node, loc) < 0) return -1;
+        if (v->kind == V_TUPLE)
+            for (int k = 0; k < v->n; k++)
+                if (v->items[k].kind == V_TENSOR && carry_out(sp, bg, fmt("%s#%d", s->b[i].name, k), v->items[k].node, loc) < 0) return -1;
+    }
+    return 0;
+}
+
+static int carry_in(SampleProgram *sp, SampleStage *st, const char *name, Value *v, Loc loc) {
+    SampleStage *prev = st - 1;
+    BlockGraph *bg = &st->bg;
+    int reg = -1;
+    for (int k = 0; k < prev->bg.ncarry; k++)
+        if (prev->bg.carry_node[k] == v->node && sp->regs[prev->bg.carry_reg[k]].name == name) reg = prev->bg.carry_reg[k];
+    if (reg < 0) { *v = none; return 0; }
+    if (bg->ninputs == BLOCK_MAX_INPUTS) { diag_error(loc, "too many tensors carried into a loop"); return -1; }
+    bg->input_stream[bg->ninputs] = STREAM_CARRY;
+    bg->input_part[bg->ninputs] = reg;
+    int x = ir_leaf(&bg->g, IR_INPUT, sp->regs[reg].ndim, sp->regs[reg].shape, bg->ninputs++);
+    Value nv = tensor_value(x);
+    nv.state = v->state;
+    *v = nv;
+    return 0;
+}
+
+/* The start of a stage: each tensor the procedure has named is read from its register. */
+static int begin_stage(SampleProgram *sp, SampleStage *st, Scope *s, Loc loc) {
+    for (int i = 0; i < s->n; i++) {
+        Value *v = &s->b[i].v;
+        if (v->kind == V_TENSOR && carry_in(sp, st, s->b[i].name, v, loc) < 0) return -1;
+        if (v->kind != V_TUPLE) continue;
+        Value *items = xmalloc(v->n * sizeof *items);
+        memcpy(items, v->items, v->n * sizeof *items);
+        v->items = items;
+        for (int k = 0; k < v->n; k++)
+            if (items[k].kind == V_TENSOR && carry_in(sp, st, fmt("%s#%d", s->b[i].name, k), &items[k], loc) < 0) return -1;
+    }
+    return 0;
+}
+
+static void stage_ctx(Ctx *c, SampleStage *st) {
+    c->g = &st->bg.g;
+    c->out = &st->bg;
+}
+
+/* `for t in VALUES { body }` at the top of a sampling procedure: the body becomes one graph */
+static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
+    Value r = eval(c, s, loop->a);
+    if (r.kind == V_ERROR) return -1;
+    int64_t n;
+    if (r.kind == V_TENSOR) { diag_error(loop->a->loc, "the values a loop runs over must be known at compile time (a number, range(...) or an array), got a tensor"); return -1; }
+    if (r.kind == V_TUPLE) {       /* for G in (G1, G2): over values that are not numbers, unrolled */
+        int returned = 0;
+        Value ret = none;
+        return stmt(c, s, loop, &ret, &returned);
+    }
+    if (r.kind == V_ARRAY) n = r.n;
+    else if (want_int(r, loop->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
+    if (n < 0) n = 0;
+    SampleStage *prev = &sp->stages[sp->nstages - 1];
+    /* a stream the procedure bound (`w, y = chars | batch(1)`) enters the loop as the tensor
+     * of its first batch, so the loop can replace it */
+    for (int i = 0; i < s->n; i++)
+        if (s->b[i].v.kind == V_STREAM) {
+            Value t = stream_input(c, &s->b[i].v, s->b[i].name, loop->loc);
+            if (t.kind == V_ERROR) return -1;
+            s->b[i].v = t;
+        }
+    if (end_stage(sp, prev, s, loop->loc) < 0) return -1;
+    SampleStage *st = new_stage(sp, loop);
+    if (!st) return -1;
+    st->loop = 1;
+    st->counter = loop->name;
+    st->nvalues = n;
+    st->values = xmalloc((size_t)(n ? n : 1) * sizeof *st->values);
+    for (int64_t i = 0; i < n; i++) st->values[i] = r.kind == V_ARRAY ? r.arr[i] : (double)i;
+    stage_ctx(c, st);
+    if (begin_stage(sp, st, s, loop->loc) < 0) return -1;
+    /* the counter: a scalar input the runtime sets before each iteration */
+    BlockGraph *bg = &st->bg;
+    if (bg->ninputs == BLOCK_MAX_INPUTS) { diag_error(loop->loc, "too many tensors carried into a loop"); return -1; }
+    bg->input_stream[bg->ninputs] = STREAM_COUNTER;
+    int counter = ir_leaf(&bg->g, IR_INPUT, 0, NULL, bg->ninputs++);
+    scope_set(s, loop->name, located(c, counter, loop->loc));
+    int nin = bg->ninputs;
+    const char *saved_counter = c->counter;
+    c->counter = loop->name;
+    int returned = 0, failed = 0;
+    Value ret = none;
+    for (int i = 0; i < loop->list.n && !returned; i++)
+        if (stmt(c, s, loop->list.items[i], &ret, &returned) < 0) failed = 1;
+    c->counter = saved_counter;
+    if (returned) { diag_error(loop->loc, "return is not valid in a sampling procedure"); return -1; }
+    if (failed) return -1;
+    /* after the loop the counter holds its last value, as in Python */
+    scope_set(s, loop->name, n ? num_value(st->values[n - 1], r.kind != V_ARRAY || r.is_int) : none);
+    if (end_stage(sp, st, s, loop->loc) < 0) return -1;
+    /* what an iteration reads from a register, it must leave there, with the same shape */
+    for (int k = 0; k < nin; k++) {
+        if (bg->input_stream[k] != STREAM_CARRY) continue;
+        int reg = bg->input_part[k], found = 0;
+        const char *name = sp->regs[reg].name;
+        for (int j = 0; j < bg->ncarry; j++) {
+            if (sp->regs[bg->carry_reg[j]].name != name) continue;
+            IrNode *b = &bg->g.nodes[bg->carry_node[j]];
+            if (b->ndim != sp->regs[reg].ndim || memcmp(b->shape, sp->regs[reg].shape, b->ndim * sizeof *b->shape)) {
+                diag_error(loop->loc, "'%s' has shape %s before the loop and %s after its body: what a loop carries must keep its shape",
+                           name, shape_str(sp->regs[reg].ndim, sp->regs[reg].shape), shape_str(b->ndim, b->shape));
+                return -1;
+            }
+            bg->carry_reg[j] = reg;
+            found = 1;
+        }
+        if (!found) {
+            diag_error(loop->loc, "'%s' is a tensor before the loop and not after its body: a loop must leave what it carries a tensor of the same shape", name);
+            return -1;
+        }
+    }
+    SampleStage *next = new_stage(sp, loop);
+    if (!next) return -1;
+    stage_ctx(c, next);
+    return begin_stage(sp, next, s, loop->loc);
+}
+
+int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
+    memset(sp, 0, sizeof *sp);
+    Train *t = NULL;
+    Scope *ts = scope_for(p, &t);
+    Scope *s = scope_new(ts);
+    int errors0 = diag_errors();
+    SampleStage *st = new_stage(sp, sample);
+    Ctx c = { .prog = p, .train = t };
+    stage_ctx(&c, st);
+    for (int i = 0; i < sample->list.n; i++) {
+        Node *f = sample->list.items[i];
+        const Override *ov = find_override(p, f->name);
+        Value v = ov ? override_value(ov->value) : f->a ? eval(&c, s, f->a) : error_value;
+        if (!ov && !f->a) diag_error(f->loc, "sample argument '%s' needs a default value", f->name);
+        scope_set(s, f->name, v);
+    }
+    int returned = 0;
+    Value ret = none;
+    for (int i = 0; i < sample->list2.n && !returned; i++) {
+        Node *x = sample->list2.items[i];
+        if (x->kind == N_FOR) {
+            if (loop_stage(&c, sp, s, x) < 0) break;
+        } else stmt(&c, s, x, &ret, &returned);
+    }
+    if (returned) diag_error(sample->loc, "return is not valid in this block");
+    if (diag_errors() != errors0) { sema_free_sample(sp); return -1; }
+    return 0;
+}
+
+void sema_free_sample(SampleProgram *sp) {
+    for (int i = 0; i < sp->nstages; i++) {
+        ir_free(&sp->stages[i].bg.g);
+        free(sp->stages[i].values);
+    }
+    sp->nstages = 0;
+}
+
 Node *sema_find_sample(Program *p, const char *name) {
     for (int i = 0; i < p->nsamples; i++)
         if (!strcmp(p->samples[i]->name, name)) return p->samples[i];
@@ -922,6 +1410,12 @@ static void check_blocks(Program *p) {
             }
     }
     for (int i = 0; i < p->nsamples; i++) {
+        if (sema_sample_has_loops(p->samples[i])) {
+            SampleProgram *sp = xmalloc(sizeof *sp);
+            if (sema_build_sample(p, p->samples[i], sp) == 0) sema_free_sample(sp);
+            free(sp);
+            continue;
+        }
         BlockGraph bg;
         sema_build_block(p, NULL, p->samples[i], 0, 0, &bg);
         ir_free(&bg.g);

@@ -10,7 +10,7 @@
 
 typedef enum VKind {
     V_NONE, V_NUM, V_STR, V_TENSOR, V_TUPLE, V_LAYER, V_MODEL, V_INSTANCE, V_DATA, V_STREAM,
-    V_OPT, V_INIT, V_BUILTIN, V_ERROR
+    V_OPT, V_INIT, V_BUILTIN, V_ARRAY, V_ERROR
 } VKind;
 
 typedef struct Value Value;
@@ -21,6 +21,8 @@ struct Value {
     const char *str;
     int node;              /* V_TENSOR */
     Value *items;          /* V_TUPLE */
+    const char **names;    /* V_TUPLE of named outputs (`return mu: m, logvar: v`), or NULL */
+    double *arr;           /* V_ARRAY: n compile-time numbers (is_int: all whole) */
     int n;
     Node *decl;            /* V_LAYER, V_MODEL, V_INSTANCE (the model) */
     const char *name;      /* V_INSTANCE, V_BUILTIN, V_OPT */
@@ -65,6 +67,8 @@ typedef struct Ctx {
     int init_context;      /* evaluating a param initialiser */
     SummaryRow *rows;      /* non-NULL while printing a summary */
     int nrows, model_depth;
+    const char *counter;   /* the run-time loop's variable in a sample stage ("{t}" in paths) */
+    int select_depth;      /* inside an `if` on a run-time value: both branches are built */
 } Ctx;
 
 typedef struct Args {
@@ -117,4 +121,26 @@ int dims_of(Args *a, int from, int64_t *dims, const char *fn);
 Scope *builtin_scope(void);
 Value builtin_call(Ctx *c, const BuiltinDef *def, Args *a);
 Value init_value(const BuiltinDef *def, Args *a);        /* builtins.c */
+
+/* arrays.c: compile-time arrays ([0.1, 0.2], range, linspace, cumprod ...). Builtins applied
+ * to compile-time values only fold (array_fold); a tensor among the arguments builds IR. */
+extern const BuiltinDef array_builtins[];
+Value array_value(int n);                                /* zeros, is_int set */
+int is_array_like(Value v);                              /* a number or an array */
+Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled);
+Value array_binary(const char *op, Value a, Value b, Loc loc);
+Value array_unary(const char *op, Value a, Loc loc);
+int array_tensor(Ctx *c, Value v);                       /* an IR_DATA node [n] */
+/* One item of a[...]: a value (a number, an array, a tensor) or a slice lo:hi:step. */
+typedef struct IndexItem {
+    int is_slice;
+    Value v;                 /* not a slice */
+    int has[3];              /* slice: lo, hi, step given */
+    int64_t bound[3];
+    Loc loc;
+} IndexItem;
+/* a[i], a[lo:hi:step] of a compile-time array (a tensor index gathers at run time), and
+ * x[:, 0], x[..., 1:3] of a tensor (slices of step 1 and whole numbers) */
+Value array_index(Ctx *c, Value a, IndexItem *it, int n, Loc loc);
+Value tensor_index(Ctx *c, Value x, IndexItem *it, int n, Loc loc);
 #endif

@@ -42,7 +42,7 @@ const char *node_shape(Ctx *c, int node) {
 const char *kind_name(VKind k) {
     const char *names[] = { "nothing", "number", "string", "tensor", "tuple", "layer",
         "model", "model instance", "data set", "data stream", "optimizer", "initializer",
-        "built-in function", "error" };
+        "built-in function", "array", "error" };
     return names[k];
 }
 
@@ -120,7 +120,8 @@ int need_graph(Ctx *c, Loc loc, const char *what) {
 int as_tensor(Ctx *c, Value v, Loc loc, const char *what) {
     if (v.kind == V_TENSOR) return v.node;
     if (v.kind == V_NUM && c->g) return ir_const(c->g, (float)v.num, 0, NULL);
-    if (v.kind == V_NUM) { need_graph(c, loc, what); return -1; }
+    if (v.kind == V_ARRAY && c->g) return array_tensor(c, v);     /* a constant tensor */
+    if (v.kind == V_NUM || v.kind == V_ARRAY) { need_graph(c, loc, what); return -1; }
     if (v.kind != V_ERROR)
         diag_error(loc, "%s expects a tensor, got a %s", what, kind_name(v.kind));
     return -1;
@@ -174,6 +175,13 @@ int dims_of(Args *a, int from, int64_t *dims, const char *fn) {
     Value *vs = a->pos + from;
     int n = a->npos - from;
     if (n == 1 && vs[0].kind == V_TUPLE) { vs = vs[0].items; n = a->pos[from].n; }
+    else if (n == 1 && vs[0].kind == V_ARRAY) {      /* zeros(x.shape), normal([4, 2]) */
+        Value arr = vs[0];
+        if (arr.n > IR_MAXDIM - 1) { diag_error(a->loc, "%s(): too many dimensions", fn); return -1; }
+        for (int i = 0; i < arr.n; i++)
+            if (want_int(num_value(arr.arr[i], 1), a->pos_loc[from], fmt("%s() dimension", fn), &dims[i]) < 0) return -1;
+        return arr.n;
+    }
     if (n > IR_MAXDIM - 1) { diag_error(a->loc, "%s(): too many dimensions", fn); return -1; }
     for (int i = 0; i < n; i++)
         if (want_int(vs[i], a->pos_loc[from + (i < a->npos - from ? i : 0)], fmt("%s() dimension", fn), &dims[i]) < 0)
@@ -183,7 +191,9 @@ int dims_of(Args *a, int from, int64_t *dims, const char *fn) {
 
 
 Scope *builtin_scope(void) {
-    const BuiltinDef *tables[] = { tensor_builtins, data_builtins, optimizer_builtins, model_builtins };
+    /* array_builtins first: a tensor built-in of the same name replaces it in the scope, and
+     * builtin_call still folds it on arrays (array_fold finds folds by name) */
+    const BuiltinDef *tables[] = { array_builtins, tensor_builtins, data_builtins, optimizer_builtins, model_builtins };
     Scope *s = scope_new(NULL);
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
         for (const BuiltinDef *d = tables[t]; d->name; d++) {
@@ -196,5 +206,13 @@ Scope *builtin_scope(void) {
 
 Value builtin_call(Ctx *c, const BuiltinDef *def, Args *a) {
     if (c->init_context && def->init >= 0) return init_value(def, a);
+    int tensors = 0;
+    for (int i = 0; i < a->npos; i++) tensors |= a->pos[i].kind == V_TENSOR;
+    for (int i = 0; i < a->nnamed; i++) tensors |= a->named[i].kind == V_TENSOR;
+    if (!tensors) {        /* compile-time arguments only: arrays fold */
+        int handled;
+        Value v = array_fold(c, def, a, &handled);
+        if (handled) return v;
+    }
     return def->fn(c, a, def);
 }

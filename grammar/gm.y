@@ -184,7 +184,8 @@ static const char *join_dotted(const char *a, const char *b) {
 %token LPAREN "(" RPAREN ")" LBRACKET "[" RBRACKET "]" LBRACE "{" RBRACE "}"
 
 %type <list> decls stmts block formals formal_list inputs input_list dims expr_list
-%type <list> args arg_list targets
+%type <list> args arg_list targets index_list
+%type <node> index_item opt_expr
 %type <node> decl formal input stmt if_stmt arg
 %type <node> expr pipe_expr pipe_target callee or_expr and_expr not_expr cmp_expr
 %type <node> sum term unary power postfix atom
@@ -440,10 +441,31 @@ power:
 postfix:
     atom                        { $$ = $1; }
   | postfix "(" args ")"        { $$ = ast_new(N_CALL, $1->loc); $$->a = $1; $$->list = $3; }
-  | postfix "[" expr_list opt_comma "]" {
+  | postfix "[" index_list opt_comma "]" {
         $$ = ast_new(N_INDEX, @1); $$->a = $1; $$->list = $3;
     }
   | postfix "." softname        { $$ = mk_named(N_ATTR, @1, $3, $1); }
+  ;
+
+/* a[i], a[1:], a[:-1], a[::-1], x[:, 0]: an index or a slice per axis */
+index_list:
+    index_item                  { $$ = list1($1); }
+  | index_list "," index_item   { $$ = $1; nodelist_push(&$$, $3); }
+  ;
+
+index_item:
+    expr                        { $$ = $1; }
+  | opt_expr ":" opt_expr       {
+        $$ = ast_new(N_SLICE, $1 ? $1->loc : @2); $$->a = $1; $$->b = $3;
+    }
+  | opt_expr ":" opt_expr ":" opt_expr {
+        $$ = ast_new(N_SLICE, $1 ? $1->loc : @2); $$->a = $1; $$->b = $3; $$->c = $5;
+    }
+  ;
+
+opt_expr:
+    %empty                      { $$ = NULL; }
+  | expr                        { $$ = $1; }
   ;
 
 args:

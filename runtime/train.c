@@ -76,6 +76,28 @@ static const char *fmt_epochs(int e) { static char b[48]; snprintf(b, sizeof b, 
 static const char *fmt_at_step(int64_t step) { static char b[48]; snprintf(b, sizeof b, "  step %lld: ", (long long)step); return b; }
 static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
+/* the plan of c->bg: every value the block reports, saves, updates or carries is a root */
+static int compile_plan(Run *r, Compiled *c) {
+    BlockGraph *bg = &c->bg;
+    int roots[800], n = 0;
+    if (bg->loss >= 0) roots[n++] = bg->loss;
+    for (int i = 0; i < bg->ngrads; i++) roots[n++] = bg->grad_node[i];
+    for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
+    for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].node >= 0) roots[n++] = bg->saves[i].node;
+    for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].when) roots[n++] = bg->saves[i].when - 1;
+    for (int i = 0; i < bg->nstate; i++) roots[n++] = bg->state_node[i];
+    for (int i = 0; i < bg->ncarry; i++) roots[n++] = bg->carry_node[i];
+    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
+    char err[512];
+    c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
+    if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return -1; }
+    if (r->o->dump_kernels) {
+        printf("# block at %s:%d, batch %d\n", c->block->loc.file, c->block->loc.line, c->batch);
+        plan_print(c->plan, &bg->g, stdout);
+    }
+    return 0;
+}
+
 static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     for (int i = 0; i < r->ncache; i++)
         if (r->cache[i].block == block && r->cache[i].batch == batch) return &r->cache[i];
@@ -89,21 +111,7 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     c->block = block;
     c->batch = batch;
     if (sema_build_block(r->p, r->t, block, batch, training, &c->bg) != 0) return NULL;
-    BlockGraph *bg = &c->bg;
-    int roots[700], n = 0;
-    if (bg->loss >= 0) roots[n++] = bg->loss;
-    for (int i = 0; i < bg->ngrads; i++) roots[n++] = bg->grad_node[i];
-    for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
-    for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].node >= 0) roots[n++] = bg->saves[i].node;
-    for (int i = 0; i < bg->nstate; i++) roots[n++] = bg->state_node[i];
-    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
-    char err[512];
-    c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
-    if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return NULL; }
-    if (r->o->dump_kernels) {
-        printf("# block at %s:%d, batch %d\n", block->loc.file, block->loc.line, batch);
-        plan_print(c->plan, &bg->g, stdout);
-    }
+    if (compile_plan(r, c) != 0) return NULL;
     r->ncache++;
     return c;
 }
@@ -119,22 +127,31 @@ static int first_stream(const BlockGraph *bg) {
 static void fill_input(Run *r, Compiled *c, int k, const int64_t *idx, int64_t start, int n) {
     int s = c->bg.input_stream[k];
     float *dst = plan_input(c->plan, k);
-    if (s == STREAM_EPOCH || s == STREAM_STEP) {
-        if (dst) *dst = s == STREAM_EPOCH ? (float)(r->epoch - 1) : (float)r->step;
+    if (s < 0) {              /* counters; a sampling loop's inputs are filled by run_stages */
+        if (dst && (s == STREAM_EPOCH || s == STREAM_STEP)) *dst = s == STREAM_EPOCH ? (float)(r->epoch - 1) : (float)r->step;
         return;
     }
     if (dst) data_fill_part(r->data[s], &r->t->stream[s].spec, c->bg.input_part[k], idx, start, n, dst, &r->data_rng);
 }
 
-static void expand_path(Run *r, const char *tmpl, char *out, int outlen) {
+/* the path of a save under --out: {epoch}, {step} and a sampling loop's {counter} filled in
+ * (sema filled in every compile-time name already) */
+static void expand_path_var(Run *r, const char *tmpl, const char *var, double value, char *out, int outlen) {
     int k = snprintf(out, outlen, "%s/", r->o->out_dir);
+    size_t vl = var ? strlen(var) : 0;
     for (const char *s = tmpl; *s && k < outlen - 1; s++) {
-        if (!strncmp(s, "{epoch}", 7)) { k += snprintf(out + k, outlen - k, "%d", r->epoch); s += 6; }
+        if (var && s[0] == '{' && !strncmp(s + 1, var, vl) && s[1 + vl] == '}') {
+            if (value == floor(value) && fabs(value) < 1e15) k += snprintf(out + k, outlen - k, "%lld", (long long)value);
+            else k += snprintf(out + k, outlen - k, "%g", value);
+            s += vl + 1;
+        }
+        else if (!strncmp(s, "{epoch}", 7)) { k += snprintf(out + k, outlen - k, "%d", r->epoch); s += 6; }
         else if (!strncmp(s, "{step}", 6)) { k += snprintf(out + k, outlen - k, "%lld", (long long)r->step); s += 5; }
         else out[k++] = *s;
     }
     out[k < outlen ? k : outlen - 1] = 0;
 }
+
 
 /* one instance's parameters, under their full names, in a safetensors file of their own */
 static int save_model(Program *p, const char *owner, const char *path) {
@@ -155,10 +172,13 @@ static int save_model(Program *p, const char *owner, const char *path) {
     return rc;
 }
 
+static const char *save_var;      /* the sampling loop's counter while its saves run */
+static double save_value;
+
 /* writes one tensor as an .npy array or a .png grid */
 static int save_tensor(Run *r, const SaveAction *sa, const float *x, int ndim, const int64_t *shape) {
     char path[1024], err[512];
-    expand_path(r, sa->path, path, sizeof path);
+    expand_path_var(r, sa->path, save_var, save_value, path, sizeof path);
     int64_t numel = 1;
     for (int d = 0; d < ndim; d++) numel *= shape[d];
     int rc;
@@ -192,9 +212,10 @@ static int save_tensor(Run *r, const SaveAction *sa, const float *x, int ndim, c
 static int do_saves(Run *r, Compiled *c) {
     for (int i = 0; i < c->bg.nsaves; i++) {
         SaveAction *sa = &c->bg.saves[i];
+        if (sa->when && *plan_node(c->plan, sa->when - 1) == 0) continue;   /* an if at run time */
         if (sa->kind == SAVE_MODEL) {
             char path[1024];
-            expand_path(r, sa->path, path, sizeof path);
+            expand_path_var(r, sa->path, save_var, save_value, path, sizeof path);
             if (save_model(r->p, sa->owner, path) != 0) return -1;
             printf("wrote %s\n", path);
             continue;
@@ -960,8 +981,8 @@ static int sample_over_data(Run *r, Node *sample) {
     const DataSpec *spec = &r->t->stream[s0].spec;
     int64_t nb = data_num_batches(d, spec), bs = spec->batch;
     int nsaves = c->bg.nsaves;
-    float *acc[16] = { 0 };
-    int64_t rows[16] = { 0 }, row_size[16] = { 0 };
+    float *acc[BLOCK_MAX_SAVES] = { 0 };
+    int64_t rows[BLOCK_MAX_SAVES] = { 0 }, row_size[BLOCK_MAX_SAVES] = { 0 };
     draw_orders(r);                                 /* unshuffled streams: in file order */
     int status = 0;
     for (int64_t b = 0; b < nb && !status; b++) {
@@ -972,6 +993,7 @@ static int sample_over_data(Run *r, Node *sample) {
         plan_run(cb->plan, &r->rng);
         for (int i = 0; i < nsaves && !status; i++) {
             SaveAction *sa = &cb->bg.saves[i];
+            if (sa->when && *plan_node(cb->plan, sa->when - 1) == 0) continue;
             if (sa->kind == SAVE_MODEL) { if (b == 0 && do_saves(r, cb) != 0) status = 2; continue; }
             IrNode *nd = &cb->bg.g.nodes[sa->node];
             const float *x = plan_node(cb->plan, sa->node);
@@ -994,15 +1016,105 @@ static int sample_over_data(Run *r, Node *sample) {
         shape[0] = rows[i];
         if (save_tensor(r, &c->bg.saves[i], acc[i], nd->ndim, shape) != 0) status = 2;
     }
-    for (int i = 0; i < 16; i++) free(acc[i]);
+    for (int i = 0; i < BLOCK_MAX_SAVES; i++) free(acc[i]);
+    return status;
+}
+
+static int uses_params(const IrGraph *g) {
+    for (int i = 0; i < g->n; i++) if (g->nodes[i].op == IR_PARAM) return 1;
+    return 0;
+}
+
+/* A sampling procedure with loops: its stages in order, a loop's stage once per value of its
+ * counter; tensors move between stages and iterations through registers. */
+static int run_stages(Run *r, Node *sample, SampleProgram *sp) {
+    int ns = sp->nstages, status = 0;
+    Compiled *cs = calloc(ns, sizeof *cs);
+    float **reg = calloc(sp->nregs + 1, sizeof *reg);
+    int64_t *reg_size = calloc(sp->nregs + 1, sizeof *reg_size);
+    for (int i = 0; i < sp->nregs; i++) {
+        reg_size[i] = 1;
+        for (int d = 0; d < sp->regs[i].ndim; d++) reg_size[i] *= sp->regs[i].shape[d];
+        reg[i] = calloc(reg_size[i] + 1, sizeof **reg);
+    }
+    for (int i = 0; i < ns && !status; i++) {
+        cs[i].block = sample;
+        cs[i].bg = sp->stages[i].bg;
+        if (compile_plan(r, &cs[i]) != 0 || fill_first_batches(r, &cs[i]) != 0) status = 1;
+    }
+    for (int i = 0; i < ns && !status; i++) {
+        SampleStage *st = &sp->stages[i];
+        Compiled *c = &cs[i];
+        int64_t n = st->loop ? st->nvalues : 1;
+        double t0 = now();
+        for (int64_t it = 0; it < n && !status; it++) {
+            for (int k = 0; k < c->bg.ninputs; k++) {
+                float *dst = plan_input(c->plan, k);
+                if (!dst) continue;
+                if (c->bg.input_stream[k] == STREAM_COUNTER) *dst = (float)st->values[it];
+                else if (c->bg.input_stream[k] == STREAM_CARRY) {
+                    int g = c->bg.input_part[k];
+                    memcpy(dst, reg[g], reg_size[g] * sizeof(float));
+                }
+            }
+            plan_run(c->plan, &r->rng);
+            save_var = st->loop ? st->counter : NULL;
+            save_value = st->loop ? st->values[it] : 0;
+            if (do_saves(r, c) != 0) status = 2;
+            save_var = NULL;
+            for (int j = 0; j < c->bg.ncarry; j++) {
+                int g = c->bg.carry_reg[j];
+                memcpy(reg[g], plan_node(c->plan, c->bg.carry_node[j]), reg_size[g] * sizeof(float));
+            }
+        }
+        if (st->loop && !status)
+            printf("loop over %s: %lld iterations in %.2f s\n", st->counter, (long long)n, now() - t0);
+    }
+    for (int i = 0; i < ns; i++) plan_free(cs[i].plan);
+    for (int i = 0; i < sp->nregs; i++) free(reg[i]);
+    free(reg);
+    free(reg_size);
+    free(cs);
     return status;
 }
 
 int run_sample(Program *p, Node *sample, const RunOptions *o) {
     Run run, *r = &run;
     char path[1024], err[512];
+    /* the graphs first: a procedure that uses no parameter needs no checkpoint */
+    int staged = sema_sample_has_loops(sample), need_ckpt = 0;
+    SampleProgram *sp = NULL;
+    if (staged) {
+        sp = calloc(1, sizeof *sp);
+        if (sema_build_sample(p, sample, sp) != 0) { free(sp); return 1; }
+        for (int i = 0; i < sp->nstages; i++) need_ckpt |= uses_params(&sp->stages[i].bg.g);
+    } else {
+        BlockGraph bg;
+        if (sema_build_block(p, NULL, sample, 0, 0, &bg) != 0) return 1;
+        need_ckpt = uses_params(&bg.g);
+        ir_free(&bg.g);
+    }
+    if (!need_ckpt && !o->ckpt) {
+        if (setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) { teardown(r); return 2; }
+        printf("sampling %s\n", sample->name);
+        int status;
+        if (staged) status = run_stages(r, sample, sp);
+        else {
+            Compiled *c = compiled(r, sample, 0, 0);
+            status = c ? 0 : 1;
+            if (c && fill_first_batches(r, c) != 0) status = 2;
+            if (!status && first_stream(&c->bg) >= 0) status = sample_over_data(r, sample);
+            else if (!status) {
+                plan_run(c->plan, &r->rng);
+                status = do_saves(r, c) ? 2 : 0;
+            }
+        }
+        if (sp) { sema_free_sample(sp); free(sp); }
+        teardown(r);
+        return status;
+    }
     if (o->ckpt) snprintf(path, sizeof path, "%s", o->ckpt);
-    else if (latest_checkpoint(o->out_dir, path, sizeof path, 0) != 0) return 2;
+    else if (latest_checkpoint(o->out_dir, path, sizeof path, 0) != 0) { if (sp) { sema_free_sample(sp); free(sp); } return 2; }
     StFile *f = st_open(path, err, sizeof err);
     if (!f) { fail(err); return 2; }
     /* a file may hold only some models (only the generator): the parameters the procedure
@@ -1011,6 +1123,24 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
     if (rc == 0 && setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) rc = -1;
     if (rc != 0) { st_close(f); return 2; }
     printf("sampling %s from %s\n", sample->name, path);
+    if (staged) {
+        int status = 0;
+        for (int i = 0; i < sp->nstages && !status; i++)
+            for (int k = 0; k < sp->stages[i].bg.g.n; k++) {
+                IrNode *n = &sp->stages[i].bg.g.nodes[k];
+                if (n->op == IR_PARAM && !st_find(f, p->params.items[n->slot].name)) {
+                    fprintf(stderr, "gmc: %s: no parameter '%s', which %s uses\n", path, p->params.items[n->slot].name, sample->name);
+                    status = 2;
+                    break;
+                }
+            }
+        st_close(f);
+        if (!status) status = run_stages(r, sample, sp);
+        sema_free_sample(sp);
+        free(sp);
+        teardown(r);
+        return status;
+    }
     Compiled *c = compiled(r, sample, 0, 0);
     int status = c ? 0 : 1;
     for (int i = 0; c && i < c->bg.g.n && !status; i++) {

@@ -10,8 +10,12 @@ ok() { echo "ok - $*"; }
 fail() { echo "FAIL - $*"; }
 expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
+# the character LSTM reads a corpus of 65 distinct bytes: bench.py's synthetic one
+/usr/bin/python3 -c 'import sys; sys.path.insert(0, "bench"); import bench; bench.write_text(sys.argv[1])' "$tmp/text.txt"
 for f in bench/*.gm; do
-    out=$($GMC "$f" --check 2>&1); rc=$?
+    set --
+    grep -q '^const corpus' "$f" && set -- --set corpus="$tmp/text.txt"
+    out=$($GMC "$f" --check "$@" 2>&1); rc=$?
     expect "$f passes --check" '[ $rc -eq 0 ]'
 done
 
@@ -19,6 +23,10 @@ done
 $GMC bench/conv_vae.gm --summary > "$tmp/cv.sum" 2>&1
 expect "bench/conv_vae.gm: M17's encoder 100,868 and decoder 246,273 parameters" \
     'grep -A14 "instance E)" "$tmp/cv.sum" | grep -q "^Total params: 100868$" && grep -A14 "instance D)" "$tmp/cv.sum" | grep -q "^Total params: 246273$"'
+
+# the DDPM's U-Net: as many parameters as its PyTorch twin in bench/torch_models.py
+$GMC bench/ddpm_unet.gm --summary > "$tmp/dd.sum" 2>&1
+expect "bench/ddpm_unet.gm: 481,537 parameters, as the PyTorch twin" 'grep -q "^Total params: 481537$" "$tmp/dd.sum"'
 
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then sides=gmc,torch; else sides=gmc; fi
 /usr/bin/python3 bench/bench.py --gmc "$GMC" --models vae_mlp --rounds 1 --scale 0.05 --sides $sides --markdown \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The test runner of `make test`: C unit tests (tests/unit), command-line tests
-# (tests/cli.sh), diagnostics of malformed programs (tests/errors), PyTorch cross-checks
-# (tests/torch). Every check prints one line "ok - ...", "FAIL - ..." or "skip - ...";
+# (tests/cli.sh), language constructs against numpy (tests/lang), diagnostics of malformed
+# programs (tests/errors), PyTorch cross-checks (tests/torch). Every check prints one line "ok - ...", "FAIL - ..." or "skip - ...";
 # the last line is the total: "N passed, N failed, N skipped".
 cd "$(dirname "$0")/.." || exit 2
 GMC=${GMC:-./gmc}
@@ -30,6 +30,7 @@ for t in "$UNIT_DIR"/test_*; do
 done
 run errors sh tests/errors/run.sh
 run cli sh tests/cli.sh
+run lang sh tests/lang/run.sh
 run torch sh tests/torch/run.sh
 run bench sh tests/bench.sh
 

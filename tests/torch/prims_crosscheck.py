@@ -57,6 +57,7 @@ BRANCHES = {
     "draws": lambda h, p, ids: h * draws(h, ids, p["noise"]),
     "ortho": lambda h, p, ids: h @ p["Q"],
     "clipped": lambda h, p, ids: h.clamp(-0.5, 0.7),
+    "stopped": lambda h, p, ids: h * (h * h).detach() + torch.exp(h).detach(),
 }
 
 

@@ -59,6 +59,9 @@ static void sx(Buf *b, const Node *n) {
     case N_NAMEDARG: put(b, "(%s: ", n->name); sx(b, n->a); put(b, ")"); break;
     case N_ATTR:  put(b, "(. "); sx(b, n->a); put(b, " %s)", n->name); break;
     case N_INDEX: put(b, "(index "); sx(b, n->a); sx_list(b, &n->list); put(b, ")"); break;
+    case N_SLICE: put(b, "(: "); sx(b, n->a); put(b, " "); sx(b, n->b);
+                  if (n->c) { put(b, " "); sx(b, n->c); }
+                  put(b, ")"); break;
     case N_TUPLE: put(b, "(%s", n->is_array ? "array" : "tuple"); sx_list(b, &n->list);
                   put(b, ")"); break;
     case N_COND:  put(b, "(? "); sx(b, n->c); put(b, " "); sx(b, n->a); put(b, " ");
@@ -256,6 +259,17 @@ static void test_expressions(void) {
           "postfix chains");
     CHECK(check_stmt("y = f(x, step: 2, epoch: 3,)", "(= (y) (call f x (step: 2) (epoch: 3)))"),
           "named args, soft keywords as names, trailing comma");
+    CHECK(check_stmt("y = a[1:]", "(= (y) (index a (: 1 nil)))"), "slice a[1:]");
+    CHECK(check_stmt("y = a[:-1]", "(= (y) (index a (: nil (- 1))))"), "slice a[:-1]");
+    CHECK(check_stmt("y = a[::-1]", "(= (y) (index a (: nil nil (- 1))))"), "slice a[::-1]");
+    CHECK(check_stmt("y = a[1:n:2]", "(= (y) (index a (: 1 n 2)))"), "slice with a step");
+    CHECK(check_stmt("y = x[:, 0]", "(= (y) (index x (: nil nil) 0))"), "x[:, 0]");
+    CHECK(check_stmt("y = x[i + 1, a:b,]", "(= (y) (index x (+ i 1) (: a b)))"),
+          "an index expression, a slice, a trailing comma");
+    CHECK(check_stmt("y = f(x).mu[t]", "(= (y) (index (. (call f x) mu) t))"),
+          "an attribute indexed");
+    CHECK(check_stmt("for t in range(T, 0, -1) { x = x - 1 }",
+                     "(FOR t (call range T 0 (- 1)) (= (x) (- x 1)))"), "for over a range");
     CHECK(check_stmt("y = (a, b)", "(= (y) (tuple a b))"), "tuple");
     CHECK(check_stmt("y = (a,)", "(= (y) (tuple a))"), "one-tuple");
     CHECK(check_stmt("y = (a)", "(= (y) a)"), "parentheses");
@@ -351,6 +365,10 @@ static void test_errors(void) {
                       "syntax error: unexpected ')', expected expression"), "missing operand");
     CHECK(check_error("const = 3\n", 1, 1, 7, "unexpected '=', expected identifier"),
           "const without a name");
+    CHECK(check_error("const a = b[1:2:3:4]\n", 1, 1, 18, "unexpected ':', expected ',' or ']'"),
+          "a slice has at most three parts");
+    CHECK(check_error("const a = b[]\n", 1, 1, 13, "unexpected ']', expected expression or ':'"),
+          "an empty index");
     CHECK(check_error("layer f(x) {\n  y = f(a b)\n}\n", 1, 2, 11,
                       "unexpected identifier 'b', expected ',', ':' or ')'"), "missing comma");
     CHECK(check_error("layer f(x) {\n  y = f(a,\n  z = 1\n}\n", 1, 3, 5,
