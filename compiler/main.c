@@ -37,7 +37,10 @@ static void usage(FILE *f) {
         "                     cache ($XDG_CACHE_HOME/gmc, else ~/.cache/gmc)\n"
         "  --limit-batches N  stop each epoch after N batches (quick checks)\n"
         "  --grad-dump FILE --feed X.npy   one forward/backward of the first step on X,\n"
-        "                     parameters, noise, loss and gradients written to FILE\n");
+        "                     parameters, noise, loss and gradients written to FILE;\n"
+        "                     --feed again for each further data input of the step,\n"
+        "                     --step NAME for another step, --eval to build it with\n"
+        "                     training = 0 (no dropout or noise, running statistics)\n");
 }
 
 /* Debian's OpenBLAS does not recognise this machine's AVX-512 CPU and would fall back to
@@ -67,7 +70,8 @@ int main(int argc, char **argv) {
      * into denormal range, where every multiply is ~100x slower (an epoch of the MLP VAE
      * slowed from 3.5 s to 12 s without this). Threads started later inherit the mode. */
     _mm_setcsr(_mm_getcsr() | 0x8040);
-    const char *file = NULL, *mode = NULL, *name = NULL, *grad_dump = NULL, *feed = NULL;
+    const char *file = NULL, *mode = NULL, *name = NULL, *grad_dump = NULL, *feed[8], *dump_step = NULL;
+    int nfeed = 0, dump_eval = 0;
     Override ov[64];
     int nov = 0, dump_ir = 0, dump_llvm = 0;
     RunOptions o = { .out_dir = "out", .fuse = 1, .threads = (int)sysconf(_SC_NPROCESSORS_ONLN) };
@@ -93,7 +97,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--keep")) { NEED_ARG(); o.keep_checkpoints = atoi(next); if (o.keep_checkpoints < 1) { fprintf(stderr, "gmc: --keep must be positive\n"); return 2; } }
         else if (!strcmp(a, "--limit-batches")) { NEED_ARG(); o.limit_batches = atoi(next); }
         else if (!strcmp(a, "--grad-dump")) { NEED_ARG(); grad_dump = next; mode = "grad-dump"; }
-        else if (!strcmp(a, "--feed")) { NEED_ARG(); feed = next; }
+        else if (!strcmp(a, "--feed")) {
+            NEED_ARG();
+            if (nfeed == 8) { fprintf(stderr, "gmc: at most 8 --feed files\n"); return 2; }
+            feed[nfeed++] = next;
+        }
+        else if (!strcmp(a, "--step")) { NEED_ARG(); dump_step = next; }
+        else if (!strcmp(a, "--eval")) dump_eval = 1;
         else if (!strcmp(a, "--dump-ir")) dump_ir = 1;
         else if (!strcmp(a, "--dump-kernels")) o.dump_kernels = 1;
         else if (!strcmp(a, "--stats")) o.stats = 1;
@@ -146,8 +156,7 @@ int main(int argc, char **argv) {
     }
     if (!p->ntrains) { fprintf(stderr, "gmc: %s has no train block\n", file); return 2; }
     if (!strcmp(mode, "grad-dump")) {
-        if (!feed) { fprintf(stderr, "gmc: --grad-dump needs --feed X.npy\n"); return 2; }
-        return run_grad_dump(p, &p->trains[0], feed, grad_dump, &o);
+        return run_grad_dump(p, &p->trains[0], feed, nfeed, dump_step, !dump_eval, grad_dump, &o);
     }
     int ran = 0;
     for (int t = 0; t < p->ntrains; t++) {

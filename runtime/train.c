@@ -1161,27 +1161,66 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
     return status;
 }
 
-int run_grad_dump(Program *p, Train *t, const char *feed_x, const char *path, const RunOptions *o) {
+int run_grad_dump(Program *p, Train *t, const char **feeds, int nfeeds, const char *step_name,
+                  int training, const char *path, const RunOptions *o) {
+    Node *step = t->steps[0];
+    if (step_name) {
+        step = NULL;
+        for (int i = 0; i < t->nsteps; i++)
+            if (t->steps[i]->name && !strcmp(t->steps[i]->name, step_name)) step = t->steps[i];
+        if (!step) { fprintf(stderr, "gmc: train block '%s' has no step '%s'\n", t->name, step_name); return 2; }
+    }
     Run run, *r = &run;
     if (setup(r, p, t, o) != 0) return 2;
     r->keep_leaves = 1;
     sema_init_params(p, o->seed);
     char err[512];
-    float *x = NULL;
-    int ndim = 0;
-    int64_t dims[8];
-    if (npy_read(feed_x, &x, &ndim, dims, err, sizeof err) != 0) { fail(err); teardown(r); return 2; }
-    Compiled *c = compiled(r, t->steps[0], (int)dims[0], 1);
-    if (!c || c->bg.ninputs != 1) { if (c) fail("--grad-dump needs a step that reads one data stream"); free(x); teardown(r); return 1; }
-    IrNode *in = NULL;
-    for (int i = 0; i < c->bg.g.n; i++) if (c->bg.g.nodes[i].op == IR_INPUT) in = &c->bg.g.nodes[i];
-    int64_t need = ir_numel(in), have = 1;
-    for (int k = 0; k < ndim; k++) have *= dims[k];
-    if (need != have) { fprintf(stderr, "gmc: %s: %lld values, the step needs %lld\n", feed_x, (long long)have, (long long)need); free(x); teardown(r); return 2; }
-    memcpy(plan_input(c->plan, 0), x, need * sizeof *x);
+    float *x[8] = { 0 };
+    int ndim[8] = { 0 }, dump_name[8] = { 0 }, batch = 0, rc = 2;
+    int64_t dims[8][8];
+    for (int k = 0; k < nfeeds; k++) {
+        if (npy_read(feeds[k], &x[k], &ndim[k], dims[k], err, sizeof err) != 0) { fail(err); goto out; }
+        if (k == 0) batch = (int)dims[0][0];
+    }
+    Compiled *c = compiled(r, step, batch, training);
+    if (!c) { rc = 1; goto out; }
+    /* data inputs take the feeds in the order the train block declares its streams (and a
+     * stream's parts: x, then labels); the counters (epoch, step) read 0 */
+    int order[8], ndata = 0;
+    for (int k = 0; k < c->bg.ninputs; k++) {
+        float *dst = plan_input(c->plan, k);
+        if (c->bg.input_stream[k] < 0) { if (dst) *dst = 0; continue; }
+        int j = ndata++;
+        for (; j > 0; j--) {
+            int q = order[j - 1];
+            if (c->bg.input_stream[q] < c->bg.input_stream[k] ||
+                (c->bg.input_stream[q] == c->bg.input_stream[k] && c->bg.input_part[q] < c->bg.input_part[k])) break;
+            order[j] = q;
+        }
+        order[j] = k;
+    }
+    for (int f = 0; f < ndata && f < nfeeds; f++) {
+        int k = order[f];
+        dump_name[k] = f;
+        const IrNode *in = NULL;
+        for (int i = 0; i < c->bg.g.n; i++)
+            if (c->bg.g.nodes[i].op == IR_INPUT && c->bg.g.nodes[i].slot == k) in = &c->bg.g.nodes[i];
+        int64_t have = 1;
+        for (int d = 0; d < ndim[f]; d++) have *= dims[f][d];
+        if (in && ir_numel(in) != have) {
+            fprintf(stderr, "gmc: %s: %lld values, the step's data input %d needs %lld\n", feeds[f], (long long)have, f + 1, (long long)ir_numel(in));
+            goto out;
+        }
+        float *dst = plan_input(c->plan, k);
+        if (dst) memcpy(dst, x[f], have * sizeof(float));
+    }
+    if (ndata != nfeeds) {
+        fprintf(stderr, "gmc: the step reads %d data input%s, --feed gave %d\n", ndata, ndata == 1 ? "" : "s", nfeeds);
+        goto out;
+    }
     plan_run(c->plan, &r->rng);
     /* everything the cross-check needs: parameters, input, noise draws, loss, gradients */
-    int cap = 2 * p->params.n + 16, nt = 0, nnoise = 0;
+    int cap = 2 * p->params.n + c->bg.g.n + 4, nt = 0, nnoise = 0;
     StTensor *ts = calloc(cap, sizeof *ts);
     char **names = calloc(cap, sizeof *names);
     for (int i = 0; i < p->params.n; i++) {
@@ -1195,7 +1234,9 @@ int run_grad_dump(Program *p, Train *t, const char *feed_x, const char *path, co
         float *val = plan_node(c->plan, i);
         if (!val || (nd->op != IR_NORMAL && nd->op != IR_UNIFORM && nd->op != IR_INPUT)) continue;
         char buf[64];
-        if (nd->op == IR_INPUT) snprintf(buf, sizeof buf, "input/x");
+        if (nd->op == IR_INPUT && c->bg.input_stream[nd->slot] < 0)
+            snprintf(buf, sizeof buf, "input/%s", c->bg.input_stream[nd->slot] == STREAM_EPOCH ? "epoch" : "step");
+        else if (nd->op == IR_INPUT) snprintf(buf, sizeof buf, dump_name[nd->slot] ? "input/%d" : "input/x", dump_name[nd->slot]);
         else snprintf(buf, sizeof buf, "noise/%d", nnoise++);
         names[nt] = strdup(buf);
         ts[nt] = (StTensor){ .name = names[nt], .ndim = nd->ndim, .data = val };
@@ -1212,12 +1253,13 @@ int run_grad_dump(Program *p, Train *t, const char *feed_x, const char *path, co
         memcpy(ts[nt].dims, pr->shape, pr->ndim * sizeof *pr->shape);
         nt++;
     }
-    int rc = st_write(path, ts, nt, NULL, 0, err, sizeof err);
+    rc = st_write(path, ts, nt, NULL, 0, err, sizeof err) ? 2 : 0;
     if (rc != 0) fail(err);
     for (int i = 0; i < cap; i++) free(names[i]);
     free(names);
     free(ts);
-    free(x);
+out:
+    for (int k = 0; k < nfeeds; k++) free(x[k]);
     teardown(r);
-    return rc ? 2 : 0;
+    return rc;
 }

@@ -22,8 +22,11 @@ typedef struct RunOptions {
 
 int run_train(Program *p, Train *t, const RunOptions *o);
 int run_sample(Program *p, Node *sample, const RunOptions *o);
-/* One forward and backward pass of the first step of t on the batch read from npy file
- * feed_x (or the first batch of the stream), no update; writes parameters, inputs, noise,
- * loss and gradients to a safetensors file. */
-int run_grad_dump(Program *p, Train *t, const char *feed_x, const char *path, const RunOptions *o);
+/* One forward and backward pass of a step of t (the first, or the one named step_name) on
+ * batches read from npy files, feeds[k] for the step's k-th data input (counters epoch and
+ * step read 0), built with `training` = 1 or 0; no update. Writes parameters (state buffers
+ * as they were before the step), inputs (input/x, then input/1, ...), noise draws (noise/N in
+ * the order the program makes them), the loss and the gradients to a safetensors file. */
+int run_grad_dump(Program *p, Train *t, const char **feeds, int nfeeds, const char *step_name,
+                  int training, const char *path, const RunOptions *o);
 #endif

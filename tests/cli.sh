@@ -535,3 +535,27 @@ expect "kernel cache: two damaged entries are recompiled and stored again, the r
 expect "--no-cache compiles everything ($l4 loaded, $c4 compiled)" '[ "$l4" = 0 ] && [ "$c4" = "$c1" ]'
 expect "kernel cache: runs that load kernels write bit-identical checkpoints" \
     'cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc2/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc3/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc4/checkpoints/step_00000005.safetensors"'
+
+# a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
+cat > "$tmp/for.gm" <<'GM'
+layer p(x) {
+    param b[4] = zeros
+    return x * 0 + b
+}
+model M(x[4]) {
+    h = p(x)
+    for i in range(3) { h = h + i }
+    for j in 2 { h = h * 2 }
+    return h
+}
+data d = fashion_mnist(split: "train")
+train t {
+    m = M()
+    optimizer o = sgd(m, lr: 0)
+    x = d | batch(2)
+    step { minimize sum(m(slice(reshape(x, 784), start: 0, size: 4))) with o }
+}
+GM
+$GMC "$tmp/for.gm" --run --limit-batches 1 --out "$tmp/for" > "$tmp/for.log" 2>&1; rc=$?
+expect "for i in range(3) unrolls over 0, 1, 2 (loss 96 = 2 examples x 4 x (0+1+2) x 4)" \
+    '[ $rc -eq 0 ] && grep -q "first step loss 96.0000" "$tmp/for.log"'

@@ -30,6 +30,7 @@ for t in "$UNIT_DIR"/test_*; do
 done
 run errors sh tests/errors/run.sh
 run cli sh tests/cli.sh
+run seeds sh tests/seeds.sh
 run lang sh tests/lang/run.sh
 run torch sh tests/torch/run.sh
 run bench sh tests/bench.sh

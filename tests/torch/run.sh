@@ -78,3 +78,6 @@ for mode in "" "--no-fuse" "--interpret"; do
         echo "FAIL - WGAN-GP cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
     fi
 done
+
+# the seed models (examples/seeds/): every step of each against PyTorch, train and eval mode
+sh tests/torch/seeds.sh

@@ -1,0 +1,668 @@
+#!/usr/bin/python3
+"""seeds_crosscheck.py DIR
+
+Cross-checks the seed models (examples/seeds/README.md) against PyTorch. DIR holds gmc
+--grad-dump files named STEM.STEP.MODE.safetensors: STEM is the .gm file's name (m05_conv_ae,
+dcgan, ...) and picks a builder below, STEP the step's name ("0": the first, unnamed step),
+MODE "train" or "eval" (the step built with training = 0: no dropout or noise, batch norm on
+its running statistics). A builder recomputes that step's loss in PyTorch, float64, from the
+dump's weights, inputs (input/x, input/1, ...) and random draws (noise/0, noise/1, ... in the
+order the program makes them); autograd gives the reference gradients. For every dump, the
+loss and each gradient must agree:
+    err = max|g_gmc - g_ref| / max(max|g_ref|, 1e-2 * the largest |g_ref| of the dump) <= 1e-4
+(the floor keeps gradients that are zero in exact arithmetic, a bias before a batch norm,
+from being judged on float32 noise alone). A tensor above 1e-4 passes only if float32 PyTorch,
+on the same computation, is itself off by at least half as much (a sum of many cancelling
+terms, CycleGAN's output bias); the line says so. Keras layouts, as gmc: dense W [in, out], conv W
+[kh, kw, in, out], transposed conv W [kh, kw, out, in], channels-last images.
+Prints one "ok - ..." or "FAIL - ..." line per dump. Exit 0, 1 on a failure, 77 without torch.
+"""
+import os
+import sys
+
+TOL = 1e-4
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:
+    print("skip - seed cross-checks: torch not installed")
+    sys.exit(77)
+import numpy as np  # noqa: E402
+import st  # noqa: E402
+from conv_crosscheck import deconv as _deconv, maxpool, nchw, nhwc, pads, upsample  # noqa: E402
+
+
+def _conv(x, w, b, k, s=1, padding="same", groups=1):
+    """Keras's Conv2D on channels-last images (the kernel made contiguous: torch's float64
+    convolution wants it so for its weight gradient)"""
+    w = w.permute(3, 2, 0, 1).contiguous()
+    return nhwc(F.conv2d(F.pad(nchw(x), pads(x, k, s, padding)), w, b, stride=s, groups=groups))
+
+
+class Dump:
+    """a dump's tensors as float64 torch tensors; parameters require gradients"""
+
+    def __init__(self, tensors, training, dt=torch.float64):
+        self.t, self.training, self.dt, self.k = tensors, training, dt, 0
+        self.params = {n: torch.tensor(v, dtype=dt, requires_grad=True)
+                       for n, v in tensors.items() if "/" not in n and n != "loss"}
+
+    def __getitem__(self, name):
+        return self.params[name]
+
+    def input(self, k=0):
+        return torch.tensor(self.t["input/x" if k == 0 else "input/%d" % k], dtype=self.dt)
+
+    def counter(self, name):
+        return float(self.t["input/" + name].reshape(())) if "input/" + name in self.t else 0.0
+
+    def randint(self, lo, hi):
+        """randint(lo, hi, ...): floor(lo + (hi - lo) u) of the next uniform draw, in float32"""
+        u = self.t["noise/%d" % self.k].astype(np.float32)
+        self.k += 1
+        v = np.minimum(np.floor(u * np.float32(hi - lo) + np.float32(lo)), np.float32(hi - 1))
+        return torch.tensor(v, dtype=self.dt)
+
+    def noise(self):
+        """the program's next random draw"""
+        v = self.t["noise/%d" % self.k]
+        self.k += 1
+        return torch.tensor(v, dtype=self.dt)
+
+
+class Net:
+    """one call of a model instance: parameters named as gmc names them, by layer and call
+    order (E.dense, E.dense_1, E.down_1.conv, ...)"""
+
+    def __init__(self, d, prefix):
+        self.d, self.prefix, self.count = d, prefix, {}
+
+    def name(self, layer):
+        k = self.count.get(layer, 0)
+        self.count[layer] = k + 1
+        return "%s.%s" % (self.prefix, layer if k == 0 else "%s_%d" % (layer, k))
+
+    def sub(self, layer):
+        return Net(self.d, self.name(layer))
+
+    def dense(self, x, bias=True):
+        n = self.name("dense")
+        y = x @ self.d[n + ".W"]
+        return y + self.d[n + ".b"] if bias else y
+
+    def conv(self, x, k=None, s=1, padding="same", bias=True, groups=1):
+        n = self.name("conv")
+        w = self.d[n + ".W"]
+        return _conv(x, w, self.d[n + ".b"] if bias else None, w.shape[0], s, padding, groups)
+
+    def deconv(self, x, s=1, padding="same", bias=True):
+        n = self.name("deconv")
+        w = self.d[n + ".W"]
+        return _deconv(x, w, self.d[n + ".b"] if bias else 0, w.shape[0], s, padding)
+
+    def embedding(self, ids):
+        return self.d[self.name("embedding") + ".table"][ids.long()]
+
+    def batchnorm(self, x, eps=1e-3):
+        n = self.name("batchnorm")
+        axes = tuple(range(x.dim() - 1))
+        if self.d.training:
+            m = x.mean(dim=axes)
+            v = ((x - m) ** 2).mean(dim=axes)
+        else:
+            m, v = self.d[n + ".moving_mean"], self.d[n + ".moving_variance"]
+        return (x - m) / torch.sqrt(v + eps) * self.d[n + ".gamma"] + self.d[n + ".beta"]
+
+    def instancenorm(self, x, eps=1e-3):
+        n = self.name("instancenorm")
+        c = x - x.mean(dim=(1, 2), keepdim=True)
+        y = c / torch.sqrt((c * c).mean(dim=(1, 2), keepdim=True) + eps)
+        return y * self.d[n + ".gamma"] + self.d[n + ".beta"]
+
+    def dropout(self, x, rate):
+        return x * (self.d.noise() >= rate) / (1 - rate) if self.d.training else x
+
+    def gaussian_noise(self, x, std):
+        return x + std * self.d.noise() if self.d.training else x
+
+
+# inputs of ReLUs this close to 0 (relative to the tensor's largest) may fall on the other side
+# of the kink in float32: counted, to explain a failure that comes from nothing else
+KINK = [0]
+
+
+def near_kink(x):
+    KINK[0] += int((x.abs() < 1e-6 * x.abs().max()).sum())
+    return x
+
+
+def relu(x):
+    return F.relu(near_kink(x))
+
+
+def lrelu(x, a=0.3):
+    near_kink(x)
+    return torch.where(x > 0, x, a * x)
+
+
+def flat(x):
+    return x.reshape(x.shape[0], -1)
+
+
+def bce(p, y, eps=1e-7):
+    q = p.clamp(eps, 1 - eps)
+    return -(y * torch.log(q) + (1 - y) * torch.log(1 - q)).mean()
+
+
+def mse(p, y):
+    return ((p - y) ** 2).mean()
+
+
+def mae(p, y):
+    return (p - y).abs().mean()
+
+
+def kl_normal(mu, logvar):
+    return (-0.5 * (1 + logvar - mu * mu - torch.exp(logvar)).sum(-1)).mean()
+
+
+def sampling(d, mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * d.noise()
+
+
+# ---- the seed models: one function per .gm file, (dump, step name) -> loss -------------------
+
+def m01_linear_ae(d, step):
+    x = d.input()
+    return mse(Net(d, "D").dense(Net(d, "E").dense(x)), x)
+
+
+def mlp_ae(d, step, drop=None, code=lambda n, h: relu(n.dense(relu(n.dense(h))))):
+    """M02 and its variants: 784 -> 100 -> 30 | 30 -> 100 -> 784"""
+    x = d.input()
+    e, h = Net(d, "E"), flat(x)
+    if drop == "dropout":
+        h = e.dropout(h, 0.5)
+    elif drop == "gaussian":
+        h = e.gaussian_noise(h, 0.2)
+    n = Net(d, "D")
+    return mse(n.dense(relu(n.dense(code(e, h)))).reshape(x.shape), x)
+
+
+def ae_tied(d, step):
+    x = d.input()
+    a = Net(d, "A")
+    codes = relu(a.dense(relu(a.dense(flat(x)))))
+    h = relu(codes @ d["A.dense_1.W"].T + d["A.dense_t.b"])
+    return mse((h @ d["A.dense.W"].T + d["A.dense_t_1.b"]).reshape(x.shape), x)
+
+
+def m05_conv_ae(d, step):
+    x = d.input()
+    e = Net(d, "E")
+    h = x.reshape(-1, 28, 28, 1)
+    for _ in range(3):
+        h = maxpool(relu(e.conv(h)))
+    z = relu(e.conv(h)).mean(dim=(1, 2))
+    n = Net(d, "D")
+    h = n.dense(z).reshape(-1, 3, 3, 16)
+    h = relu(n.deconv(h, 2, "valid"))
+    h = n.deconv(relu(n.deconv(h, 2)), 2)
+    return mse(h.reshape(x.shape), x)
+
+
+def sparse_ae(d, step, penalty):
+    x = d.input()
+    e = Net(d, "E")
+    codes = torch.sigmoid(e.dense(relu(e.dense(flat(x)))))
+    n = Net(d, "D")
+    return mse(n.dense(relu(n.dense(codes))).reshape(x.shape), x) + penalty(codes)
+
+
+def kl_sparsity(codes, p=0.1):
+    q = codes.mean(0)
+    return 5e-3 * (p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))).sum()
+
+
+def mlp_vae(d, step, hidden, latent, out, loss):
+    """M09, M20, M22, M35: MLP encoder (hidden...) to mu, logvar; the mirror decoder"""
+    x = d.input()
+    e = Net(d, "E")
+    h = flat(x)
+    for _ in hidden:
+        h = relu(e.dense(h))
+    mu, logvar = e.dense(h), e.dense(h)
+    z = sampling(d, mu, logvar)
+    n = Net(d, "D")
+    for _ in hidden:
+        z = relu(n.dense(z))
+    y = n.dense(z)
+    y = torch.sigmoid(y) if out == "sigmoid" else y
+    return loss(y.reshape(x.shape), x, mu, logvar, d)
+
+
+def gan_mlp(d, step):
+    def G(z):
+        n = Net(d, "G")
+        return torch.sigmoid(n.dense(relu(n.dense(relu(n.dense(z)))))).reshape(-1, 28, 28)
+
+    def D(x):
+        n = Net(d, "D")
+        return torch.sigmoid(n.dense(relu(n.dense(relu(n.dense(flat(x)))))))
+    if step == "discriminator":
+        fake = G(d.noise())
+        return 0.5 * (bce(D(fake), 0) + bce(D(d.input()), 1))
+    return bce(D(G(d.noise())), 1)
+
+
+def dcgan(d, step):
+    def G(z):
+        n = Net(d, "G")
+        h = n.batchnorm(n.dense(z).reshape(-1, 7, 7, 128))
+        h = n.batchnorm(relu(n.deconv(h, 2)))
+        return torch.tanh(n.deconv(h, 2))
+
+    def D(x):
+        n = Net(d, "D")
+        h = n.dropout(lrelu(n.conv(x, s=2), 0.2), 0.4)
+        h = n.dropout(lrelu(n.conv(h, s=2), 0.2), 0.4)
+        return torch.sigmoid(n.dense(flat(h)))
+    if step == "discriminator":
+        fake = D(G(d.noise()))
+        return 0.5 * (bce(fake, 0) + bce(D(d.input()), 1))
+    return bce(D(G(d.noise())), 1)
+
+
+def conv_encoder(n, x):
+    for _ in range(3):
+        x = relu(n.conv(x, s=2))
+    return flat(x)
+
+
+def conv_decoder(d, z):
+    n = Net(d, "D")
+    h = n.dense(z).reshape(-1, 4, 4, 128)
+    for _ in range(3):
+        h = relu(n.deconv(h, 2))
+    return torch.sigmoid(n.conv(h))
+
+
+def conv_ae(d, step):
+    x32 = F.pad(d.input().reshape(-1, 28, 28, 1), (0, 0, 2, 2, 2, 2))
+    return bce(conv_decoder(d, Net(d, "E").dense(conv_encoder(Net(d, "E"), x32))), x32)
+
+
+def m17_conv_vae(d, step):
+    x = d.input()
+    e = Net(d, "E")
+    h = conv_encoder(e, x)
+    mu, logvar = e.dense(h), e.dense(h)
+    return 500 * bce(conv_decoder(d, sampling(d, mu, logvar)), x) + kl_normal(mu, logvar)
+
+
+def m18_faces_vae(d, step):
+    x = d.input()
+    e = Net(d, "E")
+    h = x
+    for _ in range(4):
+        b = e.sub("down")
+        h = lrelu(b.batchnorm(b.conv(h, s=2)))
+    h = flat(h)
+    mu, logvar = e.dense(h), e.dense(h)
+    n = Net(d, "D")
+    h = lrelu(n.batchnorm(n.dense(sampling(d, mu, logvar)))).reshape(-1, 2, 2, 128)
+    for _ in range(4):
+        b = n.sub("up")
+        h = lrelu(b.batchnorm(b.deconv(h, 2)))
+    return 2000 * mse(torch.sigmoid(n.deconv(h)), x) + kl_normal(mu, logvar)
+
+
+def m23_dcgan(d, step):
+    def G(z):
+        n = Net(d, "G")
+        h = lrelu(n.batchnorm(n.dense(z, bias=False))).reshape(-1, 7, 7, 256)
+        h = lrelu(n.batchnorm(n.deconv(h, bias=False)))
+        h = lrelu(n.batchnorm(n.deconv(h, 2, bias=False)))
+        return torch.tanh(n.deconv(h, 2, bias=False))
+
+    def D(x):
+        n = Net(d, "D")
+        h = n.dropout(lrelu(n.conv(x, s=2)), 0.3)
+        h = n.dropout(lrelu(n.conv(h, s=2)), 0.3)
+        return torch.sigmoid(n.dense(flat(h)))
+    if step == "d_real":
+        return bce(D(d.input()), 1)
+    return bce(D(G(d.noise())), 0 if step == "d_fake" else 1)
+
+
+def m25_wgan(d, step):
+    G, D = wgan_nets(d)
+    if step == "critic":
+        fake = D(G(d.noise()))
+        return fake.mean() - D(d.input()).mean()
+    return -D(G(d.noise())).mean()
+
+
+def m33_gan_variants(d, step, loss="bce", g_loss="non_saturating", noise=0.1):
+    def G(z):
+        n = Net(d, "G")
+        h = lrelu(n.dense(lrelu(n.dense(z), 0.2)), 0.2)
+        return torch.tanh(n.dense(h)).reshape(-1, 28, 28)
+
+    def D(x):
+        n = Net(d, "D")
+        h = n.dense(lrelu(n.dense(lrelu(n.dense(flat(x)), 0.2)), 0.2))
+        return torch.sigmoid(h) if loss == "bce" else h
+
+    def noisy(x):
+        return x + noise * d.noise() if noise > 0 else x
+
+    def gl(p, y):
+        return bce(p, y) if loss == "bce" else mse(p, y)
+    if step == "discriminator":
+        fake = G(d.noise())
+        real = D(noisy(d.input()))
+        return 0.5 * (gl(real, 1) + gl(D(noisy(fake)), 0))
+    p = D(noisy(G(d.noise())))
+    return gl(p, 1) if g_loss == "non_saturating" or loss != "bce" else -gl(p, 0)
+
+
+def cyclegan(d, step):
+    def down(n, x, norm=True):
+        b = n.sub("down")
+        h = lrelu(b.conv(x, s=2), 0.2)
+        return b.instancenorm(h) if norm else h
+
+    def G(name, x):
+        n = Net(d, name)
+        d1 = down(n, x)
+        d2 = down(n, d1)
+        d3 = down(n, d2)
+        d4 = down(n, d3)
+        h = d4
+        for skip in (d3, d2, d1):
+            b = n.sub("up")
+            h = torch.cat([b.instancenorm(relu(b.conv(upsample(h)))), skip], -1)
+        return torch.tanh(n.conv(upsample(h)))
+
+    def D(name, x):
+        n = Net(d, name)
+        h = down(n, x, norm=False)
+        for _ in range(3):
+            h = down(n, h)
+        return n.conv(h)
+    a, b = d.input(0), d.input(1)
+    if step == "generators":
+        fake_b, fake_a = G("G", a), G("F", b)
+        adversarial = mse(D("D_B", fake_b), 1) + mse(D("D_A", fake_a), 1)
+        cycle = mae(G("F", fake_b), a) + mae(G("G", fake_a), b)
+        identity = mae(G("F", a), a) + mae(G("G", b), b)
+        return adversarial + 10 * cycle + identity
+    # the history pools are empty at the first step: they pass their inputs through
+    real = mse(D("D_B", b), 1) + mse(D("D_A", a), 1)
+    fake = mse(D("D_B", G("G", a)), 0) + mse(D("D_A", G("F", b)), 0)
+    return 0.5 * (real + fake)
+
+
+def wgan_nets(d):
+    """M25's and M26's generator and critic"""
+    def G(z):
+        n = Net(d, "G")
+        for _ in range(4):
+            b = n.sub("block")
+            z = lrelu(b.batchnorm(b.dense(z)), 0.2)
+        return torch.tanh(n.dense(z)).reshape(-1, 28, 28)
+
+    def D(x):
+        n = Net(d, "D")
+        return n.dense(lrelu(n.dense(lrelu(n.dense(flat(x)), 0.2)), 0.2))
+    return G, D
+
+
+def m26_wgan_gp(d, step):
+    G, D = wgan_nets(d)
+    if step == "critic":
+        real = d.input()
+        fake = G(d.noise())
+        e = d.noise()
+        xhat = e * real + (1 - e) * fake
+        g, = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+        gp = (((flat(g) ** 2).sum(-1).sqrt() - 1) ** 2).mean()
+        return D(fake).mean() - D(real).mean() + 10 * gp
+    return -D(G(d.noise())).mean()
+
+
+def m24_cgan(d, step, cond="embedding"):
+    def condition(n, x, y):
+        c = n.sub("condition")
+        if cond == "embedding":
+            return x * c.embedding(y)
+        return torch.cat([x, F.one_hot(y.long(), 10).to(x.dtype)], -1)
+
+    def G(z, y):
+        n = Net(d, "G")
+        h = condition(n, z, y)
+        for _ in range(3):
+            b = n.sub("block")
+            h = b.batchnorm(lrelu(b.dense(h), 0.2))
+        return torch.tanh(n.dense(h)).reshape(-1, 28, 28)
+
+    def D(x, y):
+        n = Net(d, "D")
+        h = condition(n, flat(x), y)
+        return torch.sigmoid(n.dense(lrelu(n.dense(lrelu(n.dense(h), 0.2)), 0.2)))
+    labels = d.randint(0, 10)
+    if step == "discriminator":
+        fake = G(d.noise(), labels)
+        return 0.5 * (bce(D(d.input(0), d.input(1)), 1) + bce(D(fake, labels), 0))
+    return bce(D(G(d.noise(), labels), labels), 1)
+
+
+def m21_acgan(d, step):
+    def D(x):
+        n = Net(d, "D")
+        for s in (2, 1, 2, 1):
+            b = n.sub("trunk")
+            x = b.dropout(lrelu(b.conv(x, s=s), 0.2), 0.3)
+        h = flat(x)
+        return torch.sigmoid(n.dense(h)), n.dense(h)
+
+    def G(z, y):
+        n = Net(d, "G")
+        h = (z * n.embedding(y))
+        h = relu(n.dense(h)).reshape(-1, 3, 3, 384)
+        h = n.batchnorm(relu(n.deconv(h, 1, "valid")))
+        h = n.batchnorm(relu(n.deconv(h, 2)))
+        return torch.tanh(n.deconv(h, 2))
+
+    def loss(x, y, target):
+        realness, logits = D(x)
+        cce = (torch.logsumexp(logits, -1) - (F.one_hot(y.long(), 10) * logits).sum(-1)).mean()
+        return bce(realness, target) + cce
+    labels = d.randint(0, 10)
+    if step == "discriminator":
+        fake = G(d.noise(), labels)
+        return 0.5 * (loss(d.input(0), d.input(1), 0.95) + loss(fake, labels, 0))
+    return loss(G(d.noise(), labels), labels, 0.95)
+
+
+def m30_cvae(d, step):
+    img = d.input()
+    x, y = img[:, :14], img[:, 14:]
+
+    def heads(n, h):
+        h = relu(n.dense(h))
+        return n.dense(h), n.dense(h)
+    mu_q, lv_q = heads(Net(d, "Q"), torch.cat([flat(x), flat(y)], -1))
+    mu_p, lv_p = heads(Net(d, "P"), flat(x))
+    n = Net(d, "D")
+    z = sampling(d, mu_q, lv_q)
+    out = torch.sigmoid(n.dense(relu(n.dense(torch.cat([flat(x), z], -1))))).reshape(y.shape)
+    kl = (0.5 * (lv_p - lv_q + (torch.exp(lv_q) + (mu_q - mu_p) ** 2) / torch.exp(lv_p) - 1).sum(-1)).mean()
+    return 392 * bce(out, y) + kl
+
+
+def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
+    # the schedule as gmc computes it: float32 elementwise, cumprod accumulated in double
+    t32 = np.arange(0, T + 1, dtype=np.float32)
+    f = np.cos((t32 / np.float32(T) + np.float32(s)) / np.float32(1 + s) * np.float32(np.pi) / 2) ** 2
+    alpha = np.concatenate([[1], np.clip(f[1:] / f[:-1], 0.001, 1)]).astype(np.float32)
+    abar = torch.tensor(np.cumprod(alpha.astype(np.float64)).astype(np.float32), dtype=d.dt)
+    t = d.randint(1, T + 1)
+    x = d.input()
+    a = abar[t.long()].reshape(-1, 1, 1, 1)
+    eps = d.noise()
+    # the sinusoidal encoding in float32, as gmc computes it: at t up to 4000 an angle's float32
+    # rounding (up to 2e-4 rad) moves sin and cos by as much, an input difference, not a
+    # gradient's (the book's float64 table is no closer to what a float32 model can hold)
+    i = 2 * torch.arange(embed // 2, dtype=torch.float32)
+    angles = t.float().reshape(-1, 1) / 10000 ** (i / embed)
+    time = torch.stack([torch.sin(angles), torch.cos(angles)], -1).reshape(-1, embed).to(d.dt)
+    n = Net(d, "N")
+
+    def add_time(m, z):
+        return z + m.sub("add_time").dense(time)[:, None, None, :]
+
+    def separable(m, x):
+        b = m.sub("separable")
+        return b.conv(b.conv(x, bias=False, groups=x.shape[-1]))
+
+    def down(z, skip):
+        m = n.sub("down")
+        z = m.batchnorm(separable(m, relu(m.batchnorm(separable(m, relu(z))))))
+        cross = z
+        z = maxpool(z, 3, 2, "same") + m.conv(skip, s=2)
+        return add_time(m, z), cross
+
+    def up(z, skip, cross):
+        m = n.sub("up")
+        z = m.batchnorm(m.deconv(relu(m.batchnorm(m.deconv(relu(z))))))
+        z = upsample(z) + m.conv(upsample(skip))
+        return torch.cat([add_time(m, z), cross], -1)
+    z = relu(n.batchnorm(n.conv(F.pad(sqrt_mix(a, x, eps), (0, 0, 3, 3, 3, 3)), padding="valid")))
+    z = add_time(n, z)
+    z1, c1 = down(z, z)
+    z2, c2 = down(z1, z1)
+    z3, c3 = down(z2, z2)
+    u1 = up(z3, z3, c3)
+    u2 = up(u1, u1, c2)
+    u3 = up(u2, u2, c1)
+    out = n.conv(u3)[:, 2:30, 2:30]
+    diff = (out - eps).abs()
+    return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
+
+
+def sqrt_mix(a, x, eps):
+    return torch.sqrt(a) * x + torch.sqrt(1 - a) * eps
+
+
+def vae_loss(weight, recon, beta=lambda d: 1.0):
+    return lambda y, x, mu, lv, d: weight * recon(y, x) + beta(d) * kl_normal(mu, lv)
+
+
+BUILDERS = {
+    "m01_linear_ae": m01_linear_ae,
+    "ae_mlp": mlp_ae,                                                       # M02
+    "ae_tied": ae_tied,                                                     # M03
+    "m05_conv_ae": m05_conv_ae,
+    "m06_denoising_ae": lambda d, s: mlp_ae(d, s, "dropout"),
+    "m06_denoising_ae-gaussian": lambda d, s: mlp_ae(d, s, "gaussian"),
+    "m07_sparse_l1_ae": lambda d, s: sparse_ae(d, s, lambda c: 1e-4 * c.abs().sum(-1).mean()),
+    "m08_sparse_kl_ae": lambda d, s: sparse_ae(d, s, kl_sparsity),
+    "m09_mlp_vae": lambda d, s: mlp_vae(d, s, (150, 100), 10, None, vae_loss(1, mse, lambda d: 1 / 784)),
+    "gan_mlp": gan_mlp,                                                     # M10
+    "dcgan": dcgan,                                                         # M11
+    "conv_ae": conv_ae,                                                     # M16
+    "m17_conv_vae": m17_conv_vae,
+    "m18_faces_vae": m18_faces_vae,
+    "m20_mlp_vae": lambda d, s: mlp_vae(d, s, (512,), 2, "sigmoid", vae_loss(784, mse)),
+    "vae_mlp": lambda d, s: mlp_vae(d, s, (512,), 2, "sigmoid", vae_loss(784, bce)),   # M22
+    "m23_dcgan": m23_dcgan,
+    "m25_wgan": m25_wgan,
+    "m26_wgan_gp": m26_wgan_gp,
+    "m24_cgan": m24_cgan,
+    "m24_cgan-concat": lambda d, s: m24_cgan(d, s, "concat"),
+    "m21_acgan": m21_acgan,
+    "m30_cvae": m30_cvae,
+    "m14_ddpm": m14_ddpm,
+    "cyclegan": cyclegan,                                                   # M27
+    "m33_gan_variants": m33_gan_variants,
+    "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
+    "m33_gan_variants-minimax": lambda d, s: m33_gan_variants(d, s, g_loss="minimax"),
+    "m35_beta_vae": lambda d, s: mlp_vae(d, s, (512,), 16, "sigmoid", vae_loss(
+        784, bce, lambda d: 4 * min(1, (d.counter("epoch") + 1) / 10))),
+}
+
+
+def check(path):
+    stem, step, mode = os.path.basename(path)[:-len(".safetensors")].rsplit(".", 2)
+    label = "%s, step %s, %s mode" % (stem, step, mode)
+    if stem not in BUILDERS:
+        return False, "%s: no PyTorch builder for %s" % (label, stem)
+    tensors, _ = st.read(path)
+    grads = [n[5:] for n in tensors if n.startswith("grad/")]
+    loss_ref, ref = reference(tensors, mode, stem, step, grads, torch.float64)
+    floor = 1e-2 * max([np.abs(g).max() for g in ref] + [1e-30])
+    names = ["loss"] + ["grad/" + n for n in grads]
+
+    def errors(vals):
+        return [np.abs(np.asarray(v, np.float64) - w).max() / max(np.abs(w).max(), f)
+                if np.all(np.isfinite(v)) else float("inf")
+                for v, w, f in zip(vals, [loss_ref] + ref, [1e-30] + [floor] * len(ref))]
+    err = errors([np.float64(tensors["loss"]).reshape(())] + [tensors[n] for n in names[1:]])
+    bad = [i for i, e in enumerate(err) if not e <= TOL]
+    note = ""
+    if bad:
+        # a gradient summed from many cancelling terms: accept what float32 PyTorch itself
+        # reaches on the same computation (at most twice its error), and say so
+        loss32, ref32 = reference(tensors, mode, stem, step, grads, torch.float32)
+        err32 = errors([loss32] + ref32)
+        bad = [i for i in bad if not err[i] <= 2 * err32[i]]
+        within = [i for i, e in enumerate(err) if e > TOL and i not in bad]
+        note = " (%d above %.0e but within twice torch float32's own error: %s)" % (
+            len(within), TOL, ", ".join("%s %.1e vs %.1e" % (names[i], err[i], err32[i])
+                                        for i in within[:3]))
+    if bad:
+        kinks = " (%d ReLU inputs lie within 1e-6 of 0, where float32 may take the other slope)" % (
+            KINK[0]) if KINK[0] else ""
+        return False, "%s: %d of %d tensors differ from PyTorch: %s%s" % (
+            label, len(bad), len(names), ", ".join("%s %.2e" % (names[i], err[i]) for i in bad[:6]),
+            kinks)
+    return True, "%s: loss %.6g and %d gradients equal PyTorch's (worst relative error %.1e)%s" % (
+        label, float(loss_ref), len(grads), max(err), note)
+
+
+def reference(tensors, mode, stem, step, grads, dt):
+    """PyTorch's loss and gradients of the dumped step, in dtype dt"""
+    d = Dump(tensors, mode == "train", dt)
+    KINK[0] = 0
+    loss = BUILDERS[stem](d, step)
+    made = sum(1 for n in tensors if n.startswith("noise/"))
+    if d.k != made:
+        raise ValueError("the builder used %d random draws, gmc made %d" % (d.k, made))
+    ref = torch.autograd.grad(loss, [d[n] for n in grads], allow_unused=True)
+    return float(loss), [np.zeros(tensors["grad/" + n].shape) if g is None else g.double().numpy()
+                         for n, g in zip(grads, ref)]
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: seeds_crosscheck.py DIR", file=sys.stderr)
+        return 2
+    failed = 0
+    for f in sorted(os.listdir(argv[1])):
+        if not f.endswith(".safetensors"):
+            continue
+        try:
+            good, msg = check(os.path.join(argv[1], f))
+        except Exception as e:  # a malformed dump or a builder that does not fit it
+            good, msg = False, "%s: %s: %s" % (f, type(e).__name__, e)
+        print("%s - seed cross-check %s" % ("ok" if good else "FAIL", msg))
+        failed += not good
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
