@@ -109,19 +109,18 @@ static Value variance_call(Ctx *c, Args *a, const BuiltinDef *def) {
     return reduction_result(c, &r, y, a->loc);
 }
 
-/* range(n) = [0, 1, ..., n-1], arange(lo, hi, step = 1) = [lo, lo + step, ...) below hi:
- * constant tensors without a batch axis */
+/* arange(lo, hi, step = 1) = [lo, lo + step, ...) below hi: a constant tensor without a
+ * batch axis (range(...) is a compile-time array, arrays.c, which becomes one where needed) */
 static Value range_call(Ctx *c, Args *a, const BuiltinDef *def) {
     const char *fn = def->name;
-    int is_range = !strcmp(fn, "range");
     if (need_graph(c, a->loc, fmt("%s()", fn)) < 0) return error_value;
     double lo = 0, hi = 0, step = 1;
-    if (a->nnamed || (is_range ? a->npos != 1 : a->npos < 2 || a->npos > 3)) {
-        diag_error(a->loc, is_range ? "range(n) takes one number" : "arange(lo, hi, step) takes 2 or 3 numbers");
+    if (a->nnamed || a->npos < 2 || a->npos > 3) {
+        diag_error(a->loc, "arange(lo, hi, step) takes 2 or 3 numbers");
         return error_value;
     }
     for (int i = 0; i < a->npos; i++) {
-        double *dst = is_range ? &hi : i == 0 ? &lo : i == 1 ? &hi : &step;
+        double *dst = i == 0 ? &lo : i == 1 ? &hi : &step;
         if (want_num(a->pos[i], a->pos_loc[i], fmt("%s() bound", fn), dst) < 0) return error_value;
     }
     double count = step != 0 ? ceil((hi - lo) / step) : -1;
@@ -931,7 +930,6 @@ const BuiltinDef tensor_builtins[] = {
     { "amin", reduce_call, IR_MINR, -1 },
     { "logsumexp", logsumexp_call, 0, -1 },
     { "variance", variance_call, 0, -1 },
-    { "range", range_call, 0, -1 },
     { "arange", range_call, 0, -1 },
     { "one_hot", one_hot_call, 0, -1 },
     { "gather", gather_call, 0, -1 },

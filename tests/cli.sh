@@ -507,3 +507,27 @@ expect "dcgan.gm: 20 iterations with batch norm in training and its running stat
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 20 --stats --out "$tmp/stats" > "$tmp/stats.log" 2>&1; rc=$?
 expect "--stats reports kernels compiled, time per kind of work, GFLOP/s against OpenBLAS sgemm and peak memory" \
     '[ $rc -eq 0 ] && grep -q "^stats: .* kernels compiled" "$tmp/stats.log" && grep -q "^  sgemm " "$tmp/stats.log" && grep -q "^  optimizer " "$tmp/stats.log" && grep -q "% of OpenBLAS sgemm 1024^3 here" "$tmp/stats.log" && grep -q "peak resident memory" "$tmp/stats.log"'
+
+# a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
+cat > "$tmp/for.gm" <<'GM'
+layer p(x) {
+    param b[4] = zeros
+    return x * 0 + b
+}
+model M(x[4]) {
+    h = p(x)
+    for i in range(3) { h = h + i }
+    for j in 2 { h = h * 2 }
+    return h
+}
+data d = fashion_mnist(split: "train")
+train t {
+    m = M()
+    optimizer o = sgd(m, lr: 0)
+    x = d | batch(2)
+    step { minimize sum(m(slice(reshape(x, 784), start: 0, size: 4))) with o }
+}
+GM
+$GMC "$tmp/for.gm" --run --limit-batches 1 --out "$tmp/for" > "$tmp/for.log" 2>&1; rc=$?
+expect "for i in range(3) unrolls over 0, 1, 2 (loss 96 = 2 examples x 4 x (0+1+2) x 4)" \
+    '[ $rc -eq 0 ] && grep -q "first step loss 96.0000" "$tmp/for.log"'
