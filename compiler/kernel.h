@@ -94,6 +94,18 @@ int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int 
 /* Renders the kernels to textual LLVM IR (after optimisation if optimized != 0); caller frees. */
 char *jit_dump_llvm(Kernel *const *ks, int n, int optimized);
 void jit_destroy(Jit *j);
+/* The kernel cache on disk (kernel_cache.c): jit_compile_keyed looks every kernel up by
+ * its canonical text (lower.c's kernel_key) in dir, loads the object files it finds and
+ * compiles and stores the others, one object file per kernel. dir NULL: no disk cache, and
+ * jit_compile_keyed is jit_compile. */
+void jit_set_disk_cache(Jit *j, const char *dir);
+int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
+                      char *err, int errlen);
+typedef struct JitStats {       /* this Jit's kernels so far */
+    int compiled, loaded, stored;   /* compiled, loaded from the disk cache, stored in it */
+    double seconds;                 /* spent compiling and loading */
+} JitStats;
+JitStats jit_stats(const Jit *j);
 /* Compiled kernels by canonical text (lower.c's kernel_key): identical kernels compile once. */
 KernelFn jit_cached(Jit *j, const char *key);
 void jit_cache(Jit *j, const char *key, KernelFn fn);

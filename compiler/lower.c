@@ -24,15 +24,6 @@ static void *xcalloc(size_t n, size_t s) {
     return p;
 }
 
-/* kernels run fastest on 64-byte aligned buffers (a whole cache line, an AVX-512 vector) */
-static float *alloc_buffer(int64_t n) {
-    size_t bytes = ((size_t)(n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
-    if (!p) { fprintf(stderr, "gmc: out of memory\n"); exit(2); }
-    memset(p, 0, bytes);
-    return p;
-}
-
 static void contiguous_strides(int ndim, const int64_t *shape, int64_t *st) {
     int64_t s = 1;
     for (int j = ndim - 1; j >= 0; j--) { st[j] = s; s *= shape[j]; }
@@ -348,6 +339,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     int *slot = xcalloc(cap, sizeof *slot);          /* hash table: key -> kernel index + 1 */
     int *fresh_of = xcalloc(n, sizeof *fresh_of);
     Kernel **fresh = xcalloc(n, sizeof *fresh);
+    const char **fresh_keys = xcalloc(n, sizeof *fresh_keys);
     for (int k = 0; k < n; k++) {
         keys[k] = kernel_key(p->kernels[k]);
         fresh_of[k] = -1;
@@ -357,10 +349,11 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         if (slot[h]) { fresh_of[k] = fresh_of[slot[h] - 1]; continue; }
         slot[h] = k + 1;
         fresh_of[k] = nfresh;
+        fresh_keys[nfresh] = keys[k];
         fresh[nfresh++] = p->kernels[k];
     }
     KernelFn *fns = xcalloc(nfresh + 1, sizeof *fns);
-    if (nfresh && jit_compile(jit, fresh, nfresh, fns, err, errlen) != 0) rc = -1;
+    if (nfresh && jit_compile_keyed(jit, fresh, fresh_keys, nfresh, fns, err, errlen) != 0) rc = -1;
     for (int k = 0; k < n && !rc; k++)
         if (fresh_of[k] >= 0) {
             p->fns[k] = fns[fresh_of[k]];
@@ -368,7 +361,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         }
     p->ncompiled = nfresh;
     for (int k = 0; k < n; k++) free(keys[k]);
-    free(keys); free(slot); free(fresh_of); free(fresh); free(fns);
+    free(keys); free(slot); free(fresh_of); free(fresh); free(fresh_keys); free(fns);
     return rc;
 }
 
@@ -402,7 +395,7 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         case IR_PARAM: p->node_buf[i] = new_buffer(p, BUF_PARAM, n->slot, size); break;
         case IR_DATA: p->node_buf[i] = new_buffer(p, BUF_DATA, n->slot, size); break;
         case IR_INPUT:
-            p->node_buf[i] = new_buffer(p, BUF_TEMP, n->slot, size);
+            p->node_buf[i] = new_buffer(p, BUF_INPUT, n->slot, size);
             p->input_buf[n->slot] = p->node_buf[i];
             break;
         case IR_RESHAPE: p->node_buf[i] = p->node_buf[n->in[0]]; break;
@@ -448,20 +441,26 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         default: emit_elementwise(&L, i); break;
         }
     }
-    /* storage: temps are ours, params point at the table, data at the graph's constants */
+    for (int k = 0; k < p->nkernels; k++) localise(p->kernels[k]);   /* the planner reads args */
+    /* storage: params point at the table, data at the graph's constants, temps and inputs
+     * into the plan's arena; roots (and noise draws for --grad-dump) stay readable after */
+    for (int r = 0; r < nroots; r++) if (p->node_buf[roots[r]] >= 0) p->bufs[p->node_buf[roots[r]]].keep = 1;
+    for (int i = 0; i < g->n && opt->keep_leaves; i++)
+        if (p->node_buf[i] >= 0 && (g->nodes[i].op == IR_NORMAL || g->nodes[i].op == IR_UNIFORM))
+            p->bufs[p->node_buf[i]].keep = 1;
+    const char *env = getenv("GMC_NO_PLAN");
+    plan_memory(p, !opt->no_plan && !(env && *env && strcmp(env, "0")));
     p->ptrs = xcalloc(p->nbufs, sizeof *p->ptrs);
     for (int b = 0; b < p->nbufs; b++) {
         Buffer *buf = &p->bufs[b];
         if (buf->kind == BUF_PARAM) buf->data = params->items[buf->slot].data;
         else if (buf->kind == BUF_DATA) buf->data = g->consts[buf->slot];
-        else buf->data = alloc_buffer(buf->size);
         p->ptrs[b] = buf->data;
     }
     free(live);
     free(L.mat);
 
     p->fns = xcalloc(p->nkernels, sizeof *p->fns);
-    for (int k = 0; k < p->nkernels; k++) localise(p->kernels[k]);
     if (!opt->interpret && p->nkernels && compile_kernels(p, jit, err, errlen) != 0) {
         plan_free(p);
         return NULL;
@@ -470,7 +469,9 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
 }
 
 float *plan_node(const Plan *p, int node) {
-    return node >= 0 && node < p->nnodes && p->node_buf[node] >= 0 ? p->ptrs[p->node_buf[node]] : NULL;
+    if (node < 0 || node >= p->nnodes || p->node_buf[node] < 0) return NULL;
+    const Buffer *b = &p->bufs[p->node_buf[node]];
+    return b->kind == BUF_TEMP && !b->keep ? NULL : b->data;    /* its memory was reused */
 }
 
 float *plan_input(const Plan *p, int slot) {
@@ -530,8 +531,7 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
 
 void plan_free(Plan *p) {
     if (!p) return;
-    for (int b = 0; b < p->nbufs; b++)
-        if (p->bufs[b].kind == BUF_TEMP) free(p->bufs[b].data);
+    free(p->arena);
     for (int k = 0; k < p->nkernels; k++) free(p->kernels[k]);  /* KExprs: arena later */
     free(p->kernels); free(p->fns); free(p->steps); free(p->bufs); free(p->ptrs);
     free(p->node_buf); free(p->input_buf);

@@ -33,6 +33,8 @@ static void usage(FILE *f) {
         "  --dump-llvm        print the optimised LLVM IR of each block's kernels\n"
         "  --no-fuse          one kernel per op (the unfused reference path)\n"
         "  --interpret        run kernels with the reference interpreter, not the JIT\n"
+        "  --no-cache         compile every kernel, neither reading nor writing the kernel\n"
+        "                     cache ($XDG_CACHE_HOME/gmc, else ~/.cache/gmc)\n"
         "  --limit-batches N  stop each epoch after N batches (quick checks)\n"
         "  --grad-dump FILE --feed X.npy   one forward/backward of the first step on X,\n"
         "                     parameters, noise, loss and gradients written to FILE;\n"
@@ -108,6 +110,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dump-llvm")) dump_llvm = 1;
         else if (!strcmp(a, "--no-fuse")) o.fuse = 0;
         else if (!strcmp(a, "--interpret")) o.interpret = 1;
+        else if (!strcmp(a, "--no-cache")) o.no_cache = 1;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else if (a[0] == '-') { fprintf(stderr, "gmc: unknown option %s\n", a); usage(stderr); return 2; }
         else if (!file) file = a;

@@ -14,6 +14,12 @@ typedef struct Buffer {
     int slot;              /* param / input / const index; aliased buffer for BUF_ALIAS */
     int64_t size;          /* elements */
     float *data;
+    /* the memory planner (plan.c): temps live in one arena at `offset` floats from its start,
+     * from the step that first writes them to the last step that touches them, or to the end
+     * of the run (and after it) when `keep` */
+    int64_t offset;        /* -1: not in the arena (params, data, inputs) */
+    int first, last;       /* steps; last == INT_MAX when kept */
+    int keep;
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
@@ -51,11 +57,18 @@ typedef struct Plan {
     int nnodes;
     int *input_buf;               /* input slot -> buffer (-1 if unused) */
     int ninputs;
+    float *arena;                 /* the temps' memory (inputs have buffers of their own) */
+    int64_t arena_floats;         /* its size */
+    int64_t temp_floats;          /* what the temps would take with a buffer each */
+    int in_place;                 /* elementwise kernels that write over an operand */
 } Plan;
 
 typedef struct LowerOptions {
     int fuse;                     /* 0: every op its own kernel (the unfused oracle) */
     int interpret;                /* 1: run kernels with the reference interpreter */
+    int no_plan;                  /* 1 (or GMC_NO_PLAN=1 in the environment): every temp gets
+                                     memory of its own instead of sharing the arena */
+    int keep_leaves;              /* keep noise draws readable after the run (--grad-dump) */
 } LowerOptions;
 
 /* Lowers the graph so that every root is materialised; binds PARAM leaves to the parameter
@@ -63,17 +76,37 @@ typedef struct LowerOptions {
 Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, int nroots,
                  int ninputs, const LowerOptions *opt, Jit *jit, char *err, int errlen);
 void plan_free(Plan *p);
-float *plan_node(const Plan *p, int node);          /* NULL if not materialised */
+/* NULL if not materialised or not kept after the run (roots, inputs, parameters are) */
+float *plan_node(const Plan *p, int node);
 float *plan_input(const Plan *p, int slot);          /* NULL if the graph ignores the input */
 void plan_run(Plan *p, Rng *rng);                    /* runtime/exec.c */
 
-/* --stats: time and work per kind of step, summed over every plan run since the last reset */
+/* plan.c: the buffers step s touches: returns the one it writes (-1: none) and stores the
+ * ones it reads in reads[] (at most K_MAXARGS + 2), their count in *nreads */
+int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
+/* assigns every temp an offset in one arena by liveness (greedy, largest first, each into
+ * the tightest gap among the buffers live at the same time), or a separate block when
+ * planning is off; allocates the memory and fills p->ptrs */
+void plan_memory(Plan *p, int enabled);
+
+/* --stats: time and work per group of steps, summed over every plan run since the last
+ * reset; matrix products also per shape */
+typedef enum StatGroup {
+    SG_ELEMENTWISE, SG_REDUCTION,            /* gmc's compiled kernels */
+    SG_GEMV, SG_OUTER, SG_GEMM_SMALL, SG_GEMM_MEDIUM, SG_GEMM_LARGE,   /* matrix products */
+    SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER, SG_SCAN,
+    SG_COUNT
+} StatGroup;
+typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;
 typedef struct ExecStats {
     int enabled;
-    double seconds[16];           /* by StepKind */
-    int64_t calls[16];
-    double gemm_flops;
+    double seconds[SG_COUNT];
+    int64_t calls[SG_COUNT];
+    double flops[SG_COUNT];                  /* matrix products */
+    GemmShape shapes[64];
+    int nshapes;
 } ExecStats;
+const char *stat_group_name(StatGroup g);
 extern ExecStats exec_stats;
 void plan_print(const Plan *p, const IrGraph *g, FILE *f);
 #endif

@@ -17,6 +17,8 @@
  * which differ from libm by a few ulp (GMC_LIBMVEC=0 turns them off: then the JIT agrees with
  * the interpreter bit for bit); without libmvec a vector exp is one expf call per lane. */
 #include "kernel.h"
+#include "kernel_cache.h"
+#include <llvm/Config/llvm-config.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/DebugInfo.h>
@@ -33,6 +35,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Chunk sizes, in lanes, tried widest first along the jam dim (measured on AVX-512):
  * 16 is best for elementwise kernels, equal to 32 on 64-byte aligned buffers and better on
@@ -50,6 +53,9 @@ struct Jit {
     char **keys;               /* open-addressing table of compiled kernels by canonical text */
     KernelFn *cached;
     size_t ncached, capcached;
+    char *disk_dir;            /* the kernel cache on disk (kernel_cache.c); NULL: off */
+    char *disk_prefix;         /* what decides the code besides the kernel: LLVM, CPU, build */
+    JitStats stats;
 };
 
 static uint64_t key_hash(const char *s) {
@@ -777,7 +783,7 @@ static LLVMModuleRef build_module(LLVMContextRef cx, LLVMTargetMachineRef tm,
     LLVMSetModuleDataLayout(g.mod, layout);
     LLVMDisposeTargetData(layout);
     for (int i = 0; i < n; i++) {
-        sanitize_name(names[i], sizeof names[i], module, i, ks[i]->name);
+        if (!names[i][0]) sanitize_name(names[i], sizeof names[i], module, i, ks[i]->name);
         emit_kernel(&g, ks[i], names[i]);
     }
     LLVMDisposeBuilder(g.b);
@@ -850,15 +856,34 @@ void jit_destroy(Jit *j) {
         if (e) LLVMConsumeError(e);
     }
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
+    free(j->disk_dir);
+    free(j->disk_prefix);
     for (size_t i = 0; i < j->capcached; i++) free(j->keys[i]);
     free(j->keys);
     free(j->cached);
     free(j);
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int compile_module(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen);
+
 int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen) {
+    double t0 = seconds_now();
+    int rc = compile_module(j, ks, n, fns, err, errlen);
+    j->stats.seconds += seconds_now() - t0;
+    return rc;
+}
+
+/* all n kernels in one module: the fastest way to compile many */
+static int compile_module(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen) {
     if (check_all(ks, n, err, errlen) != 0) return -1;
     if (n == 0) return 0;
+    j->stats.compiled += n;
     char (*names)[96] = xcalloc((size_t)n, sizeof *names);
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMModuleRef mod = build_module(LLVMOrcThreadSafeContextGetContext(tsc), j->tm, ks, n,
@@ -881,6 +906,95 @@ int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int 
         else fns[i] = (KernelFn)(uintptr_t)addr;
     }
     free(names);
+    return rc;
+}
+
+/* ---- the kernel cache on disk -------------------------------------------------------- */
+
+void jit_set_disk_cache(Jit *j, const char *dir) {
+    if (!j) return;
+    free(j->disk_dir);
+    j->disk_dir = dir ? strdup(dir) : NULL;
+    if (!j->disk_prefix) {
+        /* The build's date and time stand for the code generator's own version: a rebuilt
+         * render_llvm.c (or kernel.h) never reads entries another build wrote. */
+        char *cpu = LLVMGetHostCPUName(), *features = LLVMGetHostCPUFeatures();
+        char *triple = LLVMGetTargetMachineTriple(j->tm);
+        size_t n = strlen(cpu) + strlen(features) + strlen(triple) + 256;
+        j->disk_prefix = xcalloc(n, 1);
+        snprintf(j->disk_prefix, n, "gmc kernel; llvm %s; %s; %s; %s; libmvec %x; built %s %s\n",
+                 LLVM_VERSION_STRING, triple, cpu, features, libmvec_widths, __DATE__, __TIME__);
+        LLVMDisposeMessage(cpu);
+        LLVMDisposeMessage(features);
+        LLVMDisposeMessage(triple);
+    }
+}
+
+JitStats jit_stats(const Jit *j) { return j ? j->stats : (JitStats){ 0 }; }
+
+/* adds an object file to the JIT and finds the kernel in it */
+static int add_object(Jit *j, const void *obj, size_t n, const char *name, KernelFn *fn, char *err, int errlen) {
+    LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, name);
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), mb);
+    if (e) return llvm_err(e, "cannot add a cached kernel to the JIT", err, errlen);
+    LLVMOrcExecutorAddress addr = 0;
+    e = LLVMOrcLLJITLookup(j->lljit, &addr, name);
+    if (e) return llvm_err(e, "JIT lookup failed", err, errlen);
+    *fn = (KernelFn)(uintptr_t)addr;
+    return 0;
+}
+
+/* one kernel to an object file in memory, compiled as the JIT would (same machine, O3) */
+static int compile_object(Jit *j, Kernel *k, const char *name, LLVMMemoryBufferRef *obj, char *err, int errlen) {
+    LLVMContextRef cx = LLVMContextCreate();
+    char names[1][96];
+    snprintf(names[0], sizeof names[0], "%s", name);
+    LLVMModuleRef mod = build_module(cx, j->tm, &k, 1, 0, names);
+    int rc = optimise(mod, j->tm, 1, err, errlen);
+    char *msg = NULL;
+    if (rc == 0 && LLVMTargetMachineEmitToMemoryBuffer(j->tm, mod, LLVMObjectFile, &msg, obj)) {
+        set_err(err, errlen, "cannot emit an object file: %s", msg ? msg : "?");
+        rc = -1;
+    }
+    if (msg) LLVMDisposeMessage(msg);
+    LLVMDisposeModule(mod);
+    LLVMContextDispose(cx);
+    return rc;
+}
+
+int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
+                      char *err, int errlen) {
+    if (!j->disk_dir || !keys) return jit_compile(j, ks, n, fns, err, errlen);
+    if (check_all(ks, n, err, errlen) != 0) return -1;
+    double t0 = seconds_now();
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        size_t len = strlen(j->disk_prefix) + strlen(keys[i]) + 1;
+        char *key = xcalloc(len, 1), name[64], hash[33];
+        snprintf(key, len, "%s%s", j->disk_prefix, keys[i]);
+        kcache_hash(key, hash);
+        snprintf(name, sizeof name, "gmck_%s", hash);
+        size_t size = 0;
+        unsigned char *obj = kcache_load(j->disk_dir, key, &size);
+        if (obj) {
+            rc = add_object(j, obj, size, name, &fns[i], err, errlen);
+            j->stats.loaded++;
+            free(obj);
+        } else {
+            LLVMMemoryBufferRef mb = NULL;
+            rc = compile_object(j, ks[i], name, &mb, err, errlen);
+            if (rc == 0) {
+                const char *start = LLVMGetBufferStart(mb);
+                size = LLVMGetBufferSize(mb);
+                if (kcache_store(j->disk_dir, key, start, size) == 0) j->stats.stored++;
+                rc = add_object(j, start, size, name, &fns[i], err, errlen);
+                LLVMDisposeMemoryBuffer(mb);
+            }
+            j->stats.compiled++;
+        }
+        free(key);
+    }
+    j->stats.seconds += seconds_now() - t0;
     return rc;
 }
 

@@ -98,6 +98,53 @@ static double seconds_now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static StatGroup step_group(const Plan *p, const PlanStep *st) {
+    switch (st->kind) {
+    case STEP_KERNEL: return p->kernels[st->kernel]->reduce == KR_NONE ? SG_ELEMENTWISE : SG_REDUCTION;
+    case STEP_GEMM: {
+        double flops = 2.0 * st->m * st->n * st->k;     /* per product of a batch */
+        if (st->k == 1) return SG_OUTER;
+        if (st->m == 1 || st->n == 1) return SG_GEMV;
+        return flops < 1e6 ? SG_GEMM_SMALL : flops < 1e8 ? SG_GEMM_MEDIUM : SG_GEMM_LARGE;
+    }
+    case STEP_IM2COL: return SG_IM2COL;
+    case STEP_COL2IM: return SG_COL2IM;
+    case STEP_NORMAL: case STEP_UNIFORM: return SG_RANDOM;
+    case STEP_HISTORY: return SG_HISTORY;
+    case STEP_SCAN: return SG_SCAN;
+    default: return SG_GATHER;
+    }
+}
+
+const char *stat_group_name(StatGroup g) {
+    static const char *names[SG_COUNT] = {
+        "elementwise kernels", "reduction kernels", "sgemv (a vector)", "outer products",
+        "sgemm < 1 MFLOP", "sgemm 1-100 MFLOP", "sgemm >= 100 MFLOP", "im2col", "col2im",
+        "random draws", "history pools", "gather/scatter", "cumsum/cumprod",
+    };
+    return g < SG_COUNT ? names[g] : "?";
+}
+
+static void count_step(const Plan *p, const PlanStep *st, double seconds) {
+    StatGroup g = step_group(p, st);
+    exec_stats.seconds[g] += seconds;
+    exec_stats.calls[g]++;
+    if (st->kind != STEP_GEMM) return;
+    int64_t batch = st->batch > 1 ? st->batch : 1;
+    exec_stats.flops[g] += 2.0 * st->m * st->n * st->k * batch;
+    GemmShape *sh = exec_stats.shapes;
+    int i = 0;
+    while (i < exec_stats.nshapes && !(sh[i].m == st->m && sh[i].n == st->n && sh[i].k == st->k &&
+                                       sh[i].batch == batch && sh[i].trans_a == st->trans_a &&
+                                       sh[i].trans_b == st->trans_b)) i++;
+    if (i == exec_stats.nshapes) {
+        if (i == 64) return;          /* the first 64 shapes are plenty for a profile */
+        sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, batch, st->trans_a, st->trans_b, 0, 0 };
+    }
+    sh[i].seconds += seconds;
+    sh[i].calls++;
+}
+
 void plan_run(Plan *p, Rng *rng) {
     for (int s = 0; s < p->nsteps; s++) {
         const PlanStep *st = &p->steps[s];
@@ -137,10 +184,6 @@ void plan_run(Plan *p, Rng *rng) {
             break;
         }
         }
-        if (exec_stats.enabled) {
-            exec_stats.seconds[st->kind] += seconds_now() - t0;
-            exec_stats.calls[st->kind]++;
-            if (st->kind == STEP_GEMM) exec_stats.gemm_flops += 2.0 * st->m * st->n * st->k * (st->batch > 1 ? st->batch : 1);
-        }
+        if (exec_stats.enabled) count_step(p, st, seconds_now() - t0);
     }
 }

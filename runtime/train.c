@@ -22,6 +22,7 @@
 #include "plot.h"
 #include "threads.h"
 #include "history.h"
+#include "kernel_cache.h"
 #include <dirent.h>
 #include <sys/resource.h>
 
@@ -52,6 +53,7 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     double optimizer_seconds;  /* --stats */
+    int keep_leaves;           /* --grad-dump reads the noise draws after the run */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
     int64_t nhistory, caphistory;
@@ -85,7 +87,7 @@ static int compile_plan(Run *r, Compiled *c) {
     for (int i = 0; i < bg->nsaves; i++) if (bg->saves[i].when) roots[n++] = bg->saves[i].when - 1;
     for (int i = 0; i < bg->nstate; i++) roots[n++] = bg->state_node[i];
     for (int i = 0; i < bg->ncarry; i++) roots[n++] = bg->carry_node[i];
-    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret };
+    LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
     if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return -1; }
@@ -443,18 +445,27 @@ static double current_lr(Run *r, int o) {
     return *plan_node(r->schedule, opt->lr_node);
 }
 
+/* One optimiser update of every parameter a step trains, as one parallel loop over all
+ * their elements laid end to end (small parameters no longer run one after another, and the
+ * threads wake once per update): the update is elementwise, so any split gives the same. */
 typedef struct UpdateJob {
     const Optimizer *opt;
     const OptStep *st;
-    float *w, *state;
-    const float *g;
-    int64_t n;
+    int n;
+    float **w, **state;
+    const float **g;
+    int64_t *start;            /* parameter i: elements [start[i], start[i + 1]) of the loop */
 } UpdateJob;
 
-/* elements [begin, end) of one parameter: the update is elementwise, so chunks are independent */
 static void update_range(void *ctx, int64_t begin, int64_t end) {
     const UpdateJob *j = ctx;
-    optim_update(j->opt, j->st, j->w + begin, j->g + begin, j->state + begin, end - begin, j->n);
+    int i = 0;
+    while (j->start[i + 1] <= begin) i++;
+    for (; i < j->n && j->start[i] < end; i++) {
+        int64_t lo = begin > j->start[i] ? begin - j->start[i] : 0, size = j->start[i + 1] - j->start[i];
+        int64_t hi = end < j->start[i + 1] ? end - j->start[i] : size;
+        optim_update(j->opt, j->st, j->w[i] + lo, j->g[i] + lo, j->state[i] + lo, hi - lo, size);
+    }
 }
 
 static void apply_optimizer(Run *r, Compiled *c) {
@@ -465,13 +476,23 @@ static void apply_optimizer(Run *r, Compiled *c) {
     r->lr[o] = current_lr(r, o);
     double t0 = r->o->stats ? now() : 0;
     optim_begin(opt, r->lr[o], ++r->opt_t[o], &r->opt_scalars[o], &st);
-    for (int i = 0; i < bg->ngrads; i++) {
+    int n = bg->ngrads;
+    float *w[n + 1], *state[n + 1];
+    const float *g[n + 1];
+    int64_t start[n + 2];
+    start[0] = 0;
+    for (int i = 0; i < n; i++) {
         int pi = bg->grad_param[i];
         Param *pr = &r->p->params.items[pi];
-        UpdateJob job = { opt, &st, pr->data, r->state + r->state_off[pi], plan_node(c->plan, bg->grad_node[i]), pr->size };
-        if (pr->size >= 65536) parallel_for(pr->size, 16384, update_range, &job);
-        else optim_update(opt, &st, pr->data, job.g, job.state, pr->size, pr->size);
+        w[i] = pr->data;
+        state[i] = r->state + r->state_off[pi];
+        g[i] = plan_node(c->plan, bg->grad_node[i]);
+        start[i + 1] = start[i] + pr->size;
     }
+    start[n + 1] = INT64_MAX;   /* a sentinel for update_range's search */
+    UpdateJob job = { opt, &st, n, w, state, g, start };
+    if (start[n] >= 65536) parallel_for(start[n], 16384, update_range, &job);
+    else update_range(&job, 0, start[n]);
     if (r->o->stats) r->optimizer_seconds += now() - t0;
 }
 
@@ -535,6 +556,9 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
     r->jit = o->interpret ? NULL : jit_create();
     exec_stats = (ExecStats){ .enabled = o->stats };
     if (!o->interpret && !r->jit) { fail("cannot create the LLVM JIT"); return -1; }
+    char cache_dir[1024];
+    if (r->jit && !o->no_cache && kcache_default_dir(cache_dir, sizeof cache_dir) == 0)
+        jit_set_disk_cache(r->jit, cache_dir);
     /* three counter ranges of one seed: shuffling, graph noise, per-batch data transforms */
     rng_init(&r->shuffle_rng, o->seed);
     rng_init(&r->rng, o->seed);
@@ -564,19 +588,47 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
 /* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
  * now on the same machine and threads, how many kernels were compiled, peak memory */
 static void print_stats(Run *r) {
-    static const char *names[] = { "kernels", "sgemm", "normal draws", "uniform draws", "im2col", "col2im", "history", "gather", "scan" };
-    int nplans = r->ncache, kernels = 0, compiled = 0;
-    for (int i = 0; i < nplans; i++) { kernels += r->cache[i].plan->nkernels; compiled += r->cache[i].plan->ncompiled; }
-    double total = r->optimizer_seconds;
-    int nkinds = (int)(sizeof names / sizeof *names);
-    for (int k = 0; k < nkinds; k++) total += exec_stats.seconds[k];
-    printf("stats: %d compiled blocks, %d kernel calls per pass in all, %d kernels compiled (the rest shared)\n", nplans, kernels, compiled);
-    for (int k = 0; k < nkinds; k++)
-        if (exec_stats.calls[k])
-            printf("  %-14s %9.3f s  %5.1f %%  %lld calls\n", names[k], exec_stats.seconds[k],
-                   total > 0 ? 100 * exec_stats.seconds[k] / total : 0, (long long)exec_stats.calls[k]);
+    int nplans = r->ncache, kernels = 0, compiled = 0, reductions = 0;
+    for (int i = 0; i < nplans; i++) {
+        const Plan *pl = r->cache[i].plan;
+        kernels += pl->nkernels;
+        compiled += pl->ncompiled;
+        for (int k = 0; k < pl->nkernels; k++) reductions += pl->kernels[k]->reduce != KR_NONE;
+    }
+    double total = r->optimizer_seconds, gemm_s = 0, gemm_flops = 0;
+    for (int g = 0; g < SG_COUNT; g++) { total += exec_stats.seconds[g]; gemm_s += exec_stats.flops[g] > 0 ? exec_stats.seconds[g] : 0; gemm_flops += exec_stats.flops[g]; }
+    printf("stats: %d compiled blocks, %d kernel calls per pass in all (%d elementwise, %d reductions), "
+           "%d distinct kernels compiled or loaded (the rest shared)\n", nplans, kernels, kernels - reductions, reductions, compiled);
+    JitStats js = jit_stats(r->jit);
+    if (r->jit)
+        printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s, %.2f s in all\n", js.loaded,
+               js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
+    printf("  %-22s %9s  %7s  %9s  %s\n", "work", "seconds", "share", "calls", "GFLOP/s");
+    for (int g = 0; g < SG_COUNT; g++) {
+        if (!exec_stats.calls[g]) continue;
+        printf("  %-22s %9.3f  %5.1f %%  %9lld", stat_group_name(g), exec_stats.seconds[g],
+               total > 0 ? 100 * exec_stats.seconds[g] / total : 0, (long long)exec_stats.calls[g]);
+        if (exec_stats.flops[g] > 0 && exec_stats.seconds[g] > 0) printf("  %7.1f", exec_stats.flops[g] / exec_stats.seconds[g] / 1e9);
+        printf("\n");
+    }
     if (r->optimizer_seconds > 0)
-        printf("  %-14s %9.3f s  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
+        printf("  %-22s %9.3f  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
+    /* the matrix products that took longest, by shape */
+    GemmShape sh[64];
+    int nsh = exec_stats.nshapes;
+    memcpy(sh, exec_stats.shapes, nsh * sizeof *sh);
+    for (int i = 0; i < nsh; i++)
+        for (int j = i + 1; j < nsh; j++)
+            if (sh[j].seconds > sh[i].seconds) { GemmShape t = sh[i]; sh[i] = sh[j]; sh[j] = t; }
+    if (nsh) printf("  slowest matrix product shapes ([m x k] @ [k x n]):\n");
+    for (int i = 0; i < nsh && i < 5; i++) {
+        char batch[32] = "";
+        if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
+        printf("    %6lld x %6lld x %6lld%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
+               (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
+               batch, sh[i].seconds, (long long)sh[i].calls,
+               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
+    }
     int n = 1024;
     float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
@@ -585,11 +637,20 @@ static void print_stats(Run *r) {
     for (int rep = 0; rep < 5; rep++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double ref = 5 * 2.0 * n * n * n / (now() - t0) / 1e9;
     free(a); free(b); free(c);
-    double gemm = exec_stats.seconds[STEP_GEMM] > 0 ? exec_stats.gemm_flops / exec_stats.seconds[STEP_GEMM] / 1e9 : 0;
+    double gemm = gemm_s > 0 ? gemm_flops / gemm_s / 1e9 : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
            gemm, ref > 0 ? 100 * gemm / ref : 0, ref, r->o->threads);
+    int64_t arena = 0, temps = 0;
+    int in_place = 0;
+    for (int i = 0; i < nplans; i++) {
+        arena += r->cache[i].plan->arena_floats;
+        temps += r->cache[i].plan->temp_floats;
+        in_place += r->cache[i].plan->in_place;
+    }
+    printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each; %d kernels write in place\n",
+           arena * 4e-6, temps * 4e-6, in_place);
     printf("  peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
 }
 
@@ -1111,6 +1172,7 @@ int run_grad_dump(Program *p, Train *t, const char **feeds, int nfeeds, const ch
     }
     Run run, *r = &run;
     if (setup(r, p, t, o) != 0) return 2;
+    r->keep_leaves = 1;
     sema_init_params(p, o->seed);
     char err[512];
     float *x[8] = { 0 };

@@ -17,6 +17,7 @@ typedef struct RunOptions {
     const char *ckpt;          /* --sample / --resume: checkpoint (NULL: the latest under out_dir) */
     int resume;                /* continue from a checkpoint */
     int keep_checkpoints;      /* keep the newest N step_*.safetensors (0: 5) */
+    int no_cache;              /* --no-cache: no kernel cache on disk */
 } RunOptions;
 
 int run_train(Program *p, Train *t, const RunOptions *o);

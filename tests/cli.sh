@@ -507,6 +507,34 @@ expect "dcgan.gm: 20 iterations with batch norm in training and its running stat
 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 20 --stats --out "$tmp/stats" > "$tmp/stats.log" 2>&1; rc=$?
 expect "--stats reports kernels compiled, time per kind of work, GFLOP/s against OpenBLAS sgemm and peak memory" \
     '[ $rc -eq 0 ] && grep -q "^stats: .* kernels compiled" "$tmp/stats.log" && grep -q "^  sgemm " "$tmp/stats.log" && grep -q "^  optimizer " "$tmp/stats.log" && grep -q "% of OpenBLAS sgemm 1024^3 here" "$tmp/stats.log" && grep -q "peak resident memory" "$tmp/stats.log"'
+expect "--stats reports time per kernel group (elementwise, reductions, sgemm by size, per shape) and the buffer arenas" \
+    'grep -q "^  elementwise kernels " "$tmp/stats.log" && grep -q "^  reduction kernels " "$tmp/stats.log" && grep -q "^  sgemm >= 100 MFLOP .* [0-9.]*$" "$tmp/stats.log" && grep -q "^       128 x    784 x    512 " "$tmp/stats.log" && grep -q "^  buffers: .* MB in the blocks. arenas" "$tmp/stats.log"'
+
+# the kernel cache on disk: a first run compiles and stores, a second loads every kernel
+# and computes the same; damaged entries are misses that get rebuilt; --no-cache bypasses it
+kc="$tmp/kcache"
+for r in 1 2 3 4; do
+    if [ $r -eq 3 ]; then         # one entry's object bytes overwritten, another cut short
+        set -- "$kc"/gmc/*.o
+        sz=$(wc -c < "$1"); printf 'garbage' | dd of="$1" bs=1 seek=$((sz - 20)) conv=notrunc 2>/dev/null
+        eval last=\"\${$#}\"; head -c 100 "$last" > "$tmp/kc_short" && cat "$tmp/kc_short" > "$last"
+    fi
+    XDG_CACHE_HOME="$kc" $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --seed 3 --stats $([ $r -eq 4 ] && echo --no-cache) \
+        --out "$tmp/kc$r" > "$tmp/kc$r.log" 2>&1
+done
+n1=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled (\([0-9]*\) stored).*/\1 \2 \3/p' "$tmp/kc1.log")
+n2=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled.*/\1 \2/p' "$tmp/kc2.log")
+n3=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled (\([0-9]*\) stored).*/\1 \2 \3/p' "$tmp/kc3.log")
+n4=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled.*/\1 \2/p' "$tmp/kc4.log")
+set -- $n1 x x x; l1=$1 c1=$2 s1=$3; set -- $n2 x x; l2=$1 c2=$2; set -- $n3 x x x; l3=$1 c3=$2 s3=$3; set -- $n4 x x; l4=$1 c4=$2
+expect "kernel cache: the first run compiles and stores every kernel ($c1 compiled, $s1 stored, $l1 loaded)" \
+    '[ "$l1" = 0 ] && [ "$c1" -gt 10 ] && [ "$s1" = "$c1" ] && [ $(ls "$kc"/gmc/*.o | wc -l) -eq "$c1" ]'
+expect "kernel cache: the second run loads them all and compiles none ($l2 loaded, $c2 compiled)" '[ "$l2" = "$c1" ] && [ "$c2" = 0 ]'
+expect "kernel cache: two damaged entries are recompiled and stored again, the rest loaded ($l3 loaded, $c3 compiled, $s3 stored)" \
+    '[ "$c3" = 2 ] && [ "$s3" = 2 ] && [ $((l3 + c3)) = "$c1" ]'
+expect "--no-cache compiles everything ($l4 loaded, $c4 compiled)" '[ "$l4" = 0 ] && [ "$c4" = "$c1" ]'
+expect "kernel cache: runs that load kernels write bit-identical checkpoints" \
+    'cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc2/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc3/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc4/checkpoints/step_00000005.safetensors"'
 
 # a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
 cat > "$tmp/for.gm" <<'GM'

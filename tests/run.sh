@@ -8,7 +8,11 @@ GMC=${GMC:-./gmc}
 UNIT_DIR=${UNIT_DIR:-build/tests}
 export GMC
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# gmc's kernel cache on disk: a fresh one per test run, so runs start cold and
+# ~/.cache/gmc is left alone
+XDG_CACHE_HOME=$(mktemp -d)
+export XDG_CACHE_HOME
+trap 'rm -f "$log"; rm -rf "$XDG_CACHE_HOME"' EXIT
 
 run() {  # run a test program; its check lines go to the log; a crash is a failure
     name=$1; shift

@@ -1,0 +1,95 @@
+/* kernel_cache.c: the files of the kernel cache. An entry is
+ *     "GMCKOBJ1" | key length (u64) | object length (u64) | FNV-1a 64 of key and object (u64)
+ *     | key | object
+ * in DIR/<hash of key>.o; anything that does not match exactly (short file, other key,
+ * wrong checksum) is a miss and gets overwritten by the next store. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "fsutil.h"
+#include "kernel_cache.h"
+
+static const char MAGIC[8] = { 'G', 'M', 'C', 'K', 'O', 'B', 'J', '1' };
+
+int kcache_default_dir(char *out, size_t n) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    int len;
+    if (xdg && *xdg) len = snprintf(out, n, "%s/gmc", xdg);
+    else if (home && *home) len = snprintf(out, n, "%s/.cache/gmc", home);
+    else return -1;
+    if (len < 0 || (size_t)len >= n) return -1;
+    return mkdir_p(out);
+}
+
+static uint64_t fnv1a(uint64_t h, const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 1099511628211ull;
+    return h;
+}
+
+void kcache_hash(const char *key, char out[33]) {
+    size_t n = strlen(key);
+    uint64_t a = fnv1a(1469598103934665603ull, (const unsigned char *)key, n);
+    uint64_t b = fnv1a(0x9E3779B97F4A7C15ull, (const unsigned char *)key, n);
+    b ^= b >> 29;                 /* the second half from another seed, mixed */
+    b *= 0xBF58476D1CE4E5B9ull;
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
+}
+
+static void entry_path(const char *dir, const char *key, char *path, size_t n) {
+    char h[33];
+    kcache_hash(key, h);
+    snprintf(path, n, "%s/%s.o", dir, h);
+}
+
+static uint64_t checksum(const char *key, size_t keylen, const unsigned char *obj, size_t n) {
+    return fnv1a(fnv1a(1469598103934665603ull, (const unsigned char *)key, keylen), obj, n);
+}
+
+unsigned char *kcache_load(const char *dir, const char *key, size_t *n) {
+    char path[2048], err[256];
+    entry_path(dir, key, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;          /* the common miss: no entry; not worth an error */
+    fclose(f);
+    unsigned char *data;
+    size_t size;
+    if (read_file_all(path, &data, &size, err, sizeof err) != 0) return NULL;
+    size_t keylen = strlen(key);
+    uint64_t hdr[3];
+    unsigned char *obj = NULL;
+    if (size >= 32) memcpy(hdr, data + 8, sizeof hdr);
+    if (size >= 32 && !memcmp(data, MAGIC, 8) && hdr[0] == keylen && hdr[1] <= size &&
+        size == 32 + keylen + hdr[1] && !memcmp(data + 32, key, keylen) &&
+        hdr[2] == checksum(key, keylen, data + 32 + keylen, hdr[1]) && hdr[1] > 0) {
+        obj = malloc(hdr[1]);
+        if (obj) { memcpy(obj, data + 32 + keylen, hdr[1]); *n = hdr[1]; }
+    }
+    free(data);
+    return obj;
+}
+
+int kcache_store(const char *dir, const char *key, const void *obj, size_t n) {
+    char path[2048];
+    entry_path(dir, key, path, sizeof path);
+    size_t keylen = strlen(key), size = 32 + keylen + n;
+    unsigned char *data = malloc(size);
+    if (!data) return -1;
+    uint64_t hdr[3] = { keylen, n, checksum(key, keylen, obj, n) };
+    memcpy(data, MAGIC, 8);
+    memcpy(data + 8, hdr, sizeof hdr);
+    memcpy(data + 32, key, keylen);
+    memcpy(data + 32 + keylen, obj, n);
+    /* a temp file renamed over the entry: readers never see half an entry. No fsync: after a
+     * crash an entry is at worst damaged, and a damaged entry is a miss. */
+    char tmp[2100];
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int rc = f && fwrite(data, 1, size, f) == size ? 0 : -1;
+    if (f && fclose(f) != 0) rc = -1;
+    if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+    if (rc != 0 && f) remove(tmp);
+    free(data);
+    return rc;
+}

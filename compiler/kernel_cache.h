@@ -1,0 +1,17 @@
+/* kernel_cache.h: compiled kernels on disk, one object file per kernel, named by a hash of
+ * its key (everything that decides its machine code: the kernel's canonical text, the LLVM
+ * version, the CPU and its features, the build of gmc's code generator). An entry carries
+ * its whole key and a checksum, so a collision or a damaged file reads as a miss. */
+#ifndef GMC_KERNEL_CACHE_H
+#define GMC_KERNEL_CACHE_H
+#include <stddef.h>
+
+/* $XDG_CACHE_HOME/gmc, else $HOME/.cache/gmc; created if missing. 0, or -1 (no cache). */
+int kcache_default_dir(char *out, size_t n);
+/* a 128-bit hash of key as 32 hex digits (a file name and a symbol name) */
+void kcache_hash(const char *key, char out[33]);
+/* the object stored under key in dir, malloc'ed (*n bytes), or NULL: missing or invalid */
+unsigned char *kcache_load(const char *dir, const char *key, size_t *n);
+/* stores obj under key, atomically (a reader sees the old entry or the new one); 0 or -1 */
+int kcache_store(const char *dir, const char *key, const void *obj, size_t n);
+#endif

@@ -1,0 +1,134 @@
+/* test_plan.c: the memory planner (compiler/plan.c) on real graphs: the steps of the MLP
+ * VAE's and the conv autoencoder's training steps (forward, backward, gradients) and the
+ * CycleGAN generators' step. For each plan:
+ *  - the schedule is simulated over the arena: every float remembers the buffer that last
+ *    wrote it, and no step may read a buffer whose memory another buffer has since written;
+ *    kept buffers (loss, gradients, reports) must still own their memory after the last step;
+ *  - the arena is smaller than the temps would take with a buffer each, and some kernels
+ *    write in place (over an operand read only at the element written);
+ *  - the loss and every gradient are bit-identical with the planner on and off, over two
+ *    runs (the second run starts from the first run's leftovers in the shared memory); this
+ *    also checks the in-place kernels, which the simulation cannot see inside a step. */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "plan.h"
+#include "program.h"
+
+/* the first violation as text, or "" */
+static void simulate(const Plan *p, char *why, int whylen) {
+    int *owner = malloc((p->arena_floats + 1) * sizeof *owner);
+    for (int64_t i = 0; i < p->arena_floats; i++) owner[i] = -1;
+    for (int b = 0; b < p->nbufs; b++)        /* inputs are filled before the run */
+        if (p->bufs[b].kind == BUF_INPUT)
+            for (int64_t i = 0; i < p->bufs[b].size; i++) owner[p->bufs[b].offset + i] = b;
+    why[0] = 0;
+    int reads[K_MAXARGS + 2], nreads;
+    for (int s = 0; s < p->nsteps && !why[0]; s++) {
+        int w = plan_step_buffers(p, s, reads, &nreads);
+        for (int r = 0; r < nreads && !why[0]; r++) {
+            const Buffer *b = &p->bufs[reads[r]];
+            if (b->offset < 0) continue;       /* parameters, constants */
+            for (int64_t i = 0; i < b->size; i++)
+                if (owner[b->offset + i] != reads[r]) {
+                    snprintf(why, whylen, "step %d reads b%d whose float %lld belongs to b%d", s,
+                             reads[r], (long long)i, owner[b->offset + i]);
+                    break;
+                }
+        }
+        if (w >= 0 && p->bufs[w].offset >= 0) {
+            const Buffer *b = &p->bufs[w];
+            if (b->offset + b->size > p->arena_floats)
+                snprintf(why, whylen, "b%d ends past the arena", w);
+            else
+                for (int64_t i = 0; i < b->size; i++) owner[b->offset + i] = w;
+        }
+    }
+    for (int b = 0; b < p->nbufs && !why[0]; b++)
+        if (p->bufs[b].keep && p->bufs[b].offset >= 0)
+            for (int64_t i = 0; i < p->bufs[b].size; i++)
+                if (owner[p->bufs[b].offset + i] != b) {
+                    snprintf(why, whylen, "kept b%d lost float %lld to b%d after the run", b,
+                             (long long)i, owner[p->bufs[b].offset + i]);
+                    break;
+                }
+    free(owner);
+}
+
+static Plan *build(Program *prog, BlockGraph *bg, int no_plan, Jit *jit, int *roots, int *nroots) {
+    int n = 0;
+    roots[n++] = bg->loss;
+    for (int i = 0; i < bg->ngrads; i++) roots[n++] = bg->grad_node[i];
+    for (int i = 0; i < bg->nreports; i++) roots[n++] = bg->report_node[i];
+    *nroots = n;
+    LowerOptions lo = { .fuse = 1, .no_plan = no_plan };
+    char err[256];
+    Plan *p = plan_build(&bg->g, &prog->params, roots, n, bg->ninputs, &lo, jit, err, sizeof err);
+    if (!p) printf("# %s\n", err);
+    return p;
+}
+
+static void fill_inputs(Plan *p, int ninputs) {
+    Rng data;
+    rng_init(&data, 7);
+    for (int k = 0; k < ninputs; k++) {
+        float *x = plan_input(p, k);
+        if (x) rng_uniform(&data, x, p->bufs[p->input_buf[k]].size);
+    }
+}
+
+static void check_program(const char *path, int batch, Jit *jit) {
+    Program *prog = sema_load(path, NULL, 0);
+    CHECK(prog != NULL, "%s loads", path);
+    if (!prog) return;
+    sema_init_params(prog, 1);
+    Train *t = &prog->trains[0];
+    BlockGraph bg;
+    int rc = sema_build_block(prog, t, t->steps[0], batch, 1, &bg);
+    CHECK(rc == 0 && bg.loss >= 0, "%s: the first step builds", path);
+    if (rc) return;
+    int roots[1024], nroots;
+    Plan *on = build(prog, &bg, 0, jit, roots, &nroots), *off = build(prog, &bg, 1, jit, roots, &nroots);
+    CHECK(on && off, "%s: the step compiles with and without the planner", path);
+    if (!on || !off) return;
+    char why[256];
+    simulate(on, why, sizeof why);
+    CHECK(!why[0], "%s: %d steps, %d buffers: no step reads memory another buffer overwrote%s%s",
+          path, on->nsteps, on->nbufs, why[0] ? ": " : "", why);
+    CHECK(on->arena_floats < on->temp_floats && off->arena_floats == off->temp_floats,
+          "%s: the arena holds %.2f MB instead of %.2f MB", path, on->arena_floats * 4e-6, on->temp_floats * 4e-6);
+    CHECK(on->in_place > 0 && off->in_place == 0, "%s: %d elementwise kernels write over an operand (none without the planner)",
+          path, on->in_place);
+    int same = 1;
+    for (int run = 0; run < 2; run++) {
+        fill_inputs(on, bg.ninputs);
+        fill_inputs(off, bg.ninputs);
+        Rng r1, r2;
+        rng_init(&r1, 99 + run);
+        rng_init(&r2, 99 + run);
+        plan_run(on, &r1);
+        plan_run(off, &r2);
+        for (int r = 0; r < nroots; r++) {
+            const float *a = plan_node(on, roots[r]), *b = plan_node(off, roots[r]);
+            int64_t size = ir_numel(&bg.g.nodes[roots[r]]);
+            if (!a || !b || memcmp(a, b, size * sizeof *a)) {
+                same = 0;
+                printf("# run %d: root %%%d differs\n", run, roots[r]);
+            }
+        }
+    }
+    CHECK(same, "%s: loss, %d gradients and reports bit-identical with and without the planner (two runs)",
+          path, bg.ngrads);
+    plan_free(on);
+    plan_free(off);
+}
+
+int main(void) {
+    setenv("GMC_STDLIB", "stdlib", 0);
+    Jit *jit = jit_create();
+    check_program("examples/vae_mlp.gm", 4, jit);
+    check_program("examples/conv_ae.gm", 2, jit);
+    check_program("examples/cyclegan.gm", 1, jit);
+    jit_destroy(jit);
+    CHECK_DONE();
+}
