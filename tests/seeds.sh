@@ -52,3 +52,14 @@ total examples/vae_mlp.gm E 403972                 # M22
 total examples/vae_mlp.gm D 403728
 total examples/seeds/m23_dcgan.gm G 1879360        # M23
 total examples/seeds/m23_dcgan.gm D 212865
+# M19: 4u(in + u + 1) per LSTM + a dense head; the book's 243,143 is for 71 characters
+# (tests/stdlib.sh), the default corpus here has 76: 104,960 + 131,584 + 9,804
+total examples/seeds/m19_char_lstm.gm m 246348
+# M19 trains for real and writes text with its run-time sampling loop (one short epoch)
+out=$($GMC examples/seeds/m19_char_lstm.gm --run --set epochs=1 --out "$tmp/m19" 2>&1) &&
+    out=$($GMC examples/seeds/m19_char_lstm.gm --sample write --set count=30 --out "$tmp/m19" 2>&1); rc=$?
+expect "m19_char_lstm.gm: one epoch of training and --sample write run" '[ $rc -eq 0 ]' || printf '%s\n' "$out" | tail -5
+expect "m19_char_lstm.gm: the validation loss is below uniform guessing, log(76) = 4.33" \
+    "/usr/bin/python3 -c 'import csv, sys; v = [r[\"validation\"] for r in csv.DictReader(open(sys.argv[1])) if r[\"validation\"]]; sys.exit(not (v and float(v[-1].split(\"=\")[1]) < 4.33))' '$tmp/m19/metrics.csv'"
+expect "m19_char_lstm.gm: 30 sampled character ids, each one of the 76" \
+    "/usr/bin/python3 -c 'import numpy as np, sys; t = np.load(sys.argv[1]); sys.exit(not (t.shape == (1, 30) and (t == t.astype(int)).all() and t.min() >= 0 and t.max() < 76))' '$tmp/m19/m19_text.npy'"

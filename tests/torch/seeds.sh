@@ -24,7 +24,9 @@ u = lambda lo, *s: r.uniform(lo, 1, s).astype(np.float32)
 for name, a in {"img28": u(0, 4, 28, 28), "img28s": u(-1, 4, 28, 28), "img28c": u(-1, 4, 28, 28, 1),
                 "img32": u(0, 4, 32, 32, 1), "rgb32": u(0, 4, 32, 32, 3),
                 "cloud": r.standard_normal((4, 3)).astype(np.float32),
-                "labels": r.integers(0, 10, 4).astype(np.float32)}.items():
+                "labels": r.integers(0, 10, 4).astype(np.float32),
+                "chars": np.eye(76, dtype=np.float32)[r.integers(0, 76, (4, 40))],
+                "next": np.eye(76, dtype=np.float32)[r.integers(0, 76, 4)]}.items():
     np.save("%s/%s.npy" % (sys.argv[1], name), a)
 # CycleGAN's 300,000 ReLU inputs: some lie within float32 rounding of 0, where float32 and
 # float64 can take different slopes (the failure message counts them); these images have none
@@ -82,6 +84,7 @@ m21_acgan examples/seeds/m21_acgan.gm img28c,labels discriminator batch_size=4
 m21_acgan examples/seeds/m21_acgan.gm - generator batch_size=4
 m30_cvae examples/seeds/m30_cvae.gm img28 0
 m14_ddpm examples/seeds/m14_ddpm.gm img28c 0 batch_size=4
+m19_char_lstm examples/seeds/m19_char_lstm.gm chars,next 0
 m33_gan_variants examples/seeds/m33_gan_variants.gm img28s discriminator batch_size=4
 m33_gan_variants examples/seeds/m33_gan_variants.gm - generator batch_size=4
 m33_gan_variants-lsgan examples/seeds/m33_gan_variants.gm img28s discriminator loss=lsgan,noise=0,batch_size=4

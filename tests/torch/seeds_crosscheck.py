@@ -558,6 +558,32 @@ def sqrt_mix(a, x, eps):
     return torch.sqrt(a) * x + torch.sqrt(1 - a) * eps
 
 
+def keras_lstm(n, x, return_sequences=False):
+    """Keras's LSTM as std.seq writes it: W [in, 4u], U [u, 4u], biases b_i b_f b_c b_o,
+    gates i, f, c, o; h and c start at zero"""
+    p = n.name("lstm")
+    W, U = n.d[p + ".W"], n.d[p + ".U"]
+    b = torch.cat([n.d[p + ".b_" + g] for g in "ifco"])
+    u = U.shape[0]
+    h = c = torch.zeros(x.shape[0], u, dtype=x.dtype)
+    hs = []
+    for t in range(x.shape[1]):
+        z = x[:, t] @ W + h @ U + b
+        i, f, g, o = torch.sigmoid(z[:, :u]), torch.sigmoid(z[:, u:2 * u]), torch.tanh(z[:, 2 * u:3 * u]), torch.sigmoid(z[:, 3 * u:])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        hs.append(h)
+    return torch.stack(hs, 1) if return_sequences else h
+
+
+def m19_char_lstm(d, step):
+    """M19: LSTM 128 (sequences) -> LSTM 128 -> Dense vocab, softmax cross-entropy of logits"""
+    x, y = d.input(), d.input(1)
+    m = Net(d, "m")
+    logits = m.dense(keras_lstm(m, keras_lstm(m, x, True)))
+    return -(y * torch.log_softmax(logits, -1)).sum(-1).mean()
+
+
 def vae_loss(weight, recon, beta=lambda d: 1.0):
     return lambda y, x, mu, lv, d: weight * recon(y, x) + beta(d) * kl_normal(mu, lv)
 
@@ -587,6 +613,7 @@ BUILDERS = {
     "m21_acgan": m21_acgan,
     "m30_cvae": m30_cvae,
     "m14_ddpm": m14_ddpm,
+    "m19_char_lstm": m19_char_lstm,
     "cyclegan": cyclegan,                                                   # M27
     "m33_gan_variants": m33_gan_variants,
     "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
