@@ -12,8 +12,6 @@ Exit: 0 all within tolerance, 1 a mismatch or a malformed dump, 77 torch not ins
 import os
 import sys
 
-TOL = 1e-4
-FLOOR = 1e-2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -26,6 +24,7 @@ except ImportError:
 
 import numpy as np  # noqa: E402
 import st  # noqa: E402
+from compare import report  # noqa: E402
 
 
 def var(h, dim, keepdim=False):
@@ -100,13 +99,6 @@ def forward_backward(tensors, names, dtype):
                          for n, t in params.items()}
 
 
-def relerr(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    if not np.all(np.isfinite(got)):
-        return float("inf")
-    return float(np.max(np.abs(got - ref), initial=0.0) / max(np.max(np.abs(ref), initial=0.0),
-                                                                FLOOR))
-
 
 def main(argv):
     if len(argv) != 2:
@@ -121,29 +113,10 @@ def main(argv):
     if np.abs(q.T @ q - 4 * np.eye(3)).max() > 1e-5:
         print("crosscheck: N.ortho.Q = orthogonal(2) is not 2 x orthonormal columns:\n%s" % (q.T @ q))
         return 1
-    loss64, g64 = forward_backward(tensors, names, torch.float64)
-    loss32, g32 = forward_backward(tensors, names, torch.float32)
-    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
-    rows += [("grad/" + n, tensors["grad/" + n], g64[n], g32[n]) for n in names]
-    failures, worst = [], 0.0
-    print("%-36s %-10s %11s %11s   (tol %.0e)" % ("tensor", "shape", "err_gmc", "err_f32", TOL))
-    for name, got, ref, ref32 in rows:
-        err, err32 = relerr(got, ref), relerr(ref32, ref)
-        worst = max(worst, err)
-        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
-        print("%-36s %-10s %11.3e %11.3e   %s" % (name, shape, err, err32,
-                                                  "ok" if err <= TOL else "FAIL"))
-        if err > TOL:
-            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
-    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
-    if failures:
-        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("crosscheck: %d tensors of %d primitives ok (worst relative error %.1e)"
-          % (len(rows), len(BRANCHES), worst))
-    return 0
+    return report(tensors, names, forward_backward(tensors, names, torch.float64),
+                  forward_backward(tensors, names, torch.float32),
+                  lambda n, w: "crosscheck: %d tensors of %d primitives ok (worst relative error %.1e)"
+                  % (n, len(BRANCHES), w))
 
 
 if __name__ == "__main__":

@@ -37,63 +37,41 @@ if GMC_OPTIM_DUMP="$tmp/optim.safetensors" "$UNIT_DIR/test_optim" > /dev/null; t
 else
     echo "FAIL - test_optim could not write the optimizer trajectories"
 fi
-# the convolution family (conv2d, conv2d_transpose, pooling, upsampling, instance norm,
-# concat, slice) against torch: one step of tests/torch/conv_check.gm on random inputs
-$PY -c 'import sys, numpy as np; np.random.seed(1); np.save(sys.argv[1], np.random.randn(2, 28, 28).astype(np.float32))' "$tmp/xr.npy"
-for mode in "" "--no-fuse" "--interpret"; do
-    if ! $GMC tests/torch/conv_check.gm --grad-dump "$tmp/conv.safetensors" --feed "$tmp/xr.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
-        echo "FAIL - gmc --grad-dump of tests/torch/conv_check.gm $mode: $(cat "$tmp/log")"
-        continue
-    fi
-    if $PY tests/torch/conv_crosscheck.py "$tmp/conv.safetensors" > "$tmp/check" 2>&1; then
-        echo "ok - convolutions, pooling, upsampling equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
-    else
-        echo "FAIL - convolution cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
-    fi
-done
-# reductions with keepdims, logsumexp, variance, one_hot, ranges (and whatever primitives
-# tests/torch/prims_check.gm grows) against torch: one step on random inputs
-for mode in "" "--no-fuse" "--interpret"; do
-    if ! $GMC tests/torch/prims_check.gm --grad-dump "$tmp/prims.safetensors" --feed "$tmp/xr.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
-        echo "FAIL - gmc --grad-dump of tests/torch/prims_check.gm $mode: $(cat "$tmp/log")"
-        continue
-    fi
-    if $PY tests/torch/prims_crosscheck.py "$tmp/prims.safetensors" > "$tmp/check" 2>&1; then
-        echo "ok - primitives (reductions, one_hot, ranges, ...) equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
-    else
-        echo "FAIL - primitives cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
-    fi
-done
-# gradients of gradients: WGAN-GP's critic loss (grad() inside the loss) against
-# torch.autograd.grad(create_graph=True), one step of tests/torch/wgangp_check.gm
-$PY -c 'import sys, numpy as np; np.random.seed(2); np.save(sys.argv[1], np.random.randn(4, 28, 28).astype(np.float32))' "$tmp/x4.npy"
-for mode in "" "--no-fuse" "--interpret"; do
-    if ! $GMC tests/torch/wgangp_check.gm --grad-dump "$tmp/wgangp.safetensors" --feed "$tmp/x4.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
-        echo "FAIL - gmc --grad-dump of tests/torch/wgangp_check.gm $mode: $(cat "$tmp/log")"
-        continue
-    fi
-    if $PY tests/torch/wgangp_crosscheck.py "$tmp/wgangp.safetensors" > "$tmp/check" 2>&1; then
-        echo "ok - WGAN-GP gradient penalty (grad of grad) equals PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
-    else
-        echo "FAIL - WGAN-GP cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
-    fi
-done
-
-# the standard library (std.nn, std.losses, std.seq, std.flow): every layer and loss between a
-# probe and a readout, one step of each tests/torch/stdlib_*check.gm on random inputs
-$PY -c 'import sys, numpy as np; np.random.seed(2); np.save(sys.argv[1], np.random.randn(4, 28, 28).astype(np.float32))' "$tmp/x4.npy"
-for prog in tests/torch/stdlib_*check.gm; do
+# One step of a check program on a fed input, dumped by gmc in each execution mode (fused JIT,
+# unfused JIT, interpreter) and recomputed by a PyTorch script:
+#   crosscheck PROGRAM FEED SCRIPT "what is checked"
+crosscheck() {
     for mode in "" "--no-fuse" "--interpret"; do
-        if ! $GMC "$prog" --grad-dump "$tmp/std.safetensors" --feed "$tmp/x4.npy" --seed 5 $mode > "$tmp/log" 2>&1; then
-            echo "FAIL - gmc --grad-dump of $prog $mode: $(cat "$tmp/log")"
+        if ! $GMC "$1" --grad-dump "$tmp/dump.safetensors" --feed "$2" --seed 5 $mode > "$tmp/log" 2>&1; then
+            echo "FAIL - gmc --grad-dump of $1 $mode: $(cat "$tmp/log")"
             continue
         fi
-        if $PY tests/torch/stdlib_crosscheck.py "$tmp/std.safetensors" > "$tmp/check" 2>&1; then
-            echo "ok - $(basename "$prog" .gm): stdlib layers and losses equal PyTorch's ${mode:-(fused)}: $(tail -1 "$tmp/check")"
+        if $PY "$3" "$tmp/dump.safetensors" > "$tmp/check" 2>&1; then
+            echo "ok - $4 ${mode:-(fused)}: $(tail -1 "$tmp/check")"
         else
-            echo "FAIL - $(basename "$prog" .gm) cross-check against PyTorch ${mode:-(fused)}:"; cat "$tmp/check"
+            echo "FAIL - $4 ${mode:-(fused)}:"; cat "$tmp/check"
         fi
     done
+}
+$PY -c 'import sys, numpy as np; np.random.seed(1); np.save(sys.argv[1], np.random.randn(2, 28, 28).astype(np.float32))' "$tmp/xr.npy"
+$PY -c 'import sys, numpy as np; np.random.seed(2); np.save(sys.argv[1], np.random.randn(4, 28, 28).astype(np.float32))' "$tmp/x4.npy"
+# the convolution family (conv2d, conv2d_transpose, pooling, upsampling, instance norm,
+# concat, slice)
+crosscheck tests/torch/conv_check.gm "$tmp/xr.npy" tests/torch/conv_crosscheck.py \
+    "convolutions, pooling, upsampling equal PyTorch's"
+# reductions with keepdims, logsumexp, variance, one_hot, ranges (and whatever primitives
+# tests/torch/prims_check.gm grows)
+crosscheck tests/torch/prims_check.gm "$tmp/xr.npy" tests/torch/prims_crosscheck.py \
+    "primitives (reductions, one_hot, ranges, ...) equal PyTorch's"
+# gradients of gradients: WGAN-GP's critic loss (grad() inside the loss) against
+# torch.autograd.grad(create_graph=True)
+crosscheck tests/torch/wgangp_check.gm "$tmp/x4.npy" tests/torch/wgangp_crosscheck.py \
+    "WGAN-GP gradient penalty (grad of grad) equals PyTorch's"
+# the standard library (std.nn, std.losses, std.seq, std.flow): every layer and loss between a
+# probe and a readout
+for prog in tests/torch/stdlib_*check.gm; do
+    crosscheck "$prog" "$tmp/x4.npy" tests/torch/stdlib_crosscheck.py \
+        "$(basename "$prog" .gm): stdlib layers and losses equal PyTorch's"
 done
 # the seed models (examples/seeds/): every step of each against PyTorch, train and eval mode
 sh tests/torch/seeds.sh

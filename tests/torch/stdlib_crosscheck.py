@@ -31,7 +31,9 @@ except ImportError:
     sys.exit(77)
 
 import numpy as np  # noqa: E402
+import compare  # noqa: E402
 import st  # noqa: E402
+from compare import report  # noqa: E402
 
 
 def probe(X, p):
@@ -319,14 +321,10 @@ def forward_backward(tensors, names, branches, dtype):
 
 
 def relerr(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    if not np.all(np.isfinite(got)):
-        return float("inf")
-    scale = np.max(np.abs(ref), initial=0.0)
     # a gradient that is zero in exact arithmetic (attention's key bias: softmax ignores a shift)
     # is float32 roundoff in gmc: an absolute error is all that can be asked of it
-    floor = ZERO_FLOOR if scale < 1e-10 else FLOOR
-    return float(np.max(np.abs(got - ref), initial=0.0) / max(scale, floor))
+    scale = np.max(np.abs(np.asarray(ref, np.float64)), initial=0.0)
+    return compare.relerr(got, ref, ZERO_FLOOR if scale < 1e-10 else FLOOR)
 
 
 def main(argv):
@@ -338,29 +336,10 @@ def main(argv):
     except (OSError, ValueError) as e:
         print("crosscheck: %s" % e)
         return 1
-    loss64, g64 = forward_backward(tensors, names, branches, torch.float64)
-    loss32, g32 = forward_backward(tensors, names, branches, torch.float32)
-    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
-    rows += [("grad/" + n, tensors["grad/" + n], g64[n], g32[n]) for n in names]
-    failures, worst = [], 0.0
-    print("%-40s %-10s %11s %11s   (tol %.0e)" % ("tensor", "shape", "err_gmc", "err_f32", TOL))
-    for name, got, ref, ref32 in rows:
-        err, err32 = relerr(got, ref), relerr(ref32, ref)
-        worst = max(worst, err)
-        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
-        print("%-40s %-10s %11.3e %11.3e   %s" % (name, shape, err, err32,
-                                                  "ok" if err <= TOL else "FAIL"))
-        if err > TOL:
-            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
-    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
-    if failures:
-        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("crosscheck: %d tensors of %d layers and losses ok (worst relative error %.1e)"
-          % (len(rows), len(branches), worst))
-    return 0
+    return report(tensors, names, forward_backward(tensors, names, branches, torch.float64),
+                  forward_backward(tensors, names, branches, torch.float32),
+                  lambda n, w: "crosscheck: %d tensors of %d layers and losses ok (worst relative error "
+                  "%.1e)" % (n, len(branches), w), width=40, err=relerr)
 
 
 if __name__ == "__main__":

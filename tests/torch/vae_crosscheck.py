@@ -19,7 +19,6 @@ import os
 import re
 import sys
 
-TOL = 1e-4
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +31,7 @@ except ImportError:
 
 import numpy as np  # noqa: E402  (torch pulls numpy in anyway)
 import st  # noqa: E402
+from compare import relerr, report  # noqa: E402
 
 
 class DumpError(Exception):
@@ -154,13 +154,6 @@ def forward_backward(tensors, pnames, B, latent, dtype):
     return float(loss), {p: t.grad.double().numpy() for p, t in zip(pnames, params)}
 
 
-def relerr(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    if not np.all(np.isfinite(got)):
-        return float("inf")
-    return float(np.max(np.abs(got - ref), initial=0.0) / max(np.max(np.abs(ref), initial=0.0),
-                                                                1e-12))
-
 
 def main(argv):
     if len(argv) != 2:
@@ -171,29 +164,11 @@ def main(argv):
     except DumpError as e:
         print("crosscheck: %s" % e)
         return 1
-    loss64, g64 = forward_backward(tensors, pnames, B, latent, torch.float64)
-    loss32, g32 = forward_backward(tensors, pnames, B, latent, torch.float32)
-
-    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
-    rows += [("grad/" + p, tensors["grad/" + p], g64[p], g32[p]) for p in pnames]
-    failures = []
-    print("%-22s %-12s %12s %12s   (tol %.0e; B=%d)" % ("tensor", "shape", "err_gmc", "err_f32",
-                                                      TOL, B))
-    for name, got, ref, ref32 in rows:
-        err, err32 = relerr(got, ref), relerr(ref32, ref)
-        ok = err <= TOL
-        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
-        print("%-22s %-12s %12.3e %12.3e   %s" % (name, shape, err, err32, "ok" if ok else "FAIL"))
-        if not ok:
-            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
-    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
-    if failures:
-        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("crosscheck: %d tensors ok" % len(rows))
-    return 0
+    print("batch %d, latent %d" % (B, latent))
+    return report(tensors, pnames, forward_backward(tensors, pnames, B, latent, torch.float64),
+                  forward_backward(tensors, pnames, B, latent, torch.float32),
+                  lambda n, w: "crosscheck: %d tensors ok" % n, width=22,
+                  err=lambda got, ref: relerr(got, ref, 1e-12))
 
 
 if __name__ == "__main__":

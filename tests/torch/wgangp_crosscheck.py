@@ -11,9 +11,6 @@ Exit: 0 all within tolerance, 1 a mismatch or a malformed dump, 77 torch not ins
 import os
 import sys
 
-TOL = 1e-4
-FLOOR = 1e-2
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
@@ -23,8 +20,8 @@ except ImportError:
     print("skip: torch not installed")
     sys.exit(77)
 
-import numpy as np  # noqa: E402
 import st  # noqa: E402
+from compare import report  # noqa: E402
 
 
 def dense(p, name, x):
@@ -60,13 +57,6 @@ def forward_backward(tensors, names, dtype):
     return float(loss), {n: t.grad.double().numpy() for n, t in p.items()}
 
 
-def relerr(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    if not np.all(np.isfinite(got)):
-        return float("inf")
-    return float(np.max(np.abs(got - ref), initial=0.0) / max(np.max(np.abs(ref), initial=0.0),
-                                                                FLOOR))
-
 
 def main(argv):
     if len(argv) != 2:
@@ -79,29 +69,11 @@ def main(argv):
     if missing or len(names) != 16:
         print("crosscheck: malformed dump: missing %s, %d parameters" % (missing, len(names)))
         return 1
-    loss64, g64 = forward_backward(tensors, names, torch.float64)
-    loss32, g32 = forward_backward(tensors, names, torch.float32)
-    rows = [("loss", float(tensors["loss"].reshape(())), loss64, loss32)]
-    rows += [("grad/" + n, tensors["grad/" + n], g64[n], g32[n]) for n in names]
-    failures, worst = [], 0.0
-    print("%-24s %-8s %11s %11s   (tol %.0e)" % ("tensor", "shape", "err_gmc", "err_f32", TOL))
-    for name, got, ref, ref32 in rows:
-        err, err32 = relerr(got, ref), relerr(ref32, ref)
-        worst = max(worst, err)
-        shape = "x".join(str(s) for s in np.shape(got)) or "scalar"
-        print("%-24s %-8s %11.3e %11.3e   %s" % (name, shape, err, err32,
-                                                "ok" if err <= TOL else "FAIL"))
-        if err > TOL:
-            failures.append("%s: relative error %.3e > %.0e" % (name, err, TOL))
-    print("loss: gmc %.8g  torch f64 %.10g  torch f32 %.8g" % (rows[0][1], loss64, loss32))
-    if failures:
-        print("crosscheck: %d of %d tensors FAILED" % (len(failures), len(rows)))
-        for f in failures:
-            print("  " + f)
-        return 1
-    print("crosscheck: WGAN-GP loss and %d second-order gradients ok (worst relative error %.1e)"
-          % (len(rows) - 1, worst))
-    return 0
+    return report(tensors, names, forward_backward(tensors, names, torch.float64),
+                  forward_backward(tensors, names, torch.float32),
+                  lambda n, w: "crosscheck: WGAN-GP loss and %d second-order gradients ok "
+                  "(worst relative error %.1e)" % (n - 1, w),
+                  width=24)
 
 
 if __name__ == "__main__":
