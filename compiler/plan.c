@@ -190,3 +190,33 @@ void plan_memory(Plan *p, int enabled) {
     for (int b = 0; b < p->nbufs; b++)
         if (p->bufs[b].offset >= 0) p->bufs[b].data = p->arena + p->bufs[b].offset;
 }
+
+/* --stats: where a plan's memory goes. The arena's size, what of it is kept after a run
+ * (roots, inputs), and at the step where the most temps are live, how much of that is
+ * im2col / col2im output, matrix products and kernels. */
+PlanMemory plan_memory_profile(const Plan *p) {
+    PlanMemory m = { .arena = p->arena_floats };
+    for (int b = 0; b < p->nbufs; b++)
+        if (in_arena(&p->bufs[b]) && p->bufs[b].keep) m.kept += padded(p->bufs[b].size);
+    int64_t *live = calloc(p->nsteps + 1, sizeof *live);
+    for (int b = 0; b < p->nbufs; b++) {
+        const Buffer *buf = &p->bufs[b];
+        if (buf->kind != BUF_TEMP || buf->keep) continue;
+        for (int s = buf->first; s <= buf->last && s < p->nsteps; s++) live[s] += padded(buf->size);
+    }
+    int peak = 0;
+    for (int s = 0; s < p->nsteps; s++) if (live[s] > live[peak]) peak = s;
+    m.peak_step = peak;
+    for (int b = 0; b < p->nbufs; b++) {
+        const Buffer *buf = &p->bufs[b];
+        if (buf->kind != BUF_TEMP || buf->keep || buf->first > peak || buf->last < peak) continue;
+        StepKind k = p->steps[buf->first].kind;
+        int64_t sz = padded(buf->size);
+        if (k == STEP_IM2COL) m.peak_im2col += sz;
+        else if (k == STEP_COL2IM) m.peak_col2im += sz;
+        else if (k == STEP_GEMM) m.peak_gemm += sz;
+        else m.peak_other += sz;
+    }
+    free(live);
+    return m;
+}

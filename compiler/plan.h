@@ -89,6 +89,15 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
  * planning is off; allocates the memory and fills p->ptrs */
 void plan_memory(Plan *p, int enabled);
 
+/* --stats: a plan's memory in floats: the arena, what of it is kept after a run, and the
+ * temps live at the step where most are, by the kind of step that wrote them */
+typedef struct PlanMemory {
+    int64_t arena, kept;
+    int peak_step;
+    int64_t peak_im2col, peak_col2im, peak_gemm, peak_other;
+} PlanMemory;
+PlanMemory plan_memory_profile(const Plan *p);
+
 /* --stats: time and work per group of steps, summed over every plan run since the last
  * reset; matrix products also per shape */
 typedef enum StatGroup {

@@ -98,9 +98,25 @@ static int compile_plan(Run *r, Compiled *c) {
     return 0;
 }
 
+/* the first data stream a block reads (-1: none; counters are not streams) */
+static int first_stream(const BlockGraph *bg) {
+    for (int k = 0; k < bg->ninputs; k++) if (bg->input_stream[k] >= 0) return bg->input_stream[k];
+    return -1;
+}
+
+/* the batch size a block built with batch 0 (its streams' own) runs with; 0 if it reads none */
+static int default_batch(const Run *r, const Compiled *c) {
+    int s = first_stream(&c->bg);
+    return s >= 0 && r->t ? r->t->stream[s].spec.batch : 0;
+}
+
 static Compiled *compiled(Run *r, Node *block, int batch, int training) {
+    /* a request for the streams' own batch size finds the block built with batch 0: two
+     * copies of the same graph would double its compile time and its arena */
     for (int i = 0; i < r->ncache; i++)
-        if (r->cache[i].block == block && r->cache[i].batch == batch) return &r->cache[i];
+        if (r->cache[i].block == block &&
+            (r->cache[i].batch == batch || (batch > 0 && r->cache[i].batch == 0 && default_batch(r, &r->cache[i]) == batch)))
+            return &r->cache[i];
     if (r->ncache == 64) {          /* evict the oldest: only odd batch sizes churn */
         plan_free(r->cache[0].plan);
         ir_free(&r->cache[0].bg.g);
@@ -116,11 +132,6 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     return c;
 }
 
-/* the first data stream a block reads (-1: none; counters are not streams) */
-static int first_stream(const BlockGraph *bg) {
-    for (int k = 0; k < bg->ninputs; k++) if (bg->input_stream[k] >= 0) return bg->input_stream[k];
-    return -1;
-}
 
 /* fills input slot k of a compiled block with examples idx[start..start+n) of its stream,
  * or with the epoch / step counter */
@@ -651,6 +662,14 @@ static void print_stats(Run *r) {
     }
     printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each; %d kernels write in place\n",
            arena * 4e-6, temps * 4e-6, in_place);
+    for (int i = 0; i < nplans; i++) {
+        PlanMemory m = plan_memory_profile(r->cache[i].plan);
+        printf("    block at line %d, batch %d: arena %.1f MB (%.1f kept after a run); at its peak "
+               "(step %d of %d): im2col %.1f, col2im %.1f, products %.1f, kernels %.1f MB\n",
+               r->cache[i].block->loc.line, r->cache[i].batch, m.arena * 4e-6, m.kept * 4e-6, m.peak_step,
+               r->cache[i].plan->nsteps, m.peak_im2col * 4e-6, m.peak_col2im * 4e-6, m.peak_gemm * 4e-6,
+               m.peak_other * 4e-6);
+    }
     printf("  peak resident memory: %.1f MB\n", ru.ru_maxrss / 1024.0);
 }
 
