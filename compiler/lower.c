@@ -365,6 +365,62 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     return rc;
 }
 
+/* Recomputes a window buffer (im2col's output: kh*kw times its image) where it is read long
+ * after it was last touched, instead of keeping it live in between. A convolution's input
+ * windows are read by its forward product and again, after the whole rest of the forward
+ * pass, by its weight gradient; kept, every layer's windows were live at once at the turn of
+ * the forward and backward passes (three quarters of CycleGAN's arena at batch 16). The copy
+ * reads the image, which is usually live anyway and is kh*kw times smaller. Small window
+ * buffers are kept: recomputing costs time and saves little. */
+enum { REMAT_DISTANCE = 8 };            /* steps since the last touch before recomputing */
+#define REMAT_MIN_FLOATS (256 * 1024)   /* 1 MB */
+
+static void rematerialise_windows(Plan *p) {
+    int n0 = p->nsteps, nb0 = p->nbufs, cap = 2 * nb0 + 16, n = 0;
+    PlanStep *out = xcalloc(2 * n0 + 1, sizeof *out);
+    p->bufs = realloc(p->bufs, cap * sizeof *p->bufs);
+    if (!p->bufs) { fprintf(stderr, "gmc: out of memory\n"); exit(2); }
+    memset(p->bufs + nb0, 0, (cap - nb0) * sizeof *p->bufs);
+    int *maker = xcalloc(cap, sizeof *maker);       /* window buffer -> its im2col step + 1 */
+    int *cur = xcalloc(cap, sizeof *cur);            /* window buffer -> its latest copy */
+    int *touched = xcalloc(cap, sizeof *touched);    /* copy -> last step (in out) touching it */
+    int reads[K_MAXARGS + 2], nreads;
+    for (int s = 0; s < n0; s++) {
+        PlanStep st = p->steps[s];
+        int w = plan_step_buffers(p, s, reads, &nreads);
+        for (int i = 0; i < nreads; i++) {
+            int b = reads[i];
+            if (!maker[b]) continue;
+            if (n - touched[cur[b]] > REMAT_DISTANCE && p->nbufs < cap) {
+                PlanStep again = p->steps[maker[b] - 1];
+                again.c = new_buffer(p, BUF_TEMP, -1, p->bufs[b].size);
+                cur[b] = again.c;
+                out[n++] = again;
+            }
+            touched[cur[b]] = n;
+        }
+        /* the step reads the latest copies */
+        if (st.kind == STEP_KERNEL) {
+            Kernel *k = p->kernels[st.kernel];
+            for (int a = 0; a < k->nargs; a++)
+                if (a != k->out_buf && maker[k->args[a]]) k->args[a] = cur[k->args[a]];
+        } else {
+            if (st.a >= 0 && st.a < nb0 && maker[st.a]) st.a = cur[st.a];
+            if ((st.kind == STEP_GEMM || st.kind == STEP_GATHER) && st.b >= 0 && st.b < nb0 && maker[st.b]) st.b = cur[st.b];
+        }
+        if (st.kind == STEP_IM2COL && w >= 0 && p->bufs[w].size >= REMAT_MIN_FLOATS) {
+            maker[w] = s + 1;
+            cur[w] = w;
+            touched[w] = n;
+        }
+        out[n++] = st;
+    }
+    free(p->steps);
+    p->steps = out;
+    p->nsteps = n;
+    free(maker); free(cur); free(touched);
+}
+
 Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, int nroots,
                  int ninputs, const LowerOptions *opt, Jit *jit, char *err, int errlen) {
     Lower L = { .g = g };
@@ -442,6 +498,7 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         }
     }
     for (int k = 0; k < p->nkernels; k++) localise(p->kernels[k]);   /* the planner reads args */
+    rematerialise_windows(p);
     /* storage: params point at the table, data at the graph's constants, temps and inputs
      * into the plan's arena; roots (and noise draws for --grad-dump) stay readable after */
     for (int r = 0; r < nroots; r++) if (p->node_buf[roots[r]] >= 0) p->bufs[p->node_buf[roots[r]]].keep = 1;

@@ -1,34 +1,13 @@
-/* exec.c: runs a plan: random fills from the counter-based RNG, sgemm through OpenBLAS,
+/* exec.c: runs a plan: random fills from the counter-based RNG, matrix products (gemm.c),
  * im2col / col2im (conv.c), compiled kernels. */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
 #include "conv.h"
+#include "gemm.h"
 #include "plan.h"
 #include "threads.h"
 #include "history.h"
-
-/* C = op(A) op(B), row-major. A product with a single row, column or inner index is
- * memory-bound, and sgemm runs those far below bandwidth (a convolution with one filter is
- * [N*H*W x k*k*C] @ [k*k*C x 1]), so they go to sgemv or an outer-product loop. */
-static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
-    int64_t m = st->m, n = st->n, k = st->k;
-    if (k == 1) {                 /* every vector is contiguous, whatever the flags */
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) c[i * n + j] = a[i] * b[j];
-    } else if (n == 1) {          /* c = op(A) b */
-        if (st->trans_a) cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, a, m, b, 1, 0.0f, c, 1);
-        else cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, a, k, b, 1, 0.0f, c, 1);
-    } else if (m == 1) {          /* c = op(B)^T a */
-        if (st->trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, 0.0f, c, 1);
-        else cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 0.0f, c, 1);
-    } else {
-        cblas_sgemm(CblasRowMajor, st->trans_a ? CblasTrans : CblasNoTrans,
-                    st->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
-                    st->trans_a ? m : k, b, st->trans_b ? k : n, 0.0f, c, n);
-    }
-}
 
 /* c = the rows of table a [k, n] at ids b [m] (NaN rows for ids out of range, so a bad id
  * shows up as a non-finite loss), or (scatter) c [k, n] = the rows of a [m, n] summed at
@@ -159,8 +138,7 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_GEMM: {
             const float *a = p->ptrs[st->a], *b = p->ptrs[st->b];
             float *c = p->ptrs[st->c];
-            for (int64_t i = 0; i < (st->batch > 1 ? st->batch : 1); i++)
-                gemm(st, a + i * st->m * st->k, b + i * st->k * st->n, c + i * st->m * st->n);
+            gemm_batched(st->batch, st->m, st->n, st->k, st->trans_a, st->trans_b, a, b, c);
             break;
         }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;

@@ -1,0 +1,96 @@
+/* gemm.c: matrix products on gmc's thread pool, in chunks fixed by the shape alone.
+ * OpenBLAS runs single-threaded (main.c); a product is cut into blocks of rows (or of
+ * columns, when it is wider than tall) whose bounds depend only on m, n and k, and the pool
+ * hands whole blocks to its threads. Every block is the same single-threaded OpenBLAS call
+ * whatever the thread count, so the results are bit-identical for any --threads (OpenBLAS's
+ * own threading splits differently for 1 and 2 threads, and its results differed in the last
+ * bits). The same holds for the matrix-vector and outer products. */
+#include <cblas.h>
+#include "gemm.h"
+#include "threads.h"
+
+enum { BLOCK_ALIGN = 16 };          /* rows or columns per block: a multiple of the sgemm tiles */
+#define BLOCK_FLOPS 2e6             /* the least work per block worth a thread's wake-up */
+enum { MAX_BLOCKS = 64 };
+
+typedef struct Product {
+    int64_t m, n, k;
+    int trans_a, trans_b;
+    const float *a, *b;
+    float *c;
+    int by_rows;                    /* blocks of rows of C, else of columns */
+    int64_t block;                  /* rows or columns per block */
+} Product;
+
+/* C[r0:r1, c0:c1] = op(A)[r0:r1, :] op(B)[:, c0:c1] */
+static void product_part(const Product *p, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    int64_t m = r1 - r0, n = c1 - c0, k = p->k;
+    if (m <= 0 || n <= 0) return;
+    const float *a = p->trans_a ? p->a + r0 : p->a + r0 * k;          /* stored [k, M] or [M, k] */
+    const float *b = p->trans_b ? p->b + c0 * k : p->b + c0;          /* stored [N, k] or [k, N] */
+    int lda = p->trans_a ? p->m : k, ldb = p->trans_b ? k : p->n;
+    float *c = p->c + r0 * p->n + c0;
+    if (k == 1) {                   /* an outer product: every operand is a contiguous vector */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) c[i * p->n + j] = a[i] * b[j];
+    } else if (n == 1 && p->n == 1) {                                 /* c = op(A) b */
+        if (p->trans_a) cblas_sgemv(CblasRowMajor, CblasTrans, k, m, 1.0f, a, lda, b, 1, 0.0f, c, 1);
+        else cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1.0f, a, lda, b, 1, 0.0f, c, 1);
+    } else if (m == 1 && p->m == 1) {                                 /* c = op(B)^T a */
+        if (p->trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, ldb, a, 1, 0.0f, c, 1);
+        else cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, ldb, a, 1, 0.0f, c, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
+                    p->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, p->n);
+    }
+}
+
+static void product_blocks(void *ctx, int64_t begin, int64_t end) {
+    const Product *p = ctx;
+    int64_t lo = begin * p->block, hi = end * p->block;
+    if (p->by_rows) product_part(p, lo, hi < p->m ? hi : p->m, 0, p->n);
+    else product_part(p, 0, p->m, lo, hi < p->n ? hi : p->n);
+}
+
+void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c) {
+    Product p = { m, n, k, trans_a, trans_b, a, b, c, m >= n, 0 };
+    int64_t len = p.by_rows ? m : n;
+    double flops = 2.0 * m * n * (k > 1 ? k : 1);
+    int64_t blocks = (int64_t)(flops / BLOCK_FLOPS);
+    if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
+    if (blocks > len / BLOCK_ALIGN) blocks = len / BLOCK_ALIGN;
+    if (blocks < 2) { product_part(&p, 0, m, 0, n); return; }
+    p.block = (len + blocks - 1) / blocks;
+    p.block = (p.block + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+    blocks = (len + p.block - 1) / p.block;
+    parallel_for(blocks, 1, product_blocks, &p);
+}
+
+typedef struct Batch {
+    int64_t m, n, k;
+    int trans_a, trans_b;
+    const float *a, *b;
+    float *c;
+} Batch;
+
+static void batch_items(void *ctx, int64_t begin, int64_t end) {
+    const Batch *q = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        Product p = { q->m, q->n, q->k, q->trans_a, q->trans_b, q->a + i * q->m * q->k,
+                      q->b + i * q->k * q->n, q->c + i * q->m * q->n, 1, 0 };
+        product_part(&p, 0, q->m, 0, q->n);
+    }
+}
+
+void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
+                  const float *a, const float *b, float *c) {
+    double flops = 2.0 * m * n * (k > 1 ? k : 1);
+    if (batch <= 1 || flops >= BLOCK_FLOPS) {     /* each product big enough to split itself */
+        for (int64_t i = 0; i < (batch > 1 ? batch : 1); i++)
+            gemm_product(m, n, k, trans_a, trans_b, a + i * m * k, b + i * k * n, c + i * m * n);
+        return;
+    }
+    Batch q = { m, n, k, trans_a, trans_b, a, b, c };
+    int64_t per = (int64_t)(BLOCK_FLOPS / (flops > 1 ? flops : 1)) + 1;   /* products per block */
+    parallel_for(batch, per, batch_items, &q);
+}
