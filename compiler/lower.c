@@ -393,6 +393,7 @@ static void rematerialise_windows(Plan *p) {
             if (!maker[b]) continue;
             if (n - touched[cur[b]] > REMAT_DISTANCE && p->nbufs < cap) {
                 PlanStep again = p->steps[maker[b] - 1];
+                p->rematerialised++;
                 again.c = new_buffer(p, BUF_TEMP, -1, p->bufs[b].size);
                 cur[b] = again.c;
                 out[n++] = again;
@@ -498,7 +499,8 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         }
     }
     for (int k = 0; k < p->nkernels; k++) localise(p->kernels[k]);   /* the planner reads args */
-    rematerialise_windows(p);
+    const char *no_remat = getenv("GMC_NO_REMAT");      /* for measuring what it costs */
+    if (!(no_remat && *no_remat && strcmp(no_remat, "0"))) rematerialise_windows(p);
     /* storage: params point at the table, data at the graph's constants, temps and inputs
      * into the plan's arena; roots (and noise draws for --grad-dump) stay readable after */
     for (int r = 0; r < nroots; r++) if (p->node_buf[roots[r]] >= 0) p->bufs[p->node_buf[roots[r]]].keep = 1;

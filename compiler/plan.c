@@ -142,6 +142,32 @@ static int64_t place(Plan *p, int *order, int n) {
     return top;
 }
 
+/* the scratch every plan's dying temps live in: never shrinks, grows when a bigger plan comes */
+static struct { float *mem; int64_t floats; unsigned gen; } scratch = { NULL, 0, 1 };
+
+static void scratch_reserve(int64_t floats) {
+    if (floats <= scratch.floats) return;
+    free(scratch.mem);
+    size_t bytes = (size_t)floats * sizeof(float);
+    scratch.mem = aligned_alloc(64, bytes);
+    if (!scratch.mem) { fprintf(stderr, "gmc: out of memory (%zu bytes of buffers)\n", bytes); exit(2); }
+    memset(scratch.mem, 0, bytes);
+    scratch.floats = floats;
+    scratch.gen++;
+}
+
+int64_t plan_scratch_floats(void) { return scratch.floats; }
+
+void plan_bind_scratch(Plan *p) {
+    if (p->scratch_gen == scratch.gen) return;
+    for (int b = 0; b < p->nbufs; b++)
+        if (p->bufs[b].offset >= p->kept_floats) {
+            p->bufs[b].data = scratch.mem + (p->bufs[b].offset - p->kept_floats);
+            if (p->ptrs) p->ptrs[b] = p->bufs[b].data;
+        }
+    p->scratch_gen = scratch.gen;
+}
+
 void plan_memory(Plan *p, int enabled) {
     int *order = malloc((p->nbufs ? p->nbufs : 1) * sizeof *order), n = 0;
     int *group = malloc((p->nbufs ? p->nbufs : 1) * sizeof *group);
@@ -163,13 +189,21 @@ void plan_memory(Plan *p, int enabled) {
             if (p->bufs[b].first < first[g]) first[g] = p->bufs[b].first;
             if (p->bufs[b].last > last[g]) last[g] = p->bufs[b].last;
         }
-        for (int b = 0; b < p->nbufs; b++)
-            if (in_arena(&p->bufs[b]) && group_of(group, b) == b) {
-                p->bufs[b].first = first[b];
-                p->bufs[b].last = last[b];
-                order[n++] = b;
-            }
-        p->arena_floats = place(p, order, n);
+        /* groups that live to the end (inputs, roots) go first, into the plan's own arena;
+         * the rest, into the shared scratch placed after them */
+        int nkept = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int b = 0; b < p->nbufs; b++)
+                if (in_arena(&p->bufs[b]) && group_of(group, b) == b && (last[b] == INT_MAX) == !pass) {
+                    p->bufs[b].first = first[b];
+                    p->bufs[b].last = last[b];
+                    order[n++] = b;
+                    nkept += !pass;
+                }
+        p->kept_floats = place(p, order, nkept);
+        int64_t temps = place(p, order + nkept, n - nkept);
+        for (int i = nkept; i < n; i++) p->bufs[order[i]].offset += p->kept_floats;
+        p->arena_floats = p->kept_floats + temps;
         for (int b = 0; b < p->nbufs; b++)
             if (in_arena(&p->bufs[b])) p->bufs[b].offset = p->bufs[group_of(group, b)].offset;
         free(first);
@@ -179,16 +213,19 @@ void plan_memory(Plan *p, int enabled) {
         int64_t at = 0;
         for (int b = 0; b < p->nbufs; b++)
             if (in_arena(&p->bufs[b])) { p->bufs[b].offset = at; at += padded(p->bufs[b].size); }
-        p->arena_floats = at;
+        p->arena_floats = p->kept_floats = at;
     }
     free(order);
     free(group);
-    size_t bytes = (size_t)(p->arena_floats ? p->arena_floats : ALIGN_FLOATS) * sizeof(float);
+    scratch_reserve(p->arena_floats - p->kept_floats);
+    size_t bytes = (size_t)(p->kept_floats ? p->kept_floats : ALIGN_FLOATS) * sizeof(float);
     p->arena = aligned_alloc(64, bytes);
     if (!p->arena) { fprintf(stderr, "gmc: out of memory (%zu bytes of buffers)\n", bytes); exit(2); }
     memset(p->arena, 0, bytes);
     for (int b = 0; b < p->nbufs; b++)
-        if (p->bufs[b].offset >= 0) p->bufs[b].data = p->arena + p->bufs[b].offset;
+        if (p->bufs[b].offset >= 0 && p->bufs[b].offset < p->kept_floats) p->bufs[b].data = p->arena + p->bufs[b].offset;
+    p->scratch_gen = 0;
+    plan_bind_scratch(p);
 }
 
 /* --stats: where a plan's memory goes. The arena's size, what of it is kept after a run

@@ -57,8 +57,13 @@ typedef struct Plan {
     int nnodes;
     int *input_buf;               /* input slot -> buffer (-1 if unused) */
     int ninputs;
-    float *arena;                 /* the temps' memory (inputs have buffers of their own) */
-    int64_t arena_floats;         /* its size */
+    float *arena;                 /* what the plan keeps: inputs and roots, readable after a run */
+    int64_t arena_floats;         /* the size of the plan's offsets: kept buffers in
+                                     [0, kept_floats), the others (dead at the end of every
+                                     run) in the scratch shared by all plans after it */
+    int64_t kept_floats;
+    unsigned scratch_gen;         /* the shared scratch this plan's pointers were set for */
+    int rematerialised;           /* window buffers recomputed instead of kept live (lower.c) */
     int64_t temp_floats;          /* what the temps would take with a buffer each */
     int in_place;                 /* elementwise kernels that write over an operand */
 } Plan;
@@ -88,6 +93,11 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
  * the tightest gap among the buffers live at the same time), or a separate block when
  * planning is off; allocates the memory and fills p->ptrs */
 void plan_memory(Plan *p, int enabled);
+/* Plans run one at a time, so the temps that die within a run share one scratch, sized for
+ * the largest plan; a plan built later may grow it, and plan_run calls this first to point
+ * the plan's buffers at the current one (cheap when nothing changed). */
+void plan_bind_scratch(Plan *p);
+int64_t plan_scratch_floats(void);
 
 /* --stats: a plan's memory in floats: the arena, what of it is kept after a run, and the
  * temps live at the step where most are, by the kind of step that wrote them */

@@ -290,6 +290,95 @@ static int from_bytes(const DataSpec *s, const Dataset *raw, Dataset *d, int *fi
     return 0;
 }
 
+/* The examples of a byte source stored as bytes: when its load-time transforms are per
+ * example (pad, crop, resize, channels, scale) and leave at most 256 distinct values, as
+ * images of bytes do, each value is kept as its index into a palette of those floats, and a
+ * batch is decoded when it is filled: the same floats, a quarter of the memory (Fashion-MNIST
+ * padded to 32x32: 61 MB instead of 246 MB, and no float copy of the whole set is made on the
+ * way). Examples are transformed in chunks. Returns 0, 1 when the set does not fit a palette
+ * (the caller converts it to floats), -1 on error. */
+static int from_bytes_coded(const DataSpec *s, const Dataset *raw, Dataset *d, const char *what,
+                            char *err, int errlen) {
+    int first = 0;
+    while (first < s->nops && (s->ops[first].kind == DOP_FILTER || s->ops[first].kind == DOP_SPLIT)) first++;
+    for (int i = first; i < s->nops; i++)
+        if (s->ops[i].kind == DOP_FILTER || s->ops[i].kind == DOP_SPLIT ||
+            (s->ops[i].kind == DOP_SCALE && !s->ops[i].known)) return 1;
+    if (raw->n == 0) return 1;
+    int64_t n = raw->n, *rows = data_alloc((size_t)(n ? n : 1) * sizeof *rows);
+    for (int64_t i = 0; i < n; i++) rows[i] = i;
+    for (int i = 0; i < first; i++)
+        if (data_select_rows(&s->ops[i], raw->labels, rows, &n, what, err, errlen) != 0) {
+            free(rows);
+            return -1;
+        }
+    if (n == 0) { free(rows); return 1; }          /* the float path says what is wrong */
+    enum { CHUNK = 256 };
+    int64_t size = raw->example_size, out_size = 0;
+    uint8_t *codes = NULL;
+    float palette[256];
+    int ncolors = 0, rc = 0;
+    int slot[512] = { 0 };                       /* hash of a value's bits -> its code + 1 */
+    uint32_t slot_bits[512];
+    uint32_t last_bits = 0;
+    int last_code = -1;
+    Dataset c = { 0 };
+    for (int64_t at = 0; at < n && !rc; at += CHUNK) {
+        int64_t cnt = n - at < CHUNK ? n - at : CHUNK;
+        c = (Dataset){ .n = cnt, .ndim = raw->ndim, .example_size = size, .owned = 1 };
+        memcpy(c.shape, raw->shape, sizeof c.shape);
+        c.x = data_alloc((size_t)(cnt * size) * sizeof *c.x + 1);
+        for (int64_t i = 0; i < cnt; i++)
+            for (int64_t k = 0; k < size; k++) c.x[i * size + k] = raw->x8[rows[at + i] * size + k];
+        for (int i = first; i < s->nops && !rc; i++)
+            if (data_apply_op(&c, &s->ops[i], 0, 0, what, err, errlen) != 0) rc = -1;
+        if (!rc && !codes) {
+            out_size = c.example_size;
+            codes = data_alloc((size_t)(n * out_size) + 1);
+        }
+        for (int64_t k = 0; k < cnt * out_size && !rc; k++) {
+            uint32_t bits;
+            memcpy(&bits, &c.x[k], sizeof bits);
+            if (bits != last_bits || last_code < 0) {
+                uint32_t h = (bits * 2654435761u) >> 23;            /* 512 slots */
+                while (slot[h] && slot_bits[h] != bits) h = (h + 1) & 511;
+                if (!slot[h]) {
+                    if (ncolors == 256) { rc = 1; break; }
+                    palette[ncolors++] = c.x[k];
+                    slot[h] = ncolors;
+                    slot_bits[h] = bits;
+                }
+                last_bits = bits;
+                last_code = slot[h] - 1;
+            }
+            codes[at * out_size + k] = (uint8_t)last_code;
+        }
+        if (!rc && at + cnt < n) free(c.x);
+    }
+    if (rc) {
+        free(c.x);
+        free(codes);
+        free(rows);
+        return rc;
+    }
+    *d = *raw;
+    d->ndim = c.ndim;             /* the transformed shape */
+    memcpy(d->shape, c.shape, sizeof d->shape);
+    d->example_size = c.example_size;
+    free(c.x);
+    d->x = NULL;
+    d->x8 = codes;
+    d->coded = 1;
+    memset(d->palette, 0, sizeof d->palette);
+    memcpy(d->palette, palette, ncolors * sizeof *palette);
+    d->n = n;
+    d->labels = raw->labels ? data_alloc((size_t)n * sizeof *d->labels + 1) : NULL;
+    for (int64_t i = 0; i < n && d->labels; i++) d->labels[i] = raw->labels[rows[i]];
+    d->owned = 1;
+    free(rows);
+    return 0;
+}
+
 const Dataset *data_load(const DataSpec *s, char *err, int errlen) {
     char key[8192];
     data_describe(s, 1, key, sizeof key);
@@ -316,6 +405,20 @@ const Dataset *data_load(const DataSpec *s, char *err, int errlen) {
     char what[4096];
     data_describe(s, 0, what, sizeof what);
     int first = 0;
+    if (raw->x8) {
+        int rc = from_bytes_coded(s, raw, &d, what, err, errlen);
+        if (rc < 0) return NULL;
+        if (rc == 0) {
+            if (!same_shape(&d, s)) {
+                data_fail(err, errlen, "%s: the examples do not have the shape the program was checked with", what);
+                dataset_free(&d);
+                return NULL;
+            }
+            return cache_add(&sets, key, &d);
+        }
+        d = *raw;
+        d.owned = 0;
+    }
     if (raw->x8 && from_bytes(s, raw, &d, &first, what, err, errlen) != 0) return NULL;
     double vmin = 0, vmax = 0;
     for (int i = first; i < s->nops; i++)
@@ -355,6 +458,14 @@ int data_batch_len(const Dataset *d, const DataSpec *spec, int64_t b) {
 
 /* Rows are taken modulo n, so a smaller stream read alongside a larger one cycles. */
 static void copy_examples(const Dataset *d, const int64_t *rows, int n, float *dst) {
+    if (d->coded) {
+        for (int i = 0; i < n; i++) {
+            const uint8_t *src = d->x8 + rows[i] % d->n * d->example_size;
+            float *out = dst + (int64_t)i * d->example_size;
+            for (int64_t k = 0; k < d->example_size; k++) out[k] = d->palette[src[k]];
+        }
+        return;
+    }
     for (int i = 0; i < n; i++)
         memcpy(dst + (int64_t)i * d->example_size, d->x + rows[i] % d->n * d->example_size,
                d->example_size * sizeof *dst);

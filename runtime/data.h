@@ -1,4 +1,5 @@
-/* data.h: data sets as the runtime holds them: every example as float32, load-time
+/* data.h: data sets as the runtime holds them: every example as float32 (or, from bytes,
+ * one byte per value into a palette of floats, decoded per batch), load-time
  * transforms (filter, scale, pad, crop, resize, channels, split) already applied. Per-batch
  * transforms (random_flip, add_noise) and the second part of an example (labels, text
  * targets, domain B) are produced when a batch is filled. */
@@ -14,7 +15,11 @@ typedef struct Dataset {
     int64_t shape[IR_MAXDIM];  /* one example (part 0) */
     int64_t example_size;
     float *x;                  /* n * example_size; NULL for text and unpaired sets */
-    uint8_t *x8;               /* a cached image source's pixels (then x is NULL) */
+    uint8_t *x8;               /* a cached image source's pixels (then x is NULL), or with
+                                  `coded` the examples as codes into `palette` */
+    int coded;                 /* example value k is palette[x8[k]]: a byte source whose
+                                  load-time transforms left at most 256 distinct values */
+    float palette[256];
     float *labels;             /* n class ids, or NULL */
     int64_t nclasses;
     int owned;                 /* x and labels belong to this set (not shared with a cache) */

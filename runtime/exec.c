@@ -125,6 +125,7 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
 }
 
 void plan_run(Plan *p, Rng *rng) {
+    plan_bind_scratch(p);
     for (int s = 0; s < p->nsteps; s++) {
         const PlanStep *st = &p->steps[s];
         double t0 = exec_stats.enabled ? seconds_now() : 0;

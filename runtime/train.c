@@ -655,15 +655,17 @@ static void print_stats(Run *r) {
     getrusage(RUSAGE_SELF, &ru);
     printf("  matrix products: %.1f GFLOP/s, %.0f %% of OpenBLAS sgemm 1024^3 here (%.1f GFLOP/s, %d threads)\n",
            gemm, ref > 0 ? 100 * gemm / ref : 0, ref, r->o->threads);
-    int64_t arena = 0, temps = 0;
-    int in_place = 0;
+    int64_t kept = 0, temps = 0;
+    int in_place = 0, remat = 0;
     for (int i = 0; i < nplans; i++) {
-        arena += r->cache[i].plan->arena_floats;
+        kept += r->cache[i].plan->kept_floats;
         temps += r->cache[i].plan->temp_floats;
         in_place += r->cache[i].plan->in_place;
+        remat += r->cache[i].plan->rematerialised;
     }
-    printf("  buffers: %.1f MB in the blocks' arenas, %.1f MB with a buffer each; %d kernels write in place\n",
-           arena * 4e-6, temps * 4e-6, in_place);
+    printf("  buffers: %.1f MB (%.1f kept by the blocks, %.1f of scratch they share), %.1f MB with a buffer each; "
+           "%d kernels write in place, %d window buffers recomputed\n", (kept + plan_scratch_floats()) * 4e-6,
+           kept * 4e-6, plan_scratch_floats() * 4e-6, temps * 4e-6, in_place, remat);
     for (int i = 0; i < nplans; i++) {
         PlanMemory m = plan_memory_profile(r->cache[i].plan);
         printf("    block at line %d, batch %d: arena %.1f MB (%.1f kept after a run); at its peak "

@@ -9,6 +9,7 @@
  *  - the loss and every gradient are bit-identical with the planner on and off, over two
  *    runs (the second run starts from the first run's leftovers in the shared memory); this
  *    also checks the in-place kernels, which the simulation cannot see inside a step. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -77,7 +78,7 @@ static void fill_inputs(Plan *p, int ninputs) {
     }
 }
 
-static void check_program(const char *path, int batch, Jit *jit) {
+static void check_program(const char *path, int batch, int remat, Jit *jit) {
     Program *prog = sema_load(path, NULL, 0);
     CHECK(prog != NULL, "%s loads", path);
     if (!prog) return;
@@ -99,6 +100,15 @@ static void check_program(const char *path, int batch, Jit *jit) {
           "%s: the arena holds %.2f MB instead of %.2f MB", path, on->arena_floats * 4e-6, on->temp_floats * 4e-6);
     CHECK(on->in_place > 0 && off->in_place == 0, "%s: %d elementwise kernels write over an operand (none without the planner)",
           path, on->in_place);
+    int split = on->kept_floats > 0 && on->kept_floats < on->arena_floats;
+    for (int b = 0; b < on->nbufs; b++)
+        if (on->bufs[b].offset >= 0 && on->bufs[b].last == INT_MAX && on->bufs[b].offset + on->bufs[b].size > on->kept_floats) split = 0;
+    CHECK(split, "%s: kept buffers in the plan's own %.2f MB, the others in %.2f MB of shared scratch", path,
+          on->kept_floats * 4e-6, (on->arena_floats - on->kept_floats) * 4e-6);
+    if (remat >= 0)
+        CHECK(on->rematerialised >= remat && off->rematerialised == on->rematerialised,
+              "%s, batch %d: %d window buffers recomputed where the weight gradient reads them (at least %d)",
+              path, batch, on->rematerialised, remat);
     int same = 1;
     for (int run = 0; run < 2; run++) {
         fill_inputs(on, bg.ninputs);
@@ -123,12 +133,54 @@ static void check_program(const char *path, int batch, Jit *jit) {
     plan_free(off);
 }
 
+/* A plan built after another grows the shared scratch (the same step at a larger batch):
+ * the first plan, run again after the second overwrote the scratch, finds its buffers in
+ * the new scratch and computes the same loss and gradients. */
+static void check_shared_scratch(Jit *jit) {
+    Program *prog = sema_load("examples/conv_ae.gm", NULL, 0);
+    CHECK(prog != NULL, "examples/conv_ae.gm loads");
+    if (!prog) return;
+    sema_init_params(prog, 1);
+    BlockGraph bs, bb;
+    int rs[1024], rb[1024], ns, nb;
+    Program *small = prog, *big = prog;
+    if (sema_build_block(small, &small->trains[0], small->trains[0].steps[0], 2, 1, &bs) != 0 ||
+        sema_build_block(big, &big->trains[0], big->trains[0].steps[0], 96, 1, &bb) != 0) return;
+    Plan *ps = build(small, &bs, 0, jit, rs, &ns);
+    if (!ps) return;
+    int64_t before = plan_scratch_floats();
+    float *first = malloc(ns * sizeof *first);
+    Rng r;
+    fill_inputs(ps, bs.ninputs);
+    rng_init(&r, 5);
+    plan_run(ps, &r);
+    for (int i = 0; i < ns; i++) first[i] = plan_node(ps, rs[i])[0];
+    Plan *pb = build(big, &bb, 0, jit, rb, &nb);
+    if (!pb) return;
+    Rng r2;
+    rng_init(&r2, 6);
+    plan_run(pb, &r2);                     /* its temps overwrite the scratch */
+    fill_inputs(ps, bs.ninputs);
+    rng_init(&r, 5);
+    plan_run(ps, &r);
+    int same = 1;
+    for (int i = 0; i < ns; i++) same &= memcmp(&first[i], plan_node(ps, rs[i]), sizeof *first) == 0;
+    CHECK(plan_scratch_floats() > before && same,
+          "the shared scratch grew from %.2f to %.2f MB for a bigger plan, and the first plan, run again, "
+          "gives the same loss and gradients", before * 4e-6, plan_scratch_floats() * 4e-6);
+    free(first);
+    plan_free(ps);
+    plan_free(pb);
+}
+
 int main(void) {
     setenv("GMC_STDLIB", "stdlib", 0);
     Jit *jit = jit_create();
-    check_program("examples/vae_mlp.gm", 4, jit);
-    check_program("examples/conv_ae.gm", 2, jit);
-    check_program("examples/cyclegan.gm", 1, jit);
+    check_program("examples/vae_mlp.gm", 4, 0, jit);
+    check_program("examples/conv_ae.gm", 2, -1, jit);
+    check_program("examples/conv_ae.gm", 48, 1, jit);        /* windows over 1 MB: recomputed */
+    check_program("examples/cyclegan.gm", 1, -1, jit);
+    check_shared_scratch(jit);
     jit_destroy(jit);
     CHECK_DONE();
 }
