@@ -456,6 +456,8 @@ int data_batch_len(const Dataset *d, const DataSpec *spec, int64_t b) {
     return (int)(left < bs ? (left > 0 ? left : 0) : bs);
 }
 
+float data_value(const Dataset *d, int64_t k) { return d->coded ? d->palette[d->x8[k]] : d->x[k]; }
+
 /* Rows are taken modulo n, so a smaller stream read alongside a larger one cycles. */
 static void copy_examples(const Dataset *d, const int64_t *rows, int n, float *dst) {
     if (d->coded) {

@@ -44,6 +44,10 @@ int data_op_shape(const DataOp *op, int *ndim, int64_t *shape, char *err, int er
  * Returns NULL with the file and the problem in err. Loads over a second show progress. */
 const Dataset *data_load(const DataSpec *spec, char *err, int errlen);
 
+/* Value k of the examples laid end to end (examples * example_size of them), whether the
+ * set holds floats or palette codes. */
+float data_value(const Dataset *d, int64_t k);
+
 /* Batches per epoch: ceil(n / batch), or floor(n / batch) with drop_last. */
 int64_t data_num_batches(const Dataset *d, const DataSpec *spec);
 /* Examples in batch b (0-based) of an epoch: batch, except a smaller last one. */

@@ -194,7 +194,7 @@ static void test_folder(void) {
     CHECK(rc == 0 && s.ndim == 3 && s.shape[0] == 4 && s.shape[1] == 6 && s.shape[2] == 3 && s.nclasses == 0,
           "image_folder probe: [4, 6, 3] from the first image, no classes");
     const Dataset *d = rc == 0 ? data_load(&s, err, sizeof err) : NULL;
-    CHECK(d && d->n == 3 && d->example_size == 72 && d->x[72] == 50 && d->x[72 + 1] == 51 && !d->labels,
+    CHECK(d && d->n == 3 && d->example_size == 72 && data_value(d, 72) == 50 && data_value(d, 72 + 1) == 51 && !d->labels,
           "image_folder loads 3 images in name order, pixels 0..255 (other files ignored)");
 
     /* one subfolder per class */
@@ -263,7 +263,7 @@ static void test_folder_threads(void) {
     DataSpec s = spec_of(DS_FOLDER, tpath("many"));
     const Dataset *d = data_probe(&s, err, sizeof err) == 0 ? data_load(&s, err, sizeof err) : NULL;
     int right = d && d->n == 40;
-    for (int k = 0; right && k < 40; k++) right = d->x[k * 25] == k * 5 && d->x[k * 25 + 24] == k * 5 + 24;
+    for (int k = 0; right && k < 40; k++) right = data_value(d, k * 25) == k * 5 && data_value(d, k * 25 + 24) == k * 5 + 24;
     CHECK(right, "40 images decoded on 2 threads land in name order");
     s = spec_of(DS_FOLDER, tpath("many_bad"));
     d = data_probe(&s, err, sizeof err) == 0 ? data_load(&s, err, sizeof err) : NULL;
@@ -286,11 +286,11 @@ static void test_npy(void) {
     DataSpec f = s;
     push(&f, (DataOp){ .kind = DOP_FILTER, .n = 1, .v = { 2 } });
     const Dataset *d = rc == 0 ? data_load(&f, err, sizeof err) : NULL;
-    CHECK(d && d->n == 2 && d->x[0] == 6 && d->x[6] == 18 && d->labels[0] == 2, "npy | filter(label: 2) keeps examples 1 and 3");
+    CHECK(d && d->n == 2 && data_value(d, 0) == 6 && data_value(d, 6) == 18 && d->labels[0] == 2, "npy | filter(label: 2) keeps examples 1 and 3");
     DataSpec m = s;
     push(&m, (DataOp){ .kind = DOP_SCALE, .lo = -1, .hi = 1 });
     d = data_load(&m, err, sizeof err);
-    CHECK(d && d->x[0] == -1 && d->x[29] == 1, "scale of an npy array without from: maps its min..max");
+    CHECK(d && data_value(d, 0) == -1 && data_value(d, 29) == 1, "scale of an npy array without from: maps its min..max");
 
     CHECK(data_probe(&(DataSpec){ .kind = DS_NPY, .source = "npy", .path = tpath("nonexistent.npy") }, err, sizeof err) != 0 &&
           mentions(err, tpath("nonexistent.npy"), NULL), "missing npy: %s", err);
@@ -382,31 +382,31 @@ static void test_transforms(void) {
     push(&s, (DataOp){ .kind = DOP_PAD, .v = { 1, 0, 0, 2 }, .value = -5 });
     const Dataset *d = data_load(&s, err, sizeof err);
     /* [2, 3] -> [3, 5]: a row on top, two columns on the right */
-    CHECK(d && s.shape[0] == 3 && s.shape[1] == 5 && d->shape[0] == 3 && d->shape[1] == 5 && d->x[0] == -5 &&
-          d->x[5] == 0 && d->x[7] == 2 && d->x[8] == -5 && d->x[15 + 5] == 6, "pad(top: 1, right: 2, value: -5)");
+    CHECK(d && s.shape[0] == 3 && s.shape[1] == 5 && d->shape[0] == 3 && d->shape[1] == 5 && data_value(d, 0) == -5 &&
+          data_value(d, 5) == 0 && data_value(d, 7) == 2 && data_value(d, 8) == -5 && data_value(d, 15 + 5) == 6, "pad(top: 1, right: 2, value: -5)");
 
     s = small_images();
     push(&s, (DataOp){ .kind = DOP_CROP, .v = { 0, 1, 2, 2 } });
     d = data_load(&s, err, sizeof err);
-    CHECK(d && d->example_size == 4 && d->x[0] == 1 && d->x[1] == 2 && d->x[2] == 4 && d->x[3] == 5, "crop(2, 2, left: 1)");
+    CHECK(d && d->example_size == 4 && data_value(d, 0) == 1 && data_value(d, 1) == 2 && data_value(d, 2) == 4 && data_value(d, 3) == 5, "crop(2, 2, left: 1)");
 
     s = small_images();
     push(&s, (DataOp){ .kind = DOP_CHANNELS, .n = 1, .v = { 3 } });
     d = data_load(&s, err, sizeof err);
-    CHECK(d && d->ndim == 3 && d->shape[2] == 3 && d->x[3 * 4] == 4 && d->x[3 * 4 + 2] == 4, "channels(3) replicates grey");
+    CHECK(d && d->ndim == 3 && d->shape[2] == 3 && data_value(d, 3 * 4) == 4 && data_value(d, 3 * 4 + 2) == 4, "channels(3) replicates grey");
     push(&s, (DataOp){ .kind = DOP_CHANNELS, .n = 1, .v = { 1 } });
     d = data_load(&s, err, sizeof err);
-    CHECK(d && d->shape[2] == 1 && fabsf(d->x[4] - 4) < 1e-5, "channels(1) of grey RGB is the grey value (luma)");
+    CHECK(d && d->shape[2] == 1 && fabsf(data_value(d, 4) - 4) < 1e-5, "channels(1) of grey RGB is the grey value (luma)");
 
     s = small_images();
     push(&s, (DataOp){ .kind = DOP_SCALE, .known = 1, .a = 0, .b = 20, .lo = -1, .hi = 1 });
     d = data_load(&s, err, sizeof err);
-    CHECK(d && d->x[0] == -1 && d->x[10] == 0 && d->x[20] == 1, "scale(-1, 1, from: (0, 20))");
+    CHECK(d && data_value(d, 0) == -1 && data_value(d, 10) == 0 && data_value(d, 20) == 1, "scale(-1, 1, from: (0, 20))");
 
     s = small_images();
     push(&s, (DataOp){ .kind = DOP_RESIZE, .v = { 1, 3 } });
     d = data_load(&s, err, sizeof err);
-    CHECK(d && d->shape[0] == 1 && d->x[0] == 1.5f && d->x[2] == 3.5f, "resize(1, 3) averages rows");
+    CHECK(d && d->shape[0] == 1 && data_value(d, 0) == 1.5f && data_value(d, 2) == 3.5f, "resize(1, 3) averages rows");
 
     /* split: the two parts partition the examples, whatever way they are asked for */
     s = small_images();
@@ -414,7 +414,7 @@ static void test_transforms(void) {
     push(&tr, (DataOp){ .kind = DOP_SPLIT, .v = { 0, 0 }, .fraction = 1 - 0.75 });
     push(&va, (DataOp){ .kind = DOP_SPLIT, .v = { 1, 0 }, .fraction = 0.25 });
     const Dataset *dt = data_load(&tr, err, sizeof err), *dv = data_load(&va, err, sizeof err);
-    CHECK(dt && dv && dt->n == 3 && dv->n == 1 && dv->x[0] == 18 && dt->x[12] == 12,
+    CHECK(dt && dv && dt->n == 3 && dv->n == 1 && data_value(dv, 0) == 18 && data_value(dt, 12) == 12,
           "split(\"train\", 0.75) keeps the first 3, split(\"validation\", 0.25) the last");
     int64_t keep_t[100], keep_v[100];
     DataOp st = { .kind = DOP_SPLIT, .v = { 0, 1 }, .fraction = 0.3 }, sv = st;
@@ -553,7 +553,7 @@ static void test_fashion(void) {
     for (int64_t i = 0; d && i < d->n; i++) labels7 &= d->labels[i] == 7;
     CHECK(d && d->n == 6000 && labels7 && d->ndim == 3 && d->shape[0] == 32 && d->shape[1] == 32 && d->shape[2] == 1,
           "Fashion-MNIST sneakers, padded: 6000 examples of [32, 32, 1]");
-    CHECK(d && d->x[0] == -1 && d->x[33] == -1, "the padding is black (-1 after scale(-1, 1))");
+    CHECK(d && data_value(d, 0) == -1 && data_value(d, 33) == -1, "the padding is black (-1 after scale(-1, 1))");
     DataSpec v = spec_of(DS_IDX, NULL);
     data_probe(&v, err, sizeof err);
     push(&v, (DataOp){ .kind = DOP_SPLIT, .v = { 1, 0 }, .fraction = 0.1 });
