@@ -49,7 +49,7 @@ $(BUILD)/compiler/render_llvm.o: compiler/render_llvm.c compiler/kernel.h | $(BU
 # the runtime's own hot loops (optimiser updates, outer products) vectorise only with the
 # dynamic cost model: -O2's "very cheap" one refuses loops that need an aliasing check, and
 # Adam's scalar loop was a tenth of a CycleGAN step
-$(BUILD)/runtime/optim.o $(BUILD)/runtime/exec.o: CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
+$(BUILD)/runtime/optim.o $(BUILD)/runtime/exec.o $(BUILD)/runtime/gemm.o: CFLAGS += -ftree-vectorize -fvect-cost-model=dynamic
 
 $(BUILD)/%.o: %.c $(wildcard compiler/*.h runtime/*.h) $(BUILD)/gm.tab.h
 	@mkdir -p $(dir $@)
@@ -58,6 +58,10 @@ $(BUILD)/%.o: %.c $(wildcard compiler/*.h runtime/*.h) $(BUILD)/gm.tab.h
 $(BUILD)/tests/%: tests/unit/%.c tests/check.h tests/tmpfiles.h $(BUILD)/libgmc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+
+# runtime/gemm.c's blocks against OpenBLAS's own threads (a microbenchmark, not in make test)
+$(BUILD)/gemm_blocks: bench/gemm_blocks.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $(BUILD)

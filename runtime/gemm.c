@@ -12,6 +12,10 @@
 enum { BLOCK_ALIGN = 16 };          /* rows or columns per block: a multiple of the sgemm tiles */
 #define BLOCK_FLOPS 2e6             /* the least work per block worth a thread's wake-up */
 enum { MAX_BLOCKS = 64 };
+/* Each block of an sgemm packs the whole other operand again (OpenBLAS's own threads share
+ * one packing): at 256 rows a block does 512 flops per float it packs, so the repacking costs
+ * a few per cent. Matrix-vector and outer products pack nothing. */
+enum { MIN_GEMM_BLOCK = 256 };
 
 typedef struct Product {
     int64_t m, n, k;
@@ -58,7 +62,8 @@ void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, con
     double flops = 2.0 * m * n * (k > 1 ? k : 1);
     int64_t blocks = (int64_t)(flops / BLOCK_FLOPS);
     if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
-    if (blocks > len / BLOCK_ALIGN) blocks = len / BLOCK_ALIGN;
+    int64_t min_len = k == 1 || m == 1 || n == 1 ? BLOCK_ALIGN : MIN_GEMM_BLOCK;
+    if (blocks > len / min_len) blocks = len / min_len;
     if (blocks < 2) { product_part(&p, 0, m, 0, n); return; }
     p.block = (len + blocks - 1) / blocks;
     p.block = (p.block + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
