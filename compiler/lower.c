@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
+#include "conv_gemm.h"
 
 /* An affine map from the iteration space of the kernel being built to a node's coordinates:
  * coordinate j of the node = off[j] + sum_k a[j][k] * idx[k] (offsets come from slices). */
@@ -448,6 +449,10 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
     for (int i = 0; i < g->n && opt->keep_leaves; i++)
         if (p->node_buf[i] >= 0 && (g->nodes[i].op == IR_NORMAL || g->nodes[i].op == IR_UNIFORM))
             p->bufs[p->node_buf[i]].keep = 1;
+    /* convolutions from the image itself (not in the unfused oracle, nor with
+     * GMC_NO_IMPLICIT_CONV=1: those keep im2col, col2im and sgemm to compare against) */
+    const char *nc = getenv("GMC_NO_IMPLICIT_CONV");
+    if (opt->fuse && !opt->interpret && !(nc && *nc && strcmp(nc, "0"))) plan_fuse_convs(p);
     const char *env = getenv("GMC_NO_PLAN");
     plan_memory(p, !opt->no_plan && !(env && *env && strcmp(env, "0")));
     p->ptrs = xcalloc(p->nbufs, sizeof *p->ptrs);
@@ -515,11 +520,16 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         case STEP_HISTORY:
             fprintf(f, "history %%%d: b%d = pool %d (capacity %d) of b%d\n", st->node, st->c, st->pool, st->capacity, st->a);
             break;
-        case STEP_IM2COL: case STEP_COL2IM: {
+        case STEP_CONV: case STEP_IM2COL: case STEP_COL2IM: {
             const ConvGeom *gm = &st->geom;
-            fprintf(f, "%s %%%d: b%d <- b%d  image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
-                    "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n",
-                    st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a, (long long)gm->n,
+            if (st->kind == STEP_CONV)
+                fprintf(f, "conv %s %%%d: b%d <- b%d, b%d%s  [%lld x %lld x %lld], ",
+                        st->conv == CONV_FWD ? "forward" : st->conv == CONV_WGRAD ? "weight-gradient" : "input-gradient",
+                        st->node, st->c, st->a, st->b, st->trans_b ? "^T" : "", (long long)st->m,
+                        (long long)st->k, (long long)st->n);
+            else fprintf(f, "%s %%%d: b%d <- b%d  ", st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a);
+            fprintf(f, "image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
+                    "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n", (long long)gm->n,
                     (long long)gm->h, (long long)gm->w, (long long)gm->c, (long long)gm->ho,
                     (long long)gm->wo, gm->win.kh, gm->win.kw, gm->win.sy, gm->win.sx, gm->win.dy,
                     gm->win.dx, gm->win.pt, gm->win.pb, gm->win.pl, gm->win.pr);
