@@ -260,6 +260,45 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
     free(uses);
 }
 
+/* the distinct buffers the expression of node's inputs loads: materialised nodes reached
+ * through inlined ones (constants are inlined as numbers) */
+static int count_loads(const Lower *L, int node, int *stamp, int mark) {
+    const IrNode *x = &L->g->nodes[node];
+    int n = 0;
+    for (int k = 0; k < x->nin; k++) {
+        int in = x->in[k];
+        if (L->g->nodes[in].op == IR_CONST || stamp[in] == mark) continue;
+        stamp[in] = mark;
+        n += L->mat[in] ? 1 : count_loads(L, in, stamp, mark);
+    }
+    return n;
+}
+
+/* A long chain of fused ops (a sum of many gradient contributions) can read more buffers
+ * than a kernel's table holds: materialise its largest inlined operand, then check that one
+ * too (nodes are visited from the last, so operands come after their consumers). */
+static void bound_loads(Lower *L, const char *live) {
+    const IrGraph *g = L->g;
+    int *stamp = xcalloc(g->n, sizeof *stamp), mark = 0;
+    for (int i = g->n - 1; i >= 0; i--) {
+        const IrNode *n = &g->nodes[i];
+        if (!live[i] || !L->mat[i] || is_leaf(n->op) || reads_contiguous(n->op)) continue;
+        /* the output takes a slot; pad and concat fill theirs with one kernel per operand */
+        while (count_loads(L, i, stamp, ++mark) > K_MAXARGS - 1) {
+            int best = -1, most = -1;
+            for (int k = 0; k < n->nin; k++) {
+                int in = n->in[k];
+                if (L->mat[in] || g->nodes[in].op == IR_CONST) continue;
+                int c = count_loads(L, in, stamp, ++mark);
+                if (c > most) { most = c; best = in; }
+            }
+            if (best < 0) break;      /* cannot happen: at most 3 operands, all buffers */
+            L->mat[best] = 1;
+        }
+    }
+    free(stamp);
+}
+
 /* ---- kernels as code: buffers through a local table, identical code compiled once ---- */
 
 static int local_id(Kernel *k, int global) {
@@ -377,6 +416,7 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         if (live[i])
             for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
     materialise(&L, live, roots, nroots, opt->fuse);
+    bound_loads(&L, live);
 
     p->nnodes = g->n;
     p->node_buf = xcalloc(g->n, sizeof *p->node_buf);
