@@ -7,6 +7,7 @@
  * bits). The same holds for the matrix-vector and outer products. */
 #include <cblas.h>
 #include "gemm.h"
+#include "gemm_thin.h"
 #include "threads.h"
 
 enum { BLOCK_ALIGN = 16 };          /* rows or columns per block: a multiple of the sgemm tiles */
@@ -57,6 +58,8 @@ static void product_blocks(void *ctx, int64_t begin, int64_t end) {
 }
 
 void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c) {
+    /* thin products go to gmc's own micro-kernel, which splits them deterministically itself */
+    if (k > 1 && m > 1 && n > 1 && gemm_thin(trans_a, trans_b, m, n, k, a, b, c)) return;
     Product p = { m, n, k, trans_a, trans_b, a, b, c, m >= n, 0 };
     int64_t len = p.by_rows ? m : n;
     double flops = 2.0 * m * n * (k > 1 ? k : 1);
