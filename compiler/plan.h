@@ -106,6 +106,7 @@ typedef enum StatGroup {
     SG_COUNT
 } StatGroup;
 typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b, conv; double seconds; int64_t calls; } GemmShape;
+typedef struct KernelTime { const Kernel *k; double seconds; int64_t calls; } KernelTime;
 typedef struct ExecStats {
     int enabled;
     double seconds[SG_COUNT];
@@ -113,6 +114,8 @@ typedef struct ExecStats {
     double flops[SG_COUNT];                  /* matrix products */
     GemmShape shapes[64];
     int nshapes;
+    KernelTime kernels[256];                 /* gmc's kernels, the first 256 seen */
+    int nkernels;
 } ExecStats;
 const char *stat_group_name(StatGroup g);
 extern ExecStats exec_stats;

@@ -121,6 +121,8 @@ int main(void) {
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
     check_thin(1, 0, 200, 32, 1500);
+    check_thin(1, 0, 9, 32, 1100);      /* a 3x3 one-channel convolution's weight gradient */
+    check_thin(0, 0, 1003, 16, 9);      /* its forward product: 8-row tiles and a remainder */
     check_thin(0, 0, 100, 48, 30);
     CHECK_DONE();
 }
