@@ -22,7 +22,9 @@
 
 #define TARGET __attribute__((target("avx512f,fma")))
 
-enum { MR = 8, PB = 64, WB = 256, MAXTAPS = 64 };
+/* MR output pixels per micro-kernel call (24 accumulators of 32 columns); WR channels per
+ * weight-gradient tile; PB pixels, WB for the weight gradient, share one table of sources */
+enum { MR = 12, PB = 48, WB = 256, MAXTAPS = 64, WR = 8 };
 
 typedef struct ConvJob {
     const ConvGeom *g;
@@ -61,20 +63,20 @@ static inline __attribute__((always_inline)) TARGET void
 tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab, int64_t ld,
           const float *b, int64_t ldb, float *c, int64_t ldc) {
     __m512 acc[MR][2];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
     for (int t = 0; t < taps; t++) {
         const float *ap[MR];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int r = 0; r < mr; r++) ap[r] = tab[t * ld + r];
         const float *bt = b + t * len * ldb;
         for (int64_t kk = 0; kk < len; kk++) {
             __m512 bv[2];
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(bt + kk * ldb + 16 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
                 __m512 av = _mm512_set1_ps(ap[r][kk]);
 #pragma GCC unroll 2
@@ -82,7 +84,7 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
             }
         }
     }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
@@ -90,7 +92,7 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
 
 #define ROWS(MRV, NV) static TARGET void rows_##MRV##x##NV(int taps, int64_t len, const float *const *tab, \
     int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc) { tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc); }
-ROWS(8, 2) ROWS(8, 1) ROWS(1, 2) ROWS(1, 1)
+ROWS(12, 2) ROWS(12, 1) ROWS(1, 2) ROWS(1, 1)
 
 /* FWD and DGRAD: output pixels [p0, p1) in blocks of PB */
 static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
@@ -105,8 +107,8 @@ static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
             int64_t q = 0;
             for (; q + MR <= np; q += MR) {
                 float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_8x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
-                else rows_8x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                if (two) rows_12x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                else rows_12x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
             }
             for (; q < np; q++) {
                 float *c = j->c + (pb + q) * j->n + col;
@@ -121,9 +123,9 @@ static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
 static inline __attribute__((always_inline)) TARGET void
 tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
        float *c, int64_t ldc, int accumulate) {
-    __m512 acc[MR][2];
+    __m512 acc[WR][2];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
@@ -133,14 +135,14 @@ tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const fl
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(dy + q * ldy + 16 * v);
 #pragma GCC unroll 8
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < WR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
@@ -154,14 +156,14 @@ static TARGET void w_1(int64_t np, const float *const *tab, int64_t coff, const 
 static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = C / MR, P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = C / WR, P = g->n * g->ho * g->wo;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
         fill_table(j, p0, np, tab, WB);
         for (int64_t tile = t0; tile < t1; tile++) {
-            int64_t t = tile / groups, coff = tile % groups * MR;
+            int64_t t = tile / groups, coff = tile % groups * WR;
             float *c = j->c + (t * C + coff) * j->n;
             for (int64_t col = 0; col < j->n; col += 32) {
                 if (j->n - col >= 32) w_2(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0);
@@ -175,7 +177,7 @@ static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
 int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
     int taps = g->win.kh * g->win.kw;
     if (!gemm_thin_enabled() || f % 16 || taps > MAXTAPS) return 0;
-    if (mode == CONV_WGRAD) return g->c % MR == 0;
+    if (mode == CONV_WGRAD) return g->c % WR == 0;
     if (mode == CONV_DGRAD)
         return g->c % 16 == 0 && g->win.sy == 1 && g->win.sx == 1 && g->win.dy == 1 && g->win.dx == 1;
     return 1;
@@ -217,7 +219,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     if (mode == CONV_FWD) {
         parallel_for(g->n * g->ho * g->wo, 32, pixels_range, &j);
     } else if (mode == CONV_WGRAD) {
-        parallel_for(taps * (C / MR), 1, wgrad_range, &j);
+        parallel_for(taps * (C / WR), 1, wgrad_range, &j);
     } else {
         /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]; rows (t, j) of the turned kernel hold
          * w[t, :, j] over the C input channels */

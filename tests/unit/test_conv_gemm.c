@@ -1,7 +1,7 @@
 /* test_conv_gemm.c: the implicit-GEMM convolutions (runtime/conv_gemm.c) and the thin matrix
  * products (runtime/gemm_thin.c) against im2col / col2im and products summed in double, for
  * window shapes with padding, strides, dilation, pixel counts that are not multiples of the
- * micro-kernel's 8 rows, 16 and 48 filters; and the same bits with 1 and 2 threads. On a CPU
+ * micro-kernel's 12 (or 8) rows, 16 and 48 filters; and the same bits with 1 and 2 threads. On a CPU
  * without AVX-512 the same calls take the OpenBLAS fallback, which is checked the same way. */
 #include <stdlib.h>
 #include <string.h>
