@@ -39,6 +39,7 @@ typedef struct PlanStep {
     int conv;                     /* STEP_CONV: CONV_FWD, CONV_WGRAD or CONV_DGRAD (conv_gemm.h):
                                      c from a and b as that mode says, n filters; m, k, trans_b
                                      as in the products it replaces */
+    int has_bias, bias;           /* STEP_CONV forward: buffer bias [n] added to every row */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */

@@ -36,6 +36,7 @@ typedef struct ConvJob {
     float *c;
     const float *zero;           /* sc zeros */
     int taps;
+    const float *bias;           /* CONV_FWD: added to each output row as it is stored, or NULL */
 } ConvJob;
 
 /* the source row of pixel p for tap t: CONV_FWD / WGRAD: output pixel p reads x; DGRAD:
@@ -61,7 +62,7 @@ static void fill_table(const ConvJob *j, int64_t p0, int64_t np, const float **t
 /* C[mr rows, 16 nv] = sum over taps t and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] */
 static inline __attribute__((always_inline)) TARGET void
 tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab, int64_t ld,
-          const float *b, int64_t ldb, float *c, int64_t ldc) {
+          const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
@@ -84,6 +85,14 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
             }
         }
     }
+    if (bias) {                   /* the sum first, then the bias: the bits of a separate add */
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++) {
+            __m512 bv = _mm512_loadu_ps(bias + 16 * v);
+#pragma GCC unroll 12
+            for (int r = 0; r < mr; r++) acc[r][v] = _mm512_add_ps(acc[r][v], bv);
+        }
+    }
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
@@ -91,7 +100,8 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
 }
 
 #define ROWS(MRV, NV) static TARGET void rows_##MRV##x##NV(int taps, int64_t len, const float *const *tab, \
-    int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc) { tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc); }
+    int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) { \
+    tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc, bias); }
 ROWS(12, 2) ROWS(12, 1) ROWS(1, 2) ROWS(1, 1)
 
 /* FWD and DGRAD: output pixels [p0, p1) in blocks of PB */
@@ -107,13 +117,13 @@ static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
             int64_t q = 0;
             for (; q + MR <= np; q += MR) {
                 float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_12x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
-                else rows_12x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                if (two) rows_12x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
+                else rows_12x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
             }
             for (; q < np; q++) {
                 float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_1x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
-                else rows_1x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                if (two) rows_1x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
+                else rows_1x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
             }
         }
     }
@@ -185,7 +195,7 @@ int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
 
 /* the fallback: the same product through a temporary im2col matrix and OpenBLAS */
 static void explicit_conv(const ConvGeom *g, int mode, const float *a, const float *b, float *c,
-                          int64_t f, int trans_b) {
+                          int64_t f, int trans_b, const float *bias) {
     int64_t P = g->n * g->ho * g->wo, K = (int64_t)g->win.kh * g->win.kw * g->c;
     float *cols = malloc((size_t)(P * K) * sizeof *cols);
     if (!cols) abort();
@@ -195,8 +205,11 @@ static void explicit_conv(const ConvGeom *g, int mode, const float *a, const flo
         col2im(g, cols, c);
     } else {
         im2col(g, a, cols);
-        if (mode == CONV_FWD)
+        if (mode == CONV_FWD) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P, f, K, 1.0f, cols, K, b, f, 0.0f, c, f);
+            for (int64_t p = 0; p < P && bias; p++)
+                for (int64_t j = 0; j < f; j++) c[p * f + j] += bias[j];
+        }
         else
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, f, P, 1.0f, cols, K, b, f, 0.0f, c, f);
     }
@@ -204,9 +217,10 @@ static void explicit_conv(const ConvGeom *g, int mode, const float *a, const flo
 }
 
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
-               int trans_b) {
+               int trans_b, const float *bias) {
+    if (mode != CONV_FWD) bias = NULL;
     if (!conv_gemm_implicit(g, mode, f)) {
-        explicit_conv(g, mode, a, b, c, f, trans_b);
+        explicit_conv(g, mode, a, b, c, f, trans_b, bias);
         return;
     }
     int taps = g->win.kh * g->win.kw;
@@ -214,7 +228,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     int64_t zn = mode == CONV_DGRAD ? f : C;
     float *zero = calloc((size_t)zn + 16, sizeof *zero);
     if (!zero) abort();
-    ConvJob j = { g, mode, a, C, b, f, f, c, zero, taps };
+    ConvJob j = { g, mode, a, C, b, f, f, c, zero, taps, bias };
     float *packed = NULL;
     if (mode == CONV_FWD) {
         parallel_for(g->n * g->ho * g->wo, 32, pixels_range, &j);

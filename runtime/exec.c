@@ -180,7 +180,8 @@ void plan_run(Plan *p, Rng *rng) {
             break;
         }
         case STEP_CONV:
-            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b);
+            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b,
+                      st->has_bias ? p->ptrs[st->bias] : NULL);
             break;
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
