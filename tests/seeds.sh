@@ -63,3 +63,33 @@ expect "m19_char_lstm.gm: the validation loss is below uniform guessing, log(76)
     "/usr/bin/python3 -c 'import csv, sys; v = [r[\"validation\"] for r in csv.DictReader(open(sys.argv[1])) if r[\"validation\"]]; sys.exit(not (v and float(v[-1].split(\"=\")[1]) < 4.33))' '$tmp/m19/metrics.csv'"
 expect "m19_char_lstm.gm: 30 sampled character ids, each one of the 76" \
     "/usr/bin/python3 -c 'import numpy as np, sys; t = np.load(sys.argv[1]); sys.exit(not (t.shape == (1, 30) and (t == t.astype(int)).all() and t.min() >= 0 and t.max() < 76))' '$tmp/m19/m19_text.npy'"
+
+# M04: weights carry over between train blocks. ae1, then ae2 on the codes of ae1's frozen
+# encoder, then the stack of both, fine-tuned (a few batches each).
+m04=examples/seeds/m04_greedy_ae.gm
+out=$($GMC $m04 --run --set epochs=1 --limit-batches 40 --out "$tmp/m04" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: the three blocks run in order" '[ $rc -eq 0 ]' || printf '%s\n' "$out" | tail -5
+expect "m04_greedy_ae.gm: ae2 and stacked start from the weights of ae1 (and ae2)" \
+    "printf '%s\n' \"\$out\" | grep -q '^E1: weights of train block ae1 from .*checkpoints/ae1/step_00000040.safetensors' &&
+     printf '%s\n' \"\$out\" | grep -q '^D2: weights of train block ae2 from .*checkpoints/ae2/step_00000040.safetensors'"
+st_py="import sys; sys.path.insert(0, 'tests/torch'); import st, numpy as np"
+ck="$tmp/m04/checkpoints"
+expect "m04_greedy_ae.gm: ae1's encoder, frozen in ae2, is bit-identical in ae2's checkpoint" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$ck/ae1/step_00000040.safetensors')[0], st.read('$ck/ae2/step_00000040.safetensors')[0]
+e = [k for k in a if k.startswith('E1.')]
+sys.exit(not (len(e) == 2 and all(np.array_equal(a[k], b[k]) for k in e)))\""
+expect "m04_greedy_ae.gm: the stack is fine-tuned (E1 changed in stacked's checkpoint)" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$ck/ae1/step_00000040.safetensors')[0], st.read('$ck/stacked/step_00000040.safetensors')[0]
+sys.exit(np.array_equal(a['E1.dense.W'], b['E1.dense.W']))\""
+# the stack's first loss is that of the trained layers, far below a fresh autoencoder's
+first() { sed -n '2p' "$tmp/m04/metrics_$1.csv" | cut -d, -f4; }
+expect "m04_greedy_ae.gm: the stacked AE starts from pretrained weights: first loss $(first stacked) < 0.5 x ae1's first $(first ae1)" \
+    "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 0.5 * float(sys.argv[2]))' $(first stacked) $(first ae1)"
+out=$($GMC $m04 --sample reconstruct --out "$tmp/m04" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: --sample reconstruct reads each block's last checkpoint" \
+    '[ $rc -eq 0 ] && [ -s "$tmp/m04/reconstructions.png" ] && printf "%s\n" "$out" | grep -q "checkpoints/stacked/step_00000040"'
+out=$($GMC $m04 --run stacked --out "$tmp/m04-fresh" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: --run stacked alone, before ae1 ran, fails naming ae1" \
+    "[ \$rc -eq 2 ] && printf '%s\n' \"\$out\" | grep -q \"uses E1 of train block 'ae1', which has no checkpoint\""
