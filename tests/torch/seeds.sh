@@ -54,6 +54,7 @@ done <<'LIST'
 m01_linear_ae examples/seeds/m01_linear_ae.gm cloud 0
 ae_mlp examples/ae_mlp.gm img28 0
 ae_tied examples/ae_tied.gm img28 0
+m04_greedy_ae examples/seeds/m04_greedy_ae.gm img28 ae1,ae2,stacked
 m05_conv_ae examples/seeds/m05_conv_ae.gm img28 0
 m06_denoising_ae examples/seeds/m06_denoising_ae.gm img28 0
 m06_denoising_ae-gaussian examples/seeds/m06_denoising_ae.gm img28 0 noise=gaussian

@@ -191,6 +191,21 @@ def mlp_ae(d, step, drop=None, code=lambda n, h: relu(n.dense(relu(n.dense(h))))
     return mse(n.dense(relu(n.dense(code(e, h)))).reshape(x.shape), x)
 
 
+def m04_greedy_ae(d, step):
+    """M04: ae1 784-100-784; ae2 100-30-100 on ae1's codes; the stack E1 E2 D2 D1"""
+    x = d.input()
+    enc1 = lambda h: relu(Net(d, "E1").dense(flat(h)))
+    dec1 = lambda h: Net(d, "D1").dense(h).reshape(x.shape)
+    enc2 = lambda h: relu(Net(d, "E2").dense(h))
+    dec2 = lambda z: relu(Net(d, "D2").dense(z))
+    if step == "ae1":
+        return mse(dec1(enc1(x)), x)
+    if step == "ae2":
+        h = enc1(x)
+        return mse(dec2(enc2(h)), h)
+    return mse(dec1(dec2(enc2(enc1(x)))), x)
+
+
 def ae_tied(d, step):
     x = d.input()
     a = Net(d, "A")
@@ -592,6 +607,7 @@ BUILDERS = {
     "m01_linear_ae": m01_linear_ae,
     "ae_mlp": mlp_ae,                                                       # M02
     "ae_tied": ae_tied,                                                     # M03
+    "m04_greedy_ae": m04_greedy_ae,
     "m05_conv_ae": m05_conv_ae,
     "m06_denoising_ae": lambda d, s: mlp_ae(d, s, "dropout"),
     "m06_denoising_ae-gaussian": lambda d, s: mlp_ae(d, s, "gaussian"),
