@@ -13,6 +13,7 @@
 #include <limits.h>
 #include "rng.h"
 #include "sema_internal.h"
+#include "param_file.h"
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -561,7 +562,7 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     Ctx ic = *c;
     ic.init_context = 1;
     Value init = eval(&ic, s, st->a);
-    if (init.kind == V_ERROR) return -1;
+    if (init.kind == V_ERROR) { scope_set(s, st->name, error_value); return -1; }
     if (init.kind == V_NUM) init = (Value){ .kind = V_INIT, .init = INIT_CONSTANT, .ia = (float)init.num };
     if (init.kind == V_BUILTIN && init.builtin->init >= 0) {      /* a bare name: glorot_uniform */
         Args no_args = { .loc = st->a->loc };
@@ -570,9 +571,14 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     if (init.kind != V_INIT) { diag_error(st->a->loc, "param '%s' needs an initializer (glorot_uniform, zeros, ...), got a %s", st->name, kind_name(init.kind)); return -1; }
     const char *name = fmt("%s.%s", c->pc->prefix, st->name);
     int idx = params_find(&c->prog->params, name);
-    if (idx < 0)
+    if (idx < 0) {
         idx = params_add(&c->prog->params, name, c->pc->owner, st->list.n, shape, init.init, init.ia, init.ib,
                          st->kind == N_PARAM, st->loc);
+        if (init.init == INIT_FILE && param_file_attach(&c->prog->params.items[idx], st->name, &init, st->a->loc) < 0) {
+            scope_set(s, st->name, error_value);      /* reported once, not again at each use */
+            return -1;
+        }
+    }
     Param *p = &c->prog->params.items[idx];
     if (p->ndim != st->list.n || memcmp(p->shape, shape, p->ndim * sizeof *shape)) {
         diag_error(st->loc, "param '%s' was created with shape %s and is now asked for with shape %s (an instance called on inputs of another size?)",
@@ -1574,7 +1580,7 @@ int sema_check_overrides(Program *p) {
 
 /* ---------------------------------------------------------------------------------------- */
 
-static void init_param(Param *pr, Rng *rng) {
+static int init_param(Param *pr, Rng *rng) {
     int64_t fan_in = 1, fan_out = 1;
     if (pr->ndim >= 2) {
         int64_t receptive = 1;
@@ -1588,8 +1594,9 @@ static void init_param(Param *pr, Rng *rng) {
     case INIT_ZEROS: case INIT_ONES: case INIT_CONSTANT: {
         float v = pr->init == INIT_ONES ? 1 : pr->init == INIT_CONSTANT ? pr->init_a : 0;
         for (int64_t i = 0; i < pr->size; i++) pr->data[i] = v;
-        return;
+        return 0;
     }
+    case INIT_FILE: return param_file_fill(pr);
     case INIT_GLOROT_UNIFORM: uniform = 1; limit = sqrt(6.0 / (fan_in + fan_out)); break;
     case INIT_GLOROT_NORMAL: std = sqrt(2.0 / (fan_in + fan_out)); break;
     case INIT_HE_UNIFORM: uniform = 1; limit = sqrt(6.0 / fan_in); break;
@@ -1601,7 +1608,7 @@ static void init_param(Param *pr, Rng *rng) {
         rng_normal(rng, pr->data, pr->size);
         orthogonal_matrix(pr->data, rows, cols);
         for (int64_t i = 0; i < pr->size; i++) pr->data[i] *= pr->init_a;
-        return;
+        return 0;
     }
     case INIT_NORMAL: std = pr->init_a; break;
     case INIT_UNIFORM: uniform = 1; limit = pr->init_a; break;
@@ -1619,13 +1626,14 @@ static void init_param(Param *pr, Rng *rng) {
             pr->data[i] = (float)(z * scale);
         }
     }
+    return 0;
 }
 
 int sema_init_params(Program *p, uint64_t seed) {
     for (int i = 0; i < p->params.n; i++) {
         Rng rng;
         rng_init(&rng, seed * 1000003u + (uint64_t)i * 7919u + 1);   /* one stream per parameter */
-        init_param(&p->params.items[i], &rng);
+        if (init_param(&p->params.items[i], &rng) != 0) return -1;
     }
     return 0;
 }

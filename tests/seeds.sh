@@ -93,3 +93,43 @@ expect "m04_greedy_ae.gm: --sample reconstruct reads each block's last checkpoin
 out=$($GMC $m04 --run stacked --out "$tmp/m04-fresh" 2>&1); rc=$?
 expect "m04_greedy_ae.gm: --run stacked alone, before ae1 ran, fails naming ae1" \
     "[ \$rc -eq 2 ] && printf '%s\n' \"\$out\" | grep -q \"uses E1 of train block 'ae1', which has no checkpoint\""
+
+# M28: VGG's weights from a user's safetensors file (torchvision's names and layout), frozen;
+# the image's pixels trained. A small random network of VGG19's layout and two PNG images,
+# written here; five steps.
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, struct, zlib, numpy as np
+sys.path.insert(0, "tests/torch")
+import st
+r = np.random.default_rng(5)
+t, cin = {}, 3
+for idx, cout in ((0, 4), (2, 4), (5, 8), (7, 8), (10, 8), (12, 8), (14, 8), (16, 8),
+                  (19, 16), (21, 16), (23, 16), (25, 16), (28, 16)):
+    t["features.%d.weight" % idx] = r.normal(0, np.sqrt(2 / (9 * cin)), (cout, cin, 3, 3))
+    t["features.%d.bias" % idx] = r.normal(0, 0.1, cout)
+    cin = cout
+st.write(sys.argv[1] + "/vgg_small.safetensors", t)
+def png(path, a):           # 8-bit RGB, no filter
+    raw = b"".join(b"\0" + row.tobytes() for row in a)
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", a.shape[1], a.shape[0], 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png(sys.argv[1] + "/content.png", r.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+png(sys.argv[1] + "/style.png", r.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+PY
+m28="examples/seeds/m28_style_transfer.gm --set vgg=$tmp/vgg_small.safetensors --set widths=[4,8,8,16,16] --set image_size=32"
+out=$($GMC $m28 --run --set steps=5 --set content=$tmp/content.png --set style=$tmp/style.png --out "$tmp/m28" 2>&1); rc=$?
+expect "m28_style_transfer.gm: five steps from a VGG-shaped safetensors file and two PNG images" '[ $rc -eq 0 ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m28_style_transfer.gm: VGG's kernels are the file's, permuted, and stay frozen; the image is trained and its loss falls" \
+    "/usr/bin/python3 -c \"$st_py
+w = st.read('$tmp/vgg_small.safetensors')[0]
+c = st.read('$tmp/m28/checkpoints/step_00000005.safetensors')[0]
+loss = [float(l.split(',')[3]) for l in open('$tmp/m28/metrics.csv').read().split()[1:]]
+frozen = all(np.array_equal(c['V.vgg_conv%s.W' % s], w['features.%d.weight' % i].transpose(2, 3, 1, 0)) and
+             np.array_equal(c['V.vgg_conv%s.b' % s], w['features.%d.bias' % i])
+             for s, i in (('', 0), ('_1', 2), ('_12', 28)))
+sys.exit(not (frozen and len(loss) == 5 and loss[-1] < loss[0]))\""
+out=$($GMC examples/seeds/m28_style_transfer.gm --check --set vgg=$tmp/vgg_small.safetensors --set "widths=[4,8,8,16,32]" 2>&1); rc=$?
+expect "m28_style_transfer.gm: a file of other widths is an error naming the tensor and both shapes" \
+    "[ \$rc -eq 1 ] && printf '%s\n' \"\$out\" | grep -q \"error: tensor 'features.28.weight' of .*vgg_small.safetensors has shape \[16, 16, 3, 3\], permuted \[3, 3, 16, 16\], param 'W' has shape \[3, 3, 16, 32\]\""

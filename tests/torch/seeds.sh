@@ -95,3 +95,8 @@ m35_beta_vae examples/seeds/m35_beta_vae.gm img28 0
 LIST
 if $PY tests/torch/seeds_crosscheck.py "$tmp/seeds" > "$tmp/check" 2>&1; then cat "$tmp/check"
 else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py: exited with an error"; fi
+# M28: VGG from a torchvision-layout safetensors file; the loss and the image's gradient
+mkdir -p "$tmp/m28"
+$PY tests/torch/style_crosscheck.py "$GMC" "$tmp/m28" > "$tmp/m28.log" 2>&1; rc=$?
+cat "$tmp/m28.log"
+[ $rc -ne 0 ] && ! grep -q "^FAIL - " "$tmp/m28.log" && echo "FAIL - style_crosscheck.py exited with status $rc"
