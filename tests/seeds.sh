@@ -52,6 +52,7 @@ total examples/vae_mlp.gm E 403972                 # M22
 total examples/vae_mlp.gm D 403728
 total examples/seeds/m23_dcgan.gm G 1879360        # M23
 total examples/seeds/m23_dcgan.gm D 212865
+total examples/seeds/m28_style_transfer.gm V 12944960    # M28: VGG19 to conv5_1
 # M19: 4u(in + u + 1) per LSTM + a dense head; the book's 243,143 is for 71 characters
 # (tests/stdlib.sh), the default corpus here has 76: 104,960 + 131,584 + 9,804
 total examples/seeds/m19_char_lstm.gm m 246348
@@ -133,3 +134,19 @@ sys.exit(not (frozen and len(loss) == 5 and loss[-1] < loss[0]))\""
 out=$($GMC examples/seeds/m28_style_transfer.gm --check --set vgg=$tmp/vgg_small.safetensors --set "widths=[4,8,8,16,32]" 2>&1); rc=$?
 expect "m28_style_transfer.gm: a file of other widths is an error naming the tensor and both shapes" \
     "[ \$rc -eq 1 ] && printf '%s\n' \"\$out\" | grep -q \"error: tensor 'features.28.weight' of .*vgg_small.safetensors has shape \[16, 16, 3, 3\], permuted \[3, 3, 16, 16\], param 'W' has shape \[3, 3, 16, 32\]\""
+
+# M15: the diffusion block takes ae's encoder (frozen) and the sampler decodes with ae's
+# decoder. Cheap: ae checkpointed untrained (0 epochs), two batches of ldm, 5 denoising steps.
+m15=examples/seeds/m15_latent_diffusion.gm
+out=$($GMC $m15 --run ae --set epochs=0 --out "$tmp/m15" 2>&1) &&
+    out=$($GMC $m15 --run ldm --set epochs=1 --limit-batches 2 --set batch_size=8 --out "$tmp/m15" 2>&1) &&
+    out=$($GMC $m15 --sample generate --set T=5 --set n=4 --out "$tmp/m15" 2>&1); rc=$?
+expect "m15_latent_diffusion.gm: ae, ldm on ae's codes, and sampling in latent space run" '[ $rc -eq 0 ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m15_latent_diffusion.gm: ldm keeps ae's encoder bit-identical; 4 decoded 28x28 images in [0, 1] from both blocks' weights" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$tmp/m15/checkpoints/ae/step_00000000.safetensors')[0], st.read('$tmp/m15/checkpoints/ldm/step_00000002.safetensors')[0]
+x = np.load('$tmp/m15/latent_diffusion.npy')
+sys.exit(not (all(np.array_equal(a[k], b[k]) for k in a if k.startswith('E.')) and
+              x.shape == (4, 28, 28, 1) and x.min() >= 0 and x.max() <= 1))\" &&
+     printf '%s\n' \"\$out\" | grep -q 'checkpoints/ae/step_00000000.*checkpoints/ldm/step_00000002'"

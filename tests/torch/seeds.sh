@@ -85,6 +85,8 @@ m21_acgan examples/seeds/m21_acgan.gm img28c,labels discriminator batch_size=4
 m21_acgan examples/seeds/m21_acgan.gm - generator batch_size=4
 m30_cvae examples/seeds/m30_cvae.gm img28 0
 m14_ddpm examples/seeds/m14_ddpm.gm img28c 0 batch_size=4
+m15_latent_diffusion examples/seeds/m15_latent_diffusion.gm img28c ae batch_size=4
+m15_latent_diffusion examples/seeds/m15_latent_diffusion.gm img28c,labels ldm batch_size=4
 m19_char_lstm examples/seeds/m19_char_lstm.gm chars,next 0
 m33_gan_variants examples/seeds/m33_gan_variants.gm img28s discriminator batch_size=4
 m33_gan_variants examples/seeds/m33_gan_variants.gm - generator batch_size=4
