@@ -101,4 +101,4 @@ else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_cro
 mkdir -p "$tmp/m28"
 $PY tests/torch/style_crosscheck.py "$GMC" "$tmp/m28" > "$tmp/m28.log" 2>&1; rc=$?
 cat "$tmp/m28.log"
-[ $rc -ne 0 ] && ! grep -q "^FAIL - " "$tmp/m28.log" && echo "FAIL - style_crosscheck.py exited with status $rc"
+if [ $rc -ne 0 ] && ! grep -q "^FAIL - " "$tmp/m28.log"; then echo "FAIL - style_crosscheck.py exited with status $rc"; fi
