@@ -324,11 +324,17 @@ static Value attribute(Ctx *c, Scope *s, Node *e) {
         diag_error(e->loc, "a tensor has no attribute '%s' (it has .shape, .ndim and .size)", name);
         return error_value;
     }
-    if (v.kind == V_ARRAY && (!strcmp(name, "size") || !strcmp(name, "shape"))) {
-        if (name[1] == 'i') return num_value(v.n, 1);
-        Value r = array_value(1);
-        r.arr[0] = v.n;
-        return r;
+    if (v.kind == V_ARRAY) {          /* a.shape, a.ndim, a.size of a compile-time array */
+        int d[IR_MAXDIM], nd = array_shape(v, d);
+        if (!strcmp(name, "size")) return num_value(v.n, 1);
+        if (!strcmp(name, "ndim")) return num_value(nd, 1);
+        if (!strcmp(name, "shape")) {
+            Value r = array_value(nd);
+            for (int i = 0; i < nd; i++) r.arr[i] = d[i];
+            return r;
+        }
+        diag_error(e->loc, "an array has no attribute '%s' (it has .shape, .ndim and .size)", name);
+        return error_value;
     }
     if (v.kind == V_TUPLE && v.names) {
         for (int i = 0; i < v.n; i++)
@@ -413,6 +419,31 @@ static Value stream_input(Ctx *c, const Value *v, const char *name, Loc loc) {
     return located(c, id, loc);
 }
 
+/* [[1, 2], [3, 4]]: arrays of one shape stacked along a new first axis */
+static Value array_stack(Value t, Node *e) {
+    int d[IR_MAXDIM], nd = array_shape(t.items[0], d);
+    if (nd + 1 > IR_MAXDIM) { diag_error(e->loc, "an array has at most %d axes", IR_MAXDIM); return error_value; }
+    for (int i = 1; i < t.n; i++) {
+        int s[IR_MAXDIM], k = array_shape(t.items[i], s);
+        if (t.items[i].kind != V_ARRAY || k != nd || memcmp(s, d, (size_t)nd * sizeof *d)) {
+            diag_error(e->list.items[i]->loc, "ragged array: row %d is %s, row 0 an array of shape %s", i,
+                       t.items[i].kind == V_ARRAY ? fmt("an array of shape %s", array_shape_str(t.items[i])) : fmt("a %s", kind_name(t.items[i].kind)),
+                       array_shape_str(t.items[0]));
+            return error_value;
+        }
+    }
+    int rd[IR_MAXDIM];
+    rd[0] = t.n;
+    memcpy(rd + 1, d, (size_t)nd * sizeof *d);
+    Value r = array_shaped(nd + 1, rd);
+    int row = t.items[0].n;
+    for (int i = 0; i < t.n; i++) {
+        memcpy(r.arr + (size_t)i * row, t.items[i].arr, (size_t)row * sizeof *r.arr);
+        r.is_int &= t.items[i].is_int;
+    }
+    return r;
+}
+
 static Value eval(Ctx *c, Scope *s, Node *e) {
     switch (e->kind) {
     case N_NUM: return num_value(e->num, e->is_int);
@@ -468,10 +499,12 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
             }
             return arr;
         }
+        if (e->is_array && t.n && t.items[0].kind == V_ARRAY) return array_stack(t, e);
         if (e->is_array)
             for (int i = 0; i < t.n; i++)
                 if (t.items[i].kind == V_ARRAY) {
-                    diag_error(e->list.items[i]->loc, "arrays are one-dimensional: an array cannot hold arrays");
+                    diag_error(e->list.items[i]->loc, "an array's rows must all be arrays of one shape: element %d is an array, element 0 a %s",
+                               i, kind_name(t.items[0].kind));
                     return error_value;
                 }
         return t;
@@ -898,10 +931,11 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
         Value r = eval(c, s, st->a);
         if (r.kind == V_ERROR) return -1;
         int64_t n;
-        if (r.kind == V_ARRAY || r.kind == V_TUPLE) n = r.n;      /* for t in range(...), [..], (..) */
+        if (r.kind == V_ARRAY) { int d[IR_MAXDIM]; array_shape(r, d); n = d[0]; }   /* its rows */
+        else if (r.kind == V_TUPLE) n = r.n;      /* for t in range(...), [..], (..) */
         else if (want_int(r, st->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
         for (int64_t i = 0; i < n && !*returned; i++) {
-            scope_set(s, st->name, r.kind == V_ARRAY ? num_value(r.arr[i], r.is_int) : r.kind == V_TUPLE ? r.items[i] : num_value((double)i, 1));
+            scope_set(s, st->name, r.kind == V_ARRAY ? array_row(r, (int)i) : r.kind == V_TUPLE ? r.items[i] : num_value((double)i, 1));
             for (int k = 0; k < st->list.n && !*returned; k++)
                 if (stmt(c, s, st->list.items[k], ret, returned) < 0) return -1;
         }
@@ -986,6 +1020,7 @@ static Value override_value(const char *text) {
             if (*p == ',') p++;
             while (*p == ' ') p++;
         }
+        arr.ashape[0] = arr.n;
         if (p[0] == ']' && !p[1]) return arr;
     }
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
@@ -1271,7 +1306,8 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
     if (r.kind == V_ERROR) return -1;
     int64_t n;
     if (r.kind == V_TENSOR) { diag_error(loop->a->loc, "the values a loop runs over must be known at compile time (a number, range(...) or an array), got a tensor"); return -1; }
-    if (r.kind == V_TUPLE) {       /* for G in (G1, G2): over values that are not numbers, unrolled */
+    if (r.kind == V_TUPLE || (r.kind == V_ARRAY && r.andim > 1)) {
+        /* for G in (G1, G2), for row in a 2-D array: over values that are not numbers, unrolled */
         int returned = 0;
         Value ret = none;
         return stmt(c, s, loop, &ret, &returned);

@@ -16,6 +16,10 @@ $GMC tests/lang/schedule.gm --sample schedule --out "$tmp/s" > "$tmp/s.log" 2>&1
 expect "schedule.gm --sample schedule exits 0 without a checkpoint (no parameters used)" '[ $rc -eq 0 ]' || cat "$tmp/s.log"
 $PY tests/lang/check.py "$tmp/s" schedule
 
+$GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a" > "$tmp/a.log" 2>&1; rc=$?
+expect "arrays.gm --sample arrays exits 0 (multi-dimensional compile-time arrays)" '[ $rc -eq 0 ]' || cat "$tmp/a.log"
+$PY tests/lang/check.py "$tmp/a" arrays
+
 $GMC tests/lang/loop.gm --sample denoise --out "$tmp/d" --dump-kernels > "$tmp/d.log" 2>&1; rc=$?
 expect "loop.gm --sample denoise exits 0" '[ $rc -eq 0 ]'
 expect "the T = 1000 loop runs at run time, its body compiled once" 'grep -q "^loop over t: 1000 iterations" "$tmp/d.log"'
