@@ -1210,9 +1210,16 @@ int sema_build_block(Program *p, Train *t, Node *block, int batch, int training,
 
 /* ---- sampling procedures with run-time loops -------------------------------------------- */
 
-int sema_sample_has_loops(const Node *sample) {
-    for (int i = 0; i < sample->list2.n; i++)
-        if (sample->list2.items[i]->kind == N_FOR) return 1;
+/* the statements of a sampling procedure or an `every` hook */
+static const NodeList *block_body(const Node *block) {
+    return block->kind == N_SAMPLE ? &block->list2 : &block->list;
+}
+
+int sema_sample_has_loops(const Node *block) {
+    if (block->kind != N_SAMPLE && block->kind != N_EVERY) return 0;
+    const NodeList *body = block_body(block);
+    for (int i = 0; i < body->n; i++)
+        if (body->items[i]->kind == N_FOR) return 1;
     return 0;
 }
 
@@ -1381,15 +1388,20 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
 }
 
 int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
+    return sema_build_staged(p, NULL, sample, sp);
+}
+
+/* A sampling procedure, or an `every` hook of train block t, whose top-level `for` loops run
+ * at run time: its stages */
+int sema_build_staged(Program *p, Train *t, Node *sample, SampleProgram *sp) {
     memset(sp, 0, sizeof *sp);
-    Train *t = NULL;
     Scope *ts = scope_for(p, &t);
     Scope *s = scope_new(ts);
     int errors0 = diag_errors();
     SampleStage *st = new_stage(sp, sample);
     Ctx c = { .prog = p, .train = t };
     stage_ctx(&c, st);
-    for (int i = 0; i < sample->list.n; i++) {
+    for (int i = 0; sample->kind == N_SAMPLE && i < sample->list.n; i++) {
         Node *f = sample->list.items[i];
         const Override *ov = find_override(p, f->name);
         Value v = ov ? override_value(ov->value) : f->a ? eval(&c, s, f->a) : error_value;
@@ -1398,8 +1410,9 @@ int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
     }
     int returned = 0;
     Value ret = none;
-    for (int i = 0; i < sample->list2.n && !returned; i++) {
-        Node *x = sample->list2.items[i];
+    const NodeList *body = block_body(sample);
+    for (int i = 0; i < body->n && !returned; i++) {
+        Node *x = body->items[i];
         if (x->kind == N_FOR) {
             if (loop_stage(&c, sp, s, x) < 0) break;
         } else stmt(&c, s, x, &ret, &returned);
@@ -1469,6 +1482,12 @@ static void check_blocks(Program *p) {
                     Value cnt = eval(&(Ctx){ .prog = p }, train_scopes[ti], blk->a);
                     int64_t n;
                     if (cnt.kind != V_ERROR) want_int(cnt, blk->a->loc, "every", &n);
+                }
+                if (sema_sample_has_loops(blk)) {       /* an `every` hook with run-time loops */
+                    SampleProgram *sp = xmalloc(sizeof *sp);
+                    if (sema_build_staged(p, t, blk, sp) == 0) sema_free_sample(sp);
+                    free(sp);
+                    continue;
                 }
                 sema_build_block(p, t, blk, 0, l == 0, &bg);
                 ir_free(&bg.g);

@@ -61,6 +61,7 @@ typedef struct Run {
     const char *val_name[16];
     double val_value[16];
     char last_ckpt[1024];
+    SampleProgram *every_sp[16];   /* `every` hooks with run-time loops: their stages, built once */
 } Run;
 
 static double now(void) {
@@ -663,6 +664,8 @@ static void teardown(Run *r) {
     for (int si = 0; si < 16; si++) free(r->history[si]);
     for (int s = 0; s < 8; s++) free(r->order[s]);
     free(r->state); free(r->state_off); free(r->param_opt);
+    for (int e = 0; e < 16; e++)
+        if (r->every_sp[e]) { sema_free_sample(r->every_sp[e]); free(r->every_sp[e]); }
 }
 
 /* batch b of every stream a training step reads: the main stream's examples b*bs.., and for
@@ -738,6 +741,29 @@ static int fill_first_batches(Run *r, Compiled *c) {
     return 0;
 }
 
+static int run_stages(Run *r, Node *sample, SampleProgram *sp);
+
+/* an `every` hook whose top-level `for` runs at run time (sampling a DDPM's 1000 steps with
+ * the weights of the moment): its stages, as for a sampling procedure */
+static int run_every_staged(Run *r, Node *block) {
+    int e = 0;
+    while (e < r->t->neverys && r->t->everys[e] != block) e++;
+    if (!r->every_sp[e]) {
+        r->every_sp[e] = calloc(1, sizeof *r->every_sp[e]);
+        if (sema_build_staged(r->p, r->t, block, r->every_sp[e]) != 0) {
+            free(r->every_sp[e]);
+            r->every_sp[e] = NULL;
+            return -1;
+        }
+    }
+    SampleProgram *sp = r->every_sp[e];
+    if (run_stages(r, block, sp) != 0) return -1;
+    for (int i = 0; i < sp->nstages; i++) apply_clips(r, &sp->stages[i].bg);
+    for (int i = 0; i < sp->nstages; i++)
+        if (sp->stages[i].bg.checkpoint) return save_checkpoint(r) != 0 ? -1 : 0;
+    return 0;
+}
+
 static int run_every(Run *r, Node *block, int epoch_end) {
     int64_t every = 1;
     /* the interval is a compile-time number; sema checked it */
@@ -746,6 +772,7 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     if (by_epoch != epoch_end) return 0;
     int64_t count = by_epoch ? r->epoch : r->step;
     if (every <= 0 || count % every) return 0;
+    if (sema_sample_has_loops(block)) return run_every_staged(r, block);
     Compiled *c = compiled(r, block, 0, 0);
     if (!c || fill_first_batches(r, c) != 0) return -1;
     plan_run(c->plan, &r->rng);

@@ -169,6 +169,8 @@ elif what == "model_loop":
         eps = h @ w["net.dense_1.W"] + w["net.dense_1.b"]
         x = (x - beta_l[t] / np.sqrt(1 - abar_l[t]) * eps) / np.sqrt(alpha_l[t])
     check("a trained model called at each of 50 run-time steps matches numpy on the checkpoint's weights", load("x.npy"), x, 1e-4, 1e-5)
+    check("the same loop in an `every 2 steps` hook during training (after step 2: the checkpoint's weights)",
+          load("hook_2.npy"), x, 1e-4, 1e-5)
 elif what == "trig":
     x = np.linspace(-60, 60, 2001).astype(np.float32).astype(np.float64)   # the tensor's values
     check("sin of a tensor (range reduction + series) equals numpy's to 2e-6", load("sin.npy"), np.sin(x), 0, 2e-6)

@@ -20,6 +20,14 @@ $GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a" > "$tmp/a.log" 2>&1; rc
 expect "arrays.gm --sample arrays exits 0 (multi-dimensional compile-time arrays)" '[ $rc -eq 0 ]' || cat "$tmp/a.log"
 $PY tests/lang/check.py "$tmp/a" arrays
 
+# a compile-time loop in a model stacks blocks, each with its own parameters
+$GMC tests/lang/blocks.gm --summary > "$tmp/b.log" 2>&1
+expect "blocks.gm: for i in range(3) in a model gives three residual blocks (833 parameters)" \
+    '[ "$(grep -c "^net.resblock" "$tmp/b.log")" -eq 3 ] && grep -q "^Total params: 833$" "$tmp/b.log"' || cat "$tmp/b.log"
+$GMC tests/lang/blocks.gm --summary --set n_blocks=5 > "$tmp/b5.log" 2>&1
+expect "blocks.gm --set n_blocks=5: five blocks (1377 parameters)" \
+    '[ "$(grep -c "^net.resblock" "$tmp/b5.log")" -eq 5 ] && grep -q "^Total params: 1377$" "$tmp/b5.log"' || cat "$tmp/b5.log"
+
 $GMC tests/lang/loop.gm --sample denoise --out "$tmp/d" --dump-kernels > "$tmp/d.log" 2>&1; rc=$?
 expect "loop.gm --sample denoise exits 0" '[ $rc -eq 0 ]'
 expect "the T = 1000 loop runs at run time, its body compiled once" 'grep -q "^loop over t: 1000 iterations" "$tmp/d.log"'
@@ -39,6 +47,7 @@ $PY tests/lang/check.py "$tmp/g" generate
 $GMC tests/lang/model_loop.gm --run --out "$tmp/m" > "$tmp/m.log" 2>&1 &&
 $GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>&1; rc=$?
 expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
+expect "model_loop.gm: the every-2-steps hook ran its loop at run time" 'grep -q "^loop over t: 50 iterations" "$tmp/m.log"' 
 $PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
 
 # a miniature DDPM: train a few steps, then the 1000-step sampling loop
