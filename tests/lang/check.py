@@ -114,6 +114,9 @@ elif what == "arrays":
         y = y * 10 + r.sum()
     check("a layer's loop over an array's rows (unrolled at compile time)", load("rowsum.npy"), y)
 
+elif what == "statements":
+    check("else-if picks the k == 2 branch; (x,)[0], [a, b] unpacked, len of a tuple", load("a.npy"), [5, 5])
+
 elif what == "denoise":
     n, T = 4, 1000
     x = np.ones(n) * np.linspace(-1, 1, n) + 0.5

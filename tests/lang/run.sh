@@ -20,6 +20,10 @@ $GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a" > "$tmp/a.log" 2>&1; rc
 expect "arrays.gm --sample arrays exits 0 (multi-dimensional compile-time arrays)" '[ $rc -eq 0 ]' || cat "$tmp/a.log"
 $PY tests/lang/check.py "$tmp/a" arrays
 
+$GMC tests/lang/statements.gm --sample s --out "$tmp/st" > "$tmp/st.log" 2>&1; rc=$?
+expect "statements.gm --sample s exits 0" '[ $rc -eq 0 ]' || cat "$tmp/st.log"
+$PY tests/lang/check.py "$tmp/st" statements
+
 # a compile-time loop in a model stacks blocks, each with its own parameters
 $GMC tests/lang/blocks.gm --summary > "$tmp/b.log" 2>&1
 expect "blocks.gm: for i in range(3) in a model gives three residual blocks (833 parameters)" \
