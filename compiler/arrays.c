@@ -149,6 +149,7 @@ static Value array_matmul(Value a, Value b, Loc loc) {
                    array_shape_str(a), array_shape_str(b), k, k2);
         return error_value;
     }
+    if ((int64_t)m * n > MAX_ARRAY) { diag_error(loc, "operator '@': an array of more than %d numbers", MAX_ARRAY); return error_value; }
     int d[2], nd = 0;
     if (na == 2) d[nd++] = m;
     if (nb == 2) d[nd++] = n;

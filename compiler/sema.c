@@ -432,6 +432,7 @@ static Value array_stack(Value t, Node *e) {
             return error_value;
         }
     }
+    if ((int64_t)t.n * t.items[0].n > (1 << 24)) { diag_error(e->loc, "an array of more than %d numbers", 1 << 24); return error_value; }
     int rd[IR_MAXDIM];
     rd[0] = t.n;
     memcpy(rd + 1, d, (size_t)nd * sizeof *d);
