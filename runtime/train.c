@@ -1093,6 +1093,9 @@ static int run_stages(Run *r, Node *sample, SampleProgram *sp) {
                 int g = c->bg.carry_reg[j];
                 memcpy(reg[g], plan_node(c->plan, c->bg.carry_node[j]), reg_size[g] * sizeof(float));
             }
+            for (int k = 0; k < c->bg.nreports && it == n - 1; k++)   /* a stage's reports: its last run */
+                printf("%s%s %.6g%s", k ? ", " : "  ", c->bg.report_name[k], *plan_node(c->plan, c->bg.report_node[k]),
+                       k == c->bg.nreports - 1 ? "\n" : "");
         }
         if (st->loop && !status)
             printf("loop over %s: %lld iterations in %.2f s\n", st->counter, (long long)n, now() - t0);

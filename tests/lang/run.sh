@@ -52,6 +52,9 @@ $GMC tests/lang/model_loop.gm --run --out "$tmp/m" > "$tmp/m.log" 2>&1 &&
 $GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>&1; rc=$?
 expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
 expect "model_loop.gm: the every-2-steps hook ran its loop at run time" 'grep -q "^loop over t: 50 iterations" "$tmp/m.log"' 
+sp=$(sed -n 's/^  spread \([0-9.e+-]*\)$/\1/p' "$tmp/m.log")
+$PY -c "import numpy as np,sys; y=np.load('$tmp/m/hook_2.npy'); sys.exit(0 if abs(y.max() - y.min() - float('${sp:-nan}')) <= 1e-5 * (y.max() - y.min()) else 1)" 2>/dev/null
+expect "model_loop.gm: the hook's report after its loop prints amax - amin of what it saved (${sp:-none})" '[ $? -eq 0 ]' 
 $PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
 
 # a miniature DDPM: train a few steps, then the 1000-step sampling loop
