@@ -59,6 +59,26 @@ Value array_row(Value a, int i) {
     return r;
 }
 
+/* arrays of one shape stacked along a new first axis ([[1, 2], [3, 4]]); *bad is the first
+ * row whose kind or shape differs from row 0's (the result is then `none`), or -1 */
+Value array_stack(const Value *rows, int n, int *bad) {
+    int d[IR_MAXDIM + 1], nd = array_shape(rows[0], d + 1);
+    *bad = -1;
+    for (int i = 0; i < n; i++) {
+        int s[IR_MAXDIM], k = array_shape(rows[i], s);
+        if (rows[i].kind != V_ARRAY || k != nd || memcmp(s, d + 1, (size_t)nd * sizeof *s)) { *bad = i; return none; }
+    }
+    if (nd + 1 > IR_MAXDIM) { *bad = 0; return none; }
+    d[0] = n;
+    Value r = array_shaped(nd + 1, d);
+    int row = rows[0].n;
+    for (int i = 0; i < n; i++) {
+        memcpy(r.arr + (size_t)i * row, rows[i].arr, (size_t)row * sizeof *r.arr);
+        r.is_int &= rows[i].is_int;
+    }
+    return r;
+}
+
 int is_array_like(Value v) { return v.kind == V_NUM || v.kind == V_ARRAY; }
 
 static void set_int_flag(Value *v) {

@@ -420,29 +420,16 @@ static Value stream_input(Ctx *c, const Value *v, const char *name, Loc loc) {
 }
 
 /* [[1, 2], [3, 4]]: arrays of one shape stacked along a new first axis */
-static Value array_stack(Value t, Node *e) {
-    int d[IR_MAXDIM], nd = array_shape(t.items[0], d);
-    if (nd + 1 > IR_MAXDIM) { diag_error(e->loc, "an array has at most %d axes", IR_MAXDIM); return error_value; }
-    for (int i = 1; i < t.n; i++) {
-        int s[IR_MAXDIM], k = array_shape(t.items[i], s);
-        if (t.items[i].kind != V_ARRAY || k != nd || memcmp(s, d, (size_t)nd * sizeof *d)) {
-            diag_error(e->list.items[i]->loc, "ragged array: row %d is %s, row 0 an array of shape %s", i,
-                       t.items[i].kind == V_ARRAY ? fmt("an array of shape %s", array_shape_str(t.items[i])) : fmt("a %s", kind_name(t.items[i].kind)),
-                       array_shape_str(t.items[0]));
-            return error_value;
-        }
-    }
+static Value stack_literal(Value t, Node *e) {
     if ((int64_t)t.n * t.items[0].n > (1 << 24)) { diag_error(e->loc, "an array of more than %d numbers", 1 << 24); return error_value; }
-    int rd[IR_MAXDIM];
-    rd[0] = t.n;
-    memcpy(rd + 1, d, (size_t)nd * sizeof *d);
-    Value r = array_shaped(nd + 1, rd);
-    int row = t.items[0].n;
-    for (int i = 0; i < t.n; i++) {
-        memcpy(r.arr + (size_t)i * row, t.items[i].arr, (size_t)row * sizeof *r.arr);
-        r.is_int &= t.items[i].is_int;
-    }
-    return r;
+    if (t.items[0].andim + 1 > IR_MAXDIM) { diag_error(e->loc, "an array has at most %d axes", IR_MAXDIM); return error_value; }
+    int bad;
+    Value r = array_stack(t.items, t.n, &bad);
+    if (bad < 0) return r;
+    diag_error(e->list.items[bad]->loc, "ragged array: row %d is %s, row 0 an array of shape %s", bad,
+               t.items[bad].kind == V_ARRAY ? fmt("an array of shape %s", array_shape_str(t.items[bad])) : fmt("a %s", kind_name(t.items[bad].kind)),
+               array_shape_str(t.items[0]));
+    return error_value;
 }
 
 static Value eval(Ctx *c, Scope *s, Node *e) {
@@ -500,7 +487,7 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
             }
             return arr;
         }
-        if (e->is_array && t.n && t.items[0].kind == V_ARRAY) return array_stack(t, e);
+        if (e->is_array && t.n && t.items[0].kind == V_ARRAY) return stack_literal(t, e);
         if (e->is_array)
             for (int i = 0; i < t.n; i++)
                 if (t.items[i].kind == V_ARRAY) {
@@ -1002,27 +989,55 @@ static const Override *find_override(Program *p, const char *name) {
     return NULL;
 }
 
+/* one value of an --set array: a number, or [v, v, ...] of numbers or of arrays of one shape
+ * (commas optional); -1 where the text is not one */
+static int parse_set_value(const char **pp, Value *out, int depth) {
+    const char *p = *pp;
+    char *end;
+    while (*p == ' ') p++;
+    if (*p != '[') {
+        double v = strtod(p, &end);
+        if (end == p) return -1;
+        *out = num_value(v, v == floor(v));
+        *pp = end;
+        return 0;
+    }
+    if (depth == IR_MAXDIM) return -1;
+    Value *items = NULL;
+    int n = 0, numbers = 1;
+    for (p++;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == ']') break;
+        Value v;
+        if (parse_set_value(&p, &v, depth + 1) < 0) { free(items); return -1; }
+        items = realloc(items, (size_t)(n + 1) * sizeof *items);
+        items[n++] = v;
+        numbers &= v.kind == V_NUM;
+    }
+    *pp = p + 1;
+    if (numbers) {
+        *out = array_value(n);
+        for (int i = 0; i < n; i++) {
+            out->arr[i] = items[i].num;
+            out->is_int &= items[i].is_int;
+        }
+        free(items);
+        return 0;
+    }
+    int bad;
+    *out = array_stack(items, n, &bad);
+    free(items);
+    return bad < 0 ? 0 : -1;
+}
+
 static Value override_value(const char *text) {
     char *end;
     double x = strtod(text, &end);
     if (*text && !*end) return num_value(x, !strpbrk(text, ".eE"));
-    if (text[0] == '[') {          /* --set betas=[0.1,0.2]: an array of numbers */
-        Value arr = array_value(0);
-        const char *p = text + 1;
-        while (*p == ' ') p++;
-        while (*p && *p != ']') {
-            double v = strtod(p, &end);
-            if (end == p) break;
-            arr.arr = realloc(arr.arr, (size_t)(arr.n + 1) * sizeof *arr.arr);
-            arr.arr[arr.n++] = v;
-            if (v != floor(v)) arr.is_int = 0;
-            p = end;
-            while (*p == ' ') p++;
-            if (*p == ',') p++;
-            while (*p == ' ') p++;
-        }
-        arr.ashape[0] = arr.n;
-        if (p[0] == ']' && !p[1]) return arr;
+    if (text[0] == '[') {          /* --set betas=[0.1,0.2], --set "k=[[1, 2], [3, 4]]": an array */
+        const char *p = text;
+        Value arr;
+        if (parse_set_value(&p, &arr, 0) == 0 && !*p) return arr;
     }
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
 }

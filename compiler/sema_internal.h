@@ -132,6 +132,7 @@ Value array_shaped(int nd, const int *dims);             /* zeros of shape dims[
 int array_shape(Value v, int *dims);                     /* rank and shape; 0 for a number */
 const char *array_shape_str(Value v);                    /* "[2, 3]" */
 Value array_row(Value a, int i);                         /* a[i]: a number or an array */
+Value array_stack(const Value *rows, int n, int *bad);   /* rows of one shape stacked */
 int is_array_like(Value v);                              /* a number or an array */
 Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled);
 Value array_binary(const char *op, Value a, Value b, Loc loc);

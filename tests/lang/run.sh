@@ -125,5 +125,10 @@ t = np.array([0, 250, 500, 750, 1000])
 f = np.cos(((t / 1000 + 0.008) / 1.008) * np.pi / 2) ** 2
 sys.exit(0 if np.allclose(np.load('$tmp/a/f.npy'), np.cumprod(f), rtol=1e-5) else 1)"
 expect "--set t=[0, 250, 500,750,1000]: the const is that array" '[ $? -eq 0 ]'
+$GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a2" --set "M=[[1, 2, 3], [4, 5, 6.5]]" > "$tmp/a2.log" 2>&1; rc=$?
+$PY -c "import numpy as np,sys; sys.exit(0 if np.allclose(np.load('$tmp/a2/joined.npy'), np.concatenate([[[1, 2, 3], [4, 5, 6.5]], np.array([[1, 2, 3], [4, 5, 6.5]]) * 2])) else 1)" 2>/dev/null
+expect "--set M=[[1, 2, 3], [4, 5, 6.5]]: a 2-D array reaches the program (exit $rc)" '[ $? -eq 0 ] && [ $rc -eq 0 ]'
+out=$($GMC tests/lang/arrays.gm --check --set "M=[[1, 2, 3], [4, 5]]" 2>&1); rc=$?
+expect "--set M=[[1, 2, 3], [4, 5]] (ragged) is a string, which cannot be indexed like M (exit 1)" '[ $rc -eq 1 ]'
 out=$($GMC tests/lang/schedule.gm --check --set "t=[1, 2" 2>&1); rc=$?
 expect "--set t=[1, 2 (unclosed) is a string, and a string cannot be divided (exit 1)" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "cannot combine a string and a number"'
