@@ -48,7 +48,8 @@ struct KExpr {
 
 typedef enum KReduce { KR_NONE, KR_SUM, KR_MAX, KR_MIN } KReduce;
 
-#define K_MAXARGS 256   /* buffers one fused kernel may read (the DDPM U-Net's backward reads over 64) */
+#define K_MAXARGS 64    /* buffers one kernel may touch, its output included: lower.c materialises
+                          operands of a fusion that would read more (bound_loads) */
 
 typedef struct Kernel {
     char name[64];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
+#include "conv_gemm.h"
 
 /* An affine map from the iteration space of the kernel being built to a node's coordinates:
  * coordinate j of the node = off[j] + sum_k a[j][k] * idx[k] (offsets come from slices). */
@@ -259,6 +260,45 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
     free(uses);
 }
 
+/* the distinct buffers the expression of node's inputs loads: materialised nodes reached
+ * through inlined ones (constants are inlined as numbers) */
+static int count_loads(const Lower *L, int node, int *stamp, int mark) {
+    const IrNode *x = &L->g->nodes[node];
+    int n = 0;
+    for (int k = 0; k < x->nin; k++) {
+        int in = x->in[k];
+        if (L->g->nodes[in].op == IR_CONST || stamp[in] == mark) continue;
+        stamp[in] = mark;
+        n += L->mat[in] ? 1 : count_loads(L, in, stamp, mark);
+    }
+    return n;
+}
+
+/* A long chain of fused ops (a sum of many gradient contributions) can read more buffers
+ * than a kernel's table holds: materialise its largest inlined operand, then check that one
+ * too (nodes are visited from the last, so operands come after their consumers). */
+static void bound_loads(Lower *L, const char *live) {
+    const IrGraph *g = L->g;
+    int *stamp = xcalloc(g->n, sizeof *stamp), mark = 0;
+    for (int i = g->n - 1; i >= 0; i--) {
+        const IrNode *n = &g->nodes[i];
+        if (!live[i] || !L->mat[i] || is_leaf(n->op) || reads_contiguous(n->op)) continue;
+        /* the output takes a slot; pad and concat fill theirs with one kernel per operand */
+        while (count_loads(L, i, stamp, ++mark) > K_MAXARGS - 1) {
+            int best = -1, most = -1;
+            for (int k = 0; k < n->nin; k++) {
+                int in = n->in[k];
+                if (L->mat[in] || g->nodes[in].op == IR_CONST) continue;
+                int c = count_loads(L, in, stamp, ++mark);
+                if (c > most) { most = c; best = in; }
+            }
+            if (best < 0) break;      /* cannot happen: at most 3 operands, all buffers */
+            L->mat[best] = 1;
+        }
+    }
+    free(stamp);
+}
+
 /* ---- kernels as code: buffers through a local table, identical code compiled once ---- */
 
 static int local_id(Kernel *k, int global) {
@@ -376,6 +416,7 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
         if (live[i])
             for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
     materialise(&L, live, roots, nroots, opt->fuse);
+    bound_loads(&L, live);
 
     p->nnodes = g->n;
     p->node_buf = xcalloc(g->n, sizeof *p->node_buf);
@@ -448,6 +489,10 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
     for (int i = 0; i < g->n && opt->keep_leaves; i++)
         if (p->node_buf[i] >= 0 && (g->nodes[i].op == IR_NORMAL || g->nodes[i].op == IR_UNIFORM))
             p->bufs[p->node_buf[i]].keep = 1;
+    /* convolutions from the image itself (not in the unfused oracle, nor with
+     * GMC_NO_IMPLICIT_CONV=1: those keep im2col, col2im and sgemm to compare against) */
+    const char *nc = getenv("GMC_NO_IMPLICIT_CONV");
+    if (opt->fuse && !opt->interpret && !(nc && *nc && strcmp(nc, "0"))) plan_fuse_convs(p);
     const char *env = getenv("GMC_NO_PLAN");
     plan_memory(p, !opt->no_plan && !(env && *env && strcmp(env, "0")));
     p->ptrs = xcalloc(p->nbufs, sizeof *p->ptrs);
@@ -515,11 +560,16 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
         case STEP_HISTORY:
             fprintf(f, "history %%%d: b%d = pool %d (capacity %d) of b%d\n", st->node, st->c, st->pool, st->capacity, st->a);
             break;
-        case STEP_IM2COL: case STEP_COL2IM: {
+        case STEP_CONV: case STEP_IM2COL: case STEP_COL2IM: {
             const ConvGeom *gm = &st->geom;
-            fprintf(f, "%s %%%d: b%d <- b%d  image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
-                    "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n",
-                    st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a, (long long)gm->n,
+            if (st->kind == STEP_CONV)
+                fprintf(f, "conv %s %%%d: b%d <- b%d, b%d%s  [%lld x %lld x %lld], ",
+                        st->conv == CONV_FWD ? "forward" : st->conv == CONV_WGRAD ? "weight-gradient" : "input-gradient",
+                        st->node, st->c, st->a, st->b, st->trans_b ? "^T" : "", (long long)st->m,
+                        (long long)st->k, (long long)st->n);
+            else fprintf(f, "%s %%%d: b%d <- b%d  ", st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a);
+            fprintf(f, "image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
+                    "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n", (long long)gm->n,
                     (long long)gm->h, (long long)gm->w, (long long)gm->c, (long long)gm->ho,
                     (long long)gm->wo, gm->win.kh, gm->win.kw, gm->win.sy, gm->win.sx, gm->win.dy,
                     gm->win.dx, gm->win.pt, gm->win.pb, gm->win.pl, gm->win.pr);

@@ -23,7 +23,8 @@ typedef struct Buffer {
 } Buffer;
 
 typedef enum StepKind { STEP_KERNEL, STEP_GEMM, STEP_NORMAL, STEP_UNIFORM,
-                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER, STEP_SCAN } StepKind;
+                        STEP_IM2COL, STEP_COL2IM, STEP_HISTORY, STEP_GATHER, STEP_SCAN,
+                        STEP_CONV } StepKind;
 
 typedef struct PlanStep {
     StepKind kind;
@@ -34,7 +35,10 @@ typedef struct PlanStep {
     int64_t batch;                /* STEP_GEMM: this many products of consecutive matrices
                                      (0 or 1: one) */
     int trans_a, trans_b;
-    ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM */
+    ConvGeom geom;                /* STEP_IM2COL, STEP_COL2IM, STEP_CONV */
+    int conv;                     /* STEP_CONV: CONV_FWD, CONV_WGRAD or CONV_DGRAD (conv_gemm.h):
+                                     c from a and b as that mode says, n filters; m, k, trans_b
+                                     as in the products it replaces */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
@@ -88,6 +92,9 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
  * the tightest gap among the buffers live at the same time), or a separate block when
  * planning is off; allocates the memory and fills p->ptrs */
 void plan_memory(Plan *p, int enabled);
+/* conv_fuse.c: im2col + products, and products + col2im, into STEP_CONV steps where the
+ * runtime computes them from the image; returns how many were fused */
+int plan_fuse_convs(Plan *p);
 
 /* --stats: time and work per group of steps, summed over every plan run since the last
  * reset; matrix products also per shape */
@@ -95,9 +102,10 @@ typedef enum StatGroup {
     SG_ELEMENTWISE, SG_REDUCTION,            /* gmc's compiled kernels */
     SG_GEMV, SG_OUTER, SG_GEMM_SMALL, SG_GEMM_MEDIUM, SG_GEMM_LARGE,   /* matrix products */
     SG_IM2COL, SG_COL2IM, SG_RANDOM, SG_HISTORY, SG_GATHER, SG_SCAN,
+    SG_CONV,                                 /* convolutions as implicit products */
     SG_COUNT
 } StatGroup;
-typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b; double seconds; int64_t calls; } GemmShape;
+typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b, conv; double seconds; int64_t calls; } GemmShape;
 typedef struct ExecStats {
     int enabled;
     double seconds[SG_COUNT];

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 #include "conv.h"
+#include "conv_gemm.h"
+#include "gemm_thin.h"
 #include "plan.h"
 #include "threads.h"
 #include "history.h"
@@ -23,7 +25,7 @@ static void gemm(const PlanStep *st, const float *a, const float *b, float *c) {
     } else if (m == 1) {          /* c = op(B)^T a */
         if (st->trans_b) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, b, k, a, 1, 0.0f, c, 1);
         else cblas_sgemv(CblasRowMajor, CblasTrans, k, n, 1.0f, b, n, a, 1, 0.0f, c, 1);
-    } else {
+    } else if (!gemm_thin(st->trans_a, st->trans_b, m, n, k, a, b, c)) {
         cblas_sgemm(CblasRowMajor, st->trans_a ? CblasTrans : CblasNoTrans,
                     st->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a,
                     st->trans_a ? m : k, b, st->trans_b ? k : n, 0.0f, c, n);
@@ -107,6 +109,7 @@ static StatGroup step_group(const Plan *p, const PlanStep *st) {
         if (st->m == 1 || st->n == 1) return SG_GEMV;
         return flops < 1e6 ? SG_GEMM_SMALL : flops < 1e8 ? SG_GEMM_MEDIUM : SG_GEMM_LARGE;
     }
+    case STEP_CONV: return SG_CONV;
     case STEP_IM2COL: return SG_IM2COL;
     case STEP_COL2IM: return SG_COL2IM;
     case STEP_NORMAL: case STEP_UNIFORM: return SG_RANDOM;
@@ -121,6 +124,7 @@ const char *stat_group_name(StatGroup g) {
         "elementwise kernels", "reduction kernels", "sgemv (a vector)", "outer products",
         "sgemm < 1 MFLOP", "sgemm 1-100 MFLOP", "sgemm >= 100 MFLOP", "im2col", "col2im",
         "random draws", "history pools", "gather/scatter", "cumsum/cumprod",
+        "conv (implicit GEMM)",
     };
     return g < SG_COUNT ? names[g] : "?";
 }
@@ -129,17 +133,17 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
     StatGroup g = step_group(p, st);
     exec_stats.seconds[g] += seconds;
     exec_stats.calls[g]++;
-    if (st->kind != STEP_GEMM) return;
+    if (st->kind != STEP_GEMM && st->kind != STEP_CONV) return;
     int64_t batch = st->batch > 1 ? st->batch : 1;
     exec_stats.flops[g] += 2.0 * st->m * st->n * st->k * batch;
     GemmShape *sh = exec_stats.shapes;
     int i = 0;
     while (i < exec_stats.nshapes && !(sh[i].m == st->m && sh[i].n == st->n && sh[i].k == st->k &&
                                        sh[i].batch == batch && sh[i].trans_a == st->trans_a &&
-                                       sh[i].trans_b == st->trans_b)) i++;
+                                       sh[i].trans_b == st->trans_b && sh[i].conv == st->conv)) i++;
     if (i == exec_stats.nshapes) {
         if (i == 64) return;          /* the first 64 shapes are plenty for a profile */
-        sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, batch, st->trans_a, st->trans_b, 0, 0 };
+        sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, batch, st->trans_a, st->trans_b, st->conv, 0, 0 };
     }
     sh[i].seconds += seconds;
     sh[i].calls++;
@@ -163,6 +167,9 @@ void plan_run(Plan *p, Rng *rng) {
                 gemm(st, a + i * st->m * st->k, b + i * st->k * st->n, c + i * st->m * st->n);
             break;
         }
+        case STEP_CONV:
+            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b);
+            break;
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);

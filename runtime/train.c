@@ -625,9 +625,9 @@ static void print_stats(Run *r) {
     for (int i = 0; i < nsh && i < 5; i++) {
         char batch[32] = "";
         if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
-        printf("    %6lld x %6lld x %6lld%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
+        printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
                (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
-               batch, sh[i].seconds, (long long)sh[i].calls,
+               batch, sh[i].conv ? " conv" : "", sh[i].seconds, (long long)sh[i].calls,
                sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
     }
     int n = 1024;

@@ -29,7 +29,7 @@ for v in "loss=lsgan" "g_loss=minimax" "noise=0"; do
     out=$($GMC examples/seeds/m33_gan_variants.gm --check --set $v 2>&1); rc=$?
     expect "m33_gan_variants.gm --set $v passes --check" '[ $rc -eq 0 ]'
 done
-for v in "m06_denoising_ae noise=gaussian" "m24_cgan cond=concat"; do
+for v in "m06_denoising_ae noise=gaussian" "m24_cgan cond=concat" "m29_pixelcnn colors=3"; do
     set -- $v
     out=$($GMC examples/seeds/$1.gm --check --set $2 2>&1); rc=$?
     expect "$1.gm --set $2 passes --check" '[ $rc -eq 0 ]'
@@ -63,3 +63,88 @@ expect "m19_char_lstm.gm: the validation loss is below uniform guessing, log(76)
     "/usr/bin/python3 -c 'import csv, sys; v = [r[\"validation\"] for r in csv.DictReader(open(sys.argv[1])) if r[\"validation\"]]; sys.exit(not (v and float(v[-1].split(\"=\")[1]) < 4.33))' '$tmp/m19/metrics.csv'"
 expect "m19_char_lstm.gm: 30 sampled character ids, each one of the 76" \
     "/usr/bin/python3 -c 'import numpy as np, sys; t = np.load(sys.argv[1]); sys.exit(not (t.shape == (1, 30) and (t == t.astype(int)).all() and t.min() >= 0 and t.max() < 76))' '$tmp/m19/m19_text.npy'"
+
+# the flows and PixelCNN (M29, M31, M32), small (--set) so they take seconds: each trains for
+# real, its loss (bits per dimension) finite and falling; the flows invert test images to float
+# rounding and their log-determinant is log|det J| of the Jacobian that autodiff computes (one
+# backward pass: 784 copies of one image, row k picks output k); PixelCNN samples in its
+# run-time loop, completes images without touching their top halves, and no logit of position
+# i depends on the input at a position >= i (grey and RGB)
+falling() {    # metrics.csv: every loss finite, the last 5 below the first 5 on average
+    /usr/bin/python3 -c 'import csv, math, sys
+l = [float(r["loss"]) for r in csv.DictReader(open(sys.argv[1]))]
+sys.exit(not (len(l) >= 10 and all(map(math.isfinite, l)) and sum(l[-5:]) < sum(l[:5])))' "$1"
+}
+jacobian_gm() {    # $1 seed file, $2 the arguments of its encode() after x
+    cat "$1"
+    cat <<GM
+
+sample jacobian() {
+    eye = one_hot(arange(0, dims), dims)
+    x = reshape(uniform(1, dims) * 0.9 + 0.05 + 0 * eye, 28, 28)
+    z, logdet = encode(x, $2)
+    save grad(sum(z * eye), x) to "jacobian.npy"
+    save logdet to "logdet.npy"
+}
+GM
+}
+flow() {    # $1 stem, $2 encode's arguments, $3 --set options
+    f=examples/seeds/$1.gm
+    out=$($GMC $f --run --set epochs=1 --set batch_size=500 $3 --out "$tmp/$1" 2>&1) &&
+        out=$($GMC $f --sample generate --set n=4 $3 --out "$tmp/$1" 2>&1) &&
+        out=$($GMC $f --sample roundtrip --set n=1000 $3 --out "$tmp/$1" 2>&1); rc=$?
+    expect "$1.gm: one epoch, --sample generate and --sample roundtrip run" '[ $rc -eq 0 ]' ||
+        printf '%s\n' "$out" | tail -5
+    expect "$1.gm: the training loss (bits/dim) is finite and falls" "falling '$tmp/$1/metrics.csv'"
+    expect "$1.gm: validation reports bits/dim between 0 and the first step's" \
+        "/usr/bin/python3 -c 'import csv, sys; r = list(csv.DictReader(open(sys.argv[1]))); v = [x[\"validation\"] for x in r if x[\"validation\"]]; sys.exit(not (v and 0 < float(v[-1].split(\"=\")[1]) < float(r[0][\"loss\"])))' '$tmp/$1/metrics.csv'"
+    expect "$1.gm: inverse(forward(x)) gives the 10,000 test images back within 1e-5" \
+        "/usr/bin/python3 -c 'import numpy as np, sys; x, y = (np.load(sys.argv[1] + n) for n in (\"_x.npy\", \"_x_back.npy\")); sys.exit(not (x.shape == y.shape == (10000, 28, 28) and x.std() > 0.1 and np.abs(x - y).max() < 1e-5))' '$tmp/$1/${1#*_}'"
+    jacobian_gm $f "$2" > "$tmp/$1_jac.gm"
+    out=$($GMC "$tmp/$1_jac.gm" --sample jacobian $3 --out "$tmp/$1" 2>&1); rc=$?
+    expect "$1.gm: the log-determinant equals log|det J| of the autodiff Jacobian (784 x 784)" \
+        "[ $rc -eq 0 ] && /usr/bin/python3 -c 'import numpy as np, sys; j = np.load(sys.argv[1] + \"/jacobian.npy\").reshape(784, 784).astype(np.float64); l = np.load(sys.argv[1] + \"/logdet.npy\"); s, d = np.linalg.slogdet(j); print(\"  log|det J| %.4f, logdet %.4f\" % (d, l[0])); sys.exit(not (s != 0 and abs(l[0]) > 1 and np.abs(l - d).max() < 1e-5 * abs(d)))' '$tmp/$1'" ||
+        printf '%s\n' "$out" | tail -5
+}
+flow m31_nice "G1, G2, G3, G4, S" "--set hidden=32 --set depth=2"
+flow m32_realnvp "S1, T1, S2, T2, S3, T3, S4, T4" "--set hidden=32"
+
+pixelcnn_causality_gm() {    # the seed file and a procedure: d(logits at position i)/d(input)
+    cat examples/seeds/m29_pixelcnn.gm
+    cat <<'GM'
+
+# positions: pixel 0 (every channel), pixels 9, 10 and 133 and the last one; row k of x feeds
+# position probe[k]: a random mix of its 256 logits, differentiated with respect to the input
+const probe = [0, 1, 2, 27, 28, 29, 30, 400, 401, 402, positions - 1]
+sample causality() {
+    sel = one_hot(probe, positions)
+    x = uniform(len(probe), 28, 28, colors) + 0 * reshape(sel, 28, 28, colors)
+    s = sum(reshape(P(x), positions, 256) * uniform(256), axis: -1)
+    save grad(sum(s * sel), x) to "dependence.npy"
+}
+GM
+}
+pixelcnn_causality_gm > "$tmp/m29_causal.gm"
+for c in 1 3; do
+    o="$tmp/m29_c$c"
+    sets="--set colors=$c --set filters=12 --set blocks=1"
+    steps=10; [ $c = 3 ] && steps=3
+    n=2; [ $c = 3 ] && n=1              # RGB: 2352 draws, each a pass of the network
+    out=$($GMC examples/seeds/m29_pixelcnn.gm --run --set steps=$steps --set batch_size=8 $sets --out "$o" 2>&1) &&
+        { [ $c = 3 ] || out=$($GMC examples/seeds/m29_pixelcnn.gm --sample generate --set n=2 $sets --out "$o" 2>&1); } &&
+        out=$($GMC examples/seeds/m29_pixelcnn.gm --sample complete --set n=$n $sets --out "$o" 2>&1) &&
+        out=$($GMC "$tmp/m29_causal.gm" --sample causality $sets --out "$o" 2>&1); rc=$?
+    expect "m29_pixelcnn.gm --set colors=$c: training, --sample generate (grey), complete and the causality probe run" \
+        '[ $rc -eq 0 ]' || printf '%s\n' "$out" | tail -5
+    [ $c = 1 ] && expect "m29_pixelcnn.gm: the training loss (bits/dim) starts near 8 (uniform), is finite and falls" \
+        "falling '$o/metrics.csv' && /usr/bin/python3 -c 'import csv, sys; l = float(next(csv.DictReader(open(sys.argv[1])))[\"loss\"]); sys.exit(not 7.5 < l < 8.5)' '$o/metrics.csv'"
+    [ $c = 1 ] && expect "m29_pixelcnn.gm: 2 images sampled pixel by pixel, whole values in 0..255, not all equal" \
+        "/usr/bin/python3 -c 'import numpy as np, sys; x = np.load(sys.argv[1]); sys.exit(not (x.shape == (2, 28, 28, $c) and (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 255 and x.std() > 10))' '$o/pixelcnn_samples.npy'"
+    expect "m29_pixelcnn.gm --set colors=$c: completions keep the top halves exactly and draw new bottoms" \
+        "/usr/bin/python3 -c 'import numpy as np, sys; r = np.load(sys.argv[1]); n = $n; sys.exit(not (r.shape == (4 * n, 28, 28, $c) and all((r[k, :14] == r[k % n, :14]).all() for k in range(4 * n)) and all((r[k, 14:] != r[k % n, 14:]).any() for k in range(n, 4 * n)) and (r == np.round(r)).all()))' '$o/pixelcnn_completions.npy'"
+    expect "m29_pixelcnn.gm --set colors=$c: no logit of position i depends on input positions >= i, and some on earlier ones" \
+        "/usr/bin/python3 -c 'import numpy as np, sys
+g = np.load(sys.argv[1]).reshape(11, -1)
+probe = [0, 1, 2, 27, 28, 29, 30, 400, 401, 402, g.shape[1] - 1]
+sys.exit(not (all((g[k, i:] == 0).all() for k, i in enumerate(probe)) and all((g[k, :i] != 0).any() for k, i in enumerate(probe) if i > 0)))' '$o/dependence.npy'"
+done

@@ -132,3 +132,23 @@ out=$($GMC tests/lang/arrays.gm --check --set "M=[[1, 2, 3], [4, 5]]" 2>&1); rc=
 expect "--set M=[[1, 2, 3], [4, 5]] (ragged) is a string, which cannot be indexed like M (exit 1)" '[ $rc -eq 1 ]'
 out=$($GMC tests/lang/schedule.gm --check --set "t=[1, 2" 2>&1); rc=$?
 expect "--set t=[1, 2 (unclosed) is a string, and a string cannot be divided (exit 1)" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "cannot combine a string and a number"'
+
+# a fused chain wider than a kernel's buffer table (K_MAXARGS = 64): 100 draws summed in one
+# expression; lower.c materialises part of it, and the result equals the unfused path's
+cat > "$tmp/wide.gm" <<'GM'
+layer wide(m) {
+    acc = zeros(m)
+    for i in 100 { acc = acc + normal(m) * (i + 1) }
+    return acc
+}
+sample s() { save wide(1000) to "wide.npy" }
+GM
+$GMC "$tmp/wide.gm" --sample s --out "$tmp/w1" --dump-kernels > "$tmp/w1.log" 2>&1; rc=$?
+most=$(grep "buffers:" "$tmp/w1.log" | awk '{ if (NF - 1 > m) m = NF - 1 } END { print m + 0 }')
+expect "a sum of 100 draws compiles fused (exit 0), no kernel touching more than 64 buffers ($most)" '[ $rc -eq 0 ] && [ "$most" -gt 1 ] && [ "$most" -le 64 ]'
+$GMC "$tmp/wide.gm" --sample s --out "$tmp/w2" --no-fuse > /dev/null 2>&1
+$PY -c "
+import numpy as np, sys
+a, b = np.load('$tmp/w1/wide.npy'), np.load('$tmp/w2/wide.npy')
+sys.exit(0 if a.shape == (1000,) and np.array_equal(a, b) and a.std() > 100 else 1)"
+expect "the sum of 100 draws is the same fused and unfused" '[ $? -eq 0 ]'

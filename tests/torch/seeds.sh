@@ -25,6 +25,8 @@ for name, a in {"img28": u(0, 4, 28, 28), "img28s": u(-1, 4, 28, 28), "img28c": 
                 "img32": u(0, 4, 32, 32, 1), "rgb32": u(0, 4, 32, 32, 3),
                 "cloud": r.standard_normal((4, 3)).astype(np.float32),
                 "labels": r.integers(0, 10, 4).astype(np.float32),
+                "pix28": r.integers(0, 256, (4, 28, 28, 1)).astype(np.float32),
+                "pix28rgb": r.integers(0, 256, (4, 28, 28, 3)).astype(np.float32),
                 "chars": np.eye(76, dtype=np.float32)[r.integers(0, 76, (4, 40))],
                 "next": np.eye(76, dtype=np.float32)[r.integers(0, 76, 4)]}.items():
     np.save("%s/%s.npy" % (sys.argv[1], name), a)
@@ -91,6 +93,10 @@ m33_gan_variants-lsgan examples/seeds/m33_gan_variants.gm img28s discriminator l
 m33_gan_variants-lsgan examples/seeds/m33_gan_variants.gm - generator loss=lsgan,noise=0,batch_size=4
 m33_gan_variants-minimax examples/seeds/m33_gan_variants.gm - generator g_loss=minimax,batch_size=4
 m35_beta_vae examples/seeds/m35_beta_vae.gm img28 0
+m29_pixelcnn examples/seeds/m29_pixelcnn.gm pix28 0 filters=12,blocks=2
+m29_pixelcnn-rgb examples/seeds/m29_pixelcnn.gm pix28rgb 0 colors=3,filters=12,blocks=2
+m31_nice examples/seeds/m31_nice.gm img28 0 hidden=32,depth=2
+m32_realnvp examples/seeds/m32_realnvp.gm img28 0 hidden=32
 LIST
 if $PY tests/torch/seeds_crosscheck.py "$tmp/seeds" > "$tmp/check" 2>&1; then cat "$tmp/check"
 else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py: exited with an error"; fi

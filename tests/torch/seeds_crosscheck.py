@@ -608,6 +608,89 @@ def m19_char_lstm(d, step):
     return -(y * torch.log_softmax(logits, -1)).sum(-1).mean()
 
 
+def coupling_mlp(d, name, h):
+    """a coupling network of M31 / M32: dense + ReLU for every hidden layer, a linear last one"""
+    n = Net(d, name)
+    depth = sum(1 for k in d.params if k.startswith(name + ".dense") and k.endswith(".W")) - 1
+    for _ in range(depth):
+        h = relu(n.dense(h))
+    return n.dense(h)
+
+
+def couple(y, flip, change):
+    """std.flow's split: the first half conditions the second, or (flip) the other way round"""
+    a, b = y[:, :y.shape[1] // 2], y[:, y.shape[1] // 2:]
+    keep, other = (b, a) if flip else (a, b)
+    other = change(keep, other)
+    return torch.cat([other, keep] if flip else [keep, other], -1)
+
+
+def m31_nice(d, step):
+    """M31: even pixels then odd ones, 4 additive couplings, exp(s) scaling, logistic prior"""
+    x = flat(d.input() + d.noise() / 256)
+    y = x.reshape(-1, 392, 2).transpose(1, 2).reshape(-1, 784)
+    for i, g in enumerate(("G1", "G2", "G3", "G4")):
+        y = couple(y, i % 2 == 1, lambda keep, other: other + coupling_mlp(d, g, keep))
+    s = d["S.s"]
+    h = y * torch.exp(s)
+    ll = (-F.softplus(h) - F.softplus(-h)).sum(-1) + s.sum()
+    return -ll.mean() / (784 * np.log(2)) + 8
+
+
+def m32_realnvp(d, step, a=0.05):
+    """M32: logit(a + (1 - 2a) x), checkerboard order, 4 affine couplings, N(0, I) prior"""
+    p = a + (1 - 2 * a) * flat(d.input() + d.noise() / 256)
+    pre = (np.log(1 - 2 * a) - torch.log(p) - torch.log(1 - p)).sum(-1)
+    pix = np.arange(784)
+    black = (pix // 28 + pix % 28) % 2 == 0
+    order = torch.tensor(np.concatenate([pix[black], pix[~black]]))
+    y = (torch.log(p) - torch.log(1 - p))[:, order]
+    logdet = pre
+    for i in range(1, 5):
+        def change(keep, other):
+            s = torch.tanh(coupling_mlp(d, "S%d" % i, keep))
+            change.logdet = s.sum(-1)
+            return other * torch.exp(s) + coupling_mlp(d, "T%d" % i, keep)
+        y = couple(y, i % 2 == 0, change)
+        logdet = logdet + change.logdet
+    ll = (-0.5 * y * y - 0.5 * np.log(2 * np.pi)).sum(-1) + logdet
+    return -ll.mean() / (784 * np.log(2)) + 8
+
+
+def pixel_mask(k, cin, cout, kind, colors):
+    """PixelCNN's mask for a kernel [k, k, cin, cout]: rows above the centre, taps left of it,
+    and at the centre the channel groups before (A) or up to (B) the output's own"""
+    m = np.zeros((k, k, cin, cout))
+    c = k // 2
+    m[:c] = 1
+    m[c, :c] = 1
+    gin, gout = np.arange(cin) * colors // cin, np.arange(cout) * colors // cout
+    m[c, c] = gin[:, None] < gout[None] if kind == "A" else gin[:, None] <= gout[None]
+    return m
+
+
+def m29_pixelcnn(d, step):
+    """M29: masked conv A 7x7, residual blocks (1x1, 3x3, 1x1, mask B), two 1x1 layers to
+    256 logits per channel; cross-entropy in bits per dimension"""
+    img = d.input()
+    colors = img.shape[-1]
+
+    def mconv(n, x, kind="B"):
+        name = n.name("masked_conv")
+        w = d[name + ".W"]
+        mask = torch.tensor(pixel_mask(w.shape[0], w.shape[2], w.shape[3], kind, colors), dtype=w.dtype)
+        return _conv(x, w * mask, d[name + ".b"], w.shape[0])
+    net = Net(d, "P")
+    h = mconv(net, img / 255, "A")
+    blocks = sum(1 for k in d.params if k.startswith("P.residual") and k.endswith("masked_conv.W"))
+    for _ in range(blocks):
+        r = net.sub("residual")
+        h = h + mconv(r, relu(mconv(r, relu(mconv(r, relu(h))))))
+    logits = mconv(net, relu(mconv(net, relu(h)))).reshape(*img.shape, 256)
+    nll = torch.logsumexp(logits, -1) - torch.gather(logits, -1, img.long()[..., None])[..., 0]
+    return nll.mean() / np.log(2)
+
+
 def vae_loss(weight, recon, beta=lambda d: 1.0):
     return lambda y, x, mu, lv, d: weight * recon(y, x) + beta(d) * kl_normal(mu, lv)
 
@@ -638,6 +721,10 @@ BUILDERS = {
     "m30_cvae": m30_cvae,
     "m14_ddpm": m14_ddpm,
     "m19_char_lstm": m19_char_lstm,
+    "m29_pixelcnn": m29_pixelcnn,
+    "m29_pixelcnn-rgb": m29_pixelcnn,
+    "m31_nice": m31_nice,
+    "m32_realnvp": m32_realnvp,
     "cyclegan": cyclegan,                                                   # M27
     "m33_gan_variants": m33_gan_variants,
     "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
