@@ -101,8 +101,8 @@ char *jit_dump_llvm(Kernel *const *ks, int n, int optimized);
 void jit_destroy(Jit *j);
 /* The kernel cache on disk (kernel_cache.c): jit_compile_keyed looks every kernel up by
  * its canonical text (lower.c's kernel_key) in dir, loads the object files it finds and
- * compiles and stores the others, one object file per kernel. dir NULL: no disk cache, and
- * jit_compile_keyed is jit_compile. */
+ * compiles and stores the others, one object file per kernel, the kernels spread over the
+ * thread pool (threads.h). dir NULL: no disk cache, the same compilation without the files. */
 void jit_set_disk_cache(Jit *j, const char *dir);
 int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
                       char *err, int errlen);
@@ -111,7 +111,8 @@ typedef struct JitStats {       /* this Jit's kernels so far */
     double seconds;                 /* spent compiling and loading (wall clock) */
     /* CPU time of this thread by phase: building LLVM IR, optimising it, machine code
      * (instruction selection to object file), linking objects into the JIT */
-    double cpu_build, cpu_opt, cpu_codegen, cpu_link;
+    double cpu_build, cpu_opt, cpu_codegen, cpu_link;   /* summed over the compiling threads */
+    double cpu_caller;              /* the calling thread's CPU time inside the JIT */
 } JitStats;
 JitStats jit_stats(const Jit *j);
 /* Compiled kernels by canonical text (lower.c's kernel_key): identical kernels compile once. */

@@ -19,6 +19,7 @@
  * the interpreter bit for bit); without libmvec a vector exp is one expf call per lane. */
 #include "kernel.h"
 #include "kernel_cache.h"
+#include "threads.h"
 #include <llvm/Config/llvm-config.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -884,9 +885,10 @@ static double cpu_now(void) {   /* this thread's CPU time: steady on a loaded ma
 static int compile_module(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen);
 
 int jit_compile(Jit *j, Kernel *const *ks, int n, KernelFn *fns, char *err, int errlen) {
-    double t0 = seconds_now();
+    double t0 = seconds_now(), c0 = cpu_now();
     int rc = compile_module(j, ks, n, fns, err, errlen);
     j->stats.seconds += seconds_now() - t0;
+    j->stats.cpu_caller += cpu_now() - c0;
     return rc;
 }
 
@@ -963,63 +965,108 @@ static int add_object(Jit *j, const void *obj, size_t n, const char *name, Kerne
     return 0;
 }
 
-/* one kernel to an object file in memory, compiled as the JIT would (same machine, passes) */
-static int compile_object(Jit *j, Kernel *k, const char *name, LLVMMemoryBufferRef *obj, char *err, int errlen) {
+/* one kernel to an object file in memory, compiled as the JIT would (same machine, passes);
+ * t[0..2] get the CPU time of building, optimising and emitting it */
+static int compile_object(LLVMTargetMachineRef tm, Kernel *k, const char *name, LLVMMemoryBufferRef *obj,
+                          double *t, char *err, int errlen) {
     LLVMContextRef cx = LLVMContextCreate();
     char names[1][96];
     snprintf(names[0], sizeof names[0], "%s", name);
     double c0 = cpu_now();
-    LLVMModuleRef mod = build_module(cx, j->tm, &k, 1, 0, names);
+    LLVMModuleRef mod = build_module(cx, tm, &k, 1, 0, names);
     double c1 = cpu_now();
-    int rc = optimise(mod, j->tm, 1, err, errlen);
+    int rc = optimise(mod, tm, 1, err, errlen);
     double c2 = cpu_now();
     char *msg = NULL;
-    if (rc == 0 && LLVMTargetMachineEmitToMemoryBuffer(j->tm, mod, LLVMObjectFile, &msg, obj)) {
+    if (rc == 0 && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, obj)) {
         set_err(err, errlen, "cannot emit an object file: %s", msg ? msg : "?");
         rc = -1;
     }
-    j->stats.cpu_build += c1 - c0;
-    j->stats.cpu_opt += c2 - c1;
-    j->stats.cpu_codegen += cpu_now() - c2;
+    t[0] = c1 - c0;
+    t[1] = c2 - c1;
+    t[2] = cpu_now() - c2;
     if (msg) LLVMDisposeMessage(msg);
     LLVMDisposeModule(mod);
     LLVMContextDispose(cx);
     return rc;
 }
 
+/* the kernels missing from the disk cache, compiled on the thread pool: each kernel is its
+ * own module in its own context, and each chunk of kernels gets its own TargetMachine, so
+ * the threads share nothing in LLVM */
+typedef struct CompileJob {
+    Kernel *const *ks;
+    const int *which;              /* the kernels to compile: ks[which[m]] */
+    char (*names)[64];
+    LLVMMemoryBufferRef *objs;
+    int *rc;
+    double (*t)[3];
+    char (*errs)[256];
+} CompileJob;
+
+static void compile_range(void *ctx, int64_t begin, int64_t end) {
+    CompileJob *job = ctx;
+    LLVMTargetMachineRef tm = host_machine(job->errs[begin], sizeof job->errs[begin]);
+    for (int64_t m = begin; m < end; m++) {
+        int i = job->which[m];
+        job->objs[m] = NULL;
+        job->rc[m] = tm ? compile_object(tm, job->ks[i], job->names[i], &job->objs[m], job->t[m],
+                                         job->errs[m], sizeof job->errs[m]) : -1;
+    }
+    if (tm) LLVMDisposeTargetMachine(tm);
+}
+
 int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
                       char *err, int errlen) {
-    if (!j->disk_dir || !keys) return jit_compile(j, ks, n, fns, err, errlen);
+    if (!keys) return jit_compile(j, ks, n, fns, err, errlen);
     if (check_all(ks, n, err, errlen) != 0) return -1;
-    double t0 = seconds_now();
-    int rc = 0;
+    double t0 = seconds_now(), c0 = cpu_now();
+    const char *prefix = j->disk_prefix ? j->disk_prefix : "";
+    char **full = xcalloc((size_t)n, sizeof *full), (*names)[64] = xcalloc((size_t)n, sizeof *names);
+    int *which = xcalloc((size_t)n, sizeof *which), nmiss = 0, rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
-        size_t len = strlen(j->disk_prefix) + strlen(keys[i]) + 1;
-        char *key = xcalloc(len, 1), name[64], hash[33];
-        snprintf(key, len, "%s%s", j->disk_prefix, keys[i]);
-        kcache_hash(key, hash);
-        snprintf(name, sizeof name, "gmck_%s", hash);
+        size_t len = strlen(prefix) + strlen(keys[i]) + 1;
+        char hash[33];
+        full[i] = xcalloc(len, 1);
+        snprintf(full[i], len, "%s%s", prefix, keys[i]);
+        kcache_hash(full[i], hash);
+        snprintf(names[i], sizeof names[i], "gmck_%s", hash);
         size_t size = 0;
-        unsigned char *obj = kcache_load(j->disk_dir, key, &size);
+        unsigned char *obj = j->disk_dir ? kcache_load(j->disk_dir, full[i], &size) : NULL;
         if (obj) {
-            rc = add_object(j, obj, size, name, &fns[i], err, errlen);
+            rc = add_object(j, obj, size, names[i], &fns[i], err, errlen);
             j->stats.loaded++;
             free(obj);
         } else {
-            LLVMMemoryBufferRef mb = NULL;
-            rc = compile_object(j, ks[i], name, &mb, err, errlen);
-            if (rc == 0) {
-                const char *start = LLVMGetBufferStart(mb);
-                size = LLVMGetBufferSize(mb);
-                if (kcache_store(j->disk_dir, key, start, size) == 0) j->stats.stored++;
-                rc = add_object(j, start, size, name, &fns[i], err, errlen);
-                LLVMDisposeMemoryBuffer(mb);
-            }
-            j->stats.compiled++;
+            which[nmiss++] = i;
         }
-        free(key);
     }
+    if (rc == 0 && nmiss) {
+        CompileJob job = { ks, which, names, xcalloc((size_t)nmiss, sizeof *job.objs),
+                           xcalloc((size_t)nmiss, sizeof *job.rc), xcalloc((size_t)nmiss, sizeof *job.t),
+                           xcalloc((size_t)nmiss, sizeof *job.errs) };
+        parallel_for(nmiss, 1, compile_range, &job);
+        for (int m = 0; m < nmiss; m++) {
+            int i = which[m];
+            j->stats.cpu_build += job.t[m][0];
+            j->stats.cpu_opt += job.t[m][1];
+            j->stats.cpu_codegen += job.t[m][2];
+            if (rc == 0 && job.rc[m] != 0) { set_err(err, errlen, "%s", job.errs[m]); rc = -1; }
+            if (rc == 0) {
+                const char *start = LLVMGetBufferStart(job.objs[m]);
+                size_t size = LLVMGetBufferSize(job.objs[m]);
+                if (j->disk_dir && kcache_store(j->disk_dir, full[i], start, size) == 0) j->stats.stored++;
+                rc = add_object(j, start, size, names[i], &fns[i], err, errlen);
+                j->stats.compiled++;
+            }
+            if (job.objs[m]) LLVMDisposeMemoryBuffer(job.objs[m]);
+        }
+        free(job.objs); free(job.rc); free(job.t); free(job.errs);
+    }
+    for (int i = 0; i < n; i++) free(full[i]);
+    free(full); free(names); free(which);
     j->stats.seconds += seconds_now() - t0;
+    j->stats.cpu_caller += cpu_now() - c0;
     return rc;
 }
 

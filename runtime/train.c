@@ -53,8 +53,9 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     double optimizer_seconds;  /* --stats */
-    double graph_cpu, plan_cpu;  /* --stats: CPU time building block graphs, and lowering +
-                                  * compiling them (the JIT's share is in jit_stats) */
+    double graph_cpu, plan_cpu;  /* --stats: this thread's CPU time building block graphs, and
+                                  * lowering + compiling them (the JIT's share by phase, all
+                                  * threads, is in jit_stats) */
     int keep_leaves;           /* --grad-dump reads the noise draws after the run */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
@@ -618,9 +619,9 @@ static void print_stats(Run *r) {
                js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
     if (r->jit) {   /* CPU time, not wall clock: steady when the machine is shared */
         double jit = js.cpu_build + js.cpu_opt + js.cpu_codegen + js.cpu_link;
-        printf("  compile CPU time: %.2f s = graphs %.2f + lowering %.2f + LLVM IR %.2f + optimisation %.2f"
-               " + machine code %.2f + linking %.2f\n", r->graph_cpu + r->plan_cpu, r->graph_cpu,
-               r->plan_cpu - jit, js.cpu_build, js.cpu_opt, js.cpu_codegen, js.cpu_link);
+        printf("  compile CPU time (all threads): %.2f s = graphs %.2f + lowering %.2f + LLVM IR %.2f + optimisation %.2f"
+               " + machine code %.2f + linking %.2f\n", r->graph_cpu + r->plan_cpu - js.cpu_caller + jit, r->graph_cpu,
+               r->plan_cpu - js.cpu_caller, js.cpu_build, js.cpu_opt, js.cpu_codegen, js.cpu_link);
     }
     printf("  %-22s %9s  %7s  %9s  %s\n", "work", "seconds", "share", "calls", "GFLOP/s");
     for (int g = 0; g < SG_COUNT; g++) {
