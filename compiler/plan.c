@@ -29,7 +29,12 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
             else reads[n++] = k->args[a];
         break;
     }
-    case STEP_GEMM: case STEP_GATHER: case STEP_CONV: reads[n++] = st->a; reads[n++] = st->b; w = st->c; break;
+    case STEP_GEMM: case STEP_GATHER: case STEP_CONV:
+        reads[n++] = st->a;
+        reads[n++] = st->b;
+        if (st->kind == STEP_CONV && st->has_bias) reads[n++] = st->bias;
+        w = st->c;
+        break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;
     case STEP_NORMAL: case STEP_UNIFORM: w = st->c; break;
     default:                      /* a step kind this function does not know yet */

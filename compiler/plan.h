@@ -39,6 +39,7 @@ typedef struct PlanStep {
     int conv;                     /* STEP_CONV: CONV_FWD, CONV_WGRAD or CONV_DGRAD (conv_gemm.h):
                                      c from a and b as that mode says, n filters; m, k, trans_b
                                      as in the products it replaces */
+    int has_bias, bias;           /* STEP_CONV forward: buffer bias [n] added to every row */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
@@ -106,6 +107,7 @@ typedef enum StatGroup {
     SG_COUNT
 } StatGroup;
 typedef struct GemmShape { int64_t m, n, k, batch; int trans_a, trans_b, conv; double seconds; int64_t calls; } GemmShape;
+typedef struct KernelTime { const Kernel *k; double seconds; int64_t calls; } KernelTime;
 typedef struct ExecStats {
     int enabled;
     double seconds[SG_COUNT];
@@ -113,6 +115,8 @@ typedef struct ExecStats {
     double flops[SG_COUNT];                  /* matrix products */
     GemmShape shapes[64];
     int nshapes;
+    KernelTime kernels[256];                 /* gmc's kernels, the first 256 seen */
+    int nkernels;
 } ExecStats;
 const char *stat_group_name(StatGroup g);
 extern ExecStats exec_stats;

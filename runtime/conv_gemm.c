@@ -22,7 +22,9 @@
 
 #define TARGET __attribute__((target("avx512f,fma")))
 
-enum { MR = 8, PB = 64, WB = 256, MAXTAPS = 64 };
+/* MR output pixels per micro-kernel call (24 accumulators of 32 columns); WR channels per
+ * weight-gradient tile; PB pixels, WB for the weight gradient, share one table of sources */
+enum { MR = 12, PB = 48, WB = 256, MAXTAPS = 64, WR = 8 };
 
 typedef struct ConvJob {
     const ConvGeom *g;
@@ -34,6 +36,7 @@ typedef struct ConvJob {
     float *c;
     const float *zero;           /* sc zeros */
     int taps;
+    const float *bias;           /* CONV_FWD: added to each output row as it is stored, or NULL */
 } ConvJob;
 
 /* the source row of pixel p for tap t: CONV_FWD / WGRAD: output pixel p reads x; DGRAD:
@@ -59,22 +62,22 @@ static void fill_table(const ConvJob *j, int64_t p0, int64_t np, const float **t
 /* C[mr rows, 16 nv] = sum over taps t and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] */
 static inline __attribute__((always_inline)) TARGET void
 tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab, int64_t ld,
-          const float *b, int64_t ldb, float *c, int64_t ldc) {
+          const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) {
     __m512 acc[MR][2];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
     for (int t = 0; t < taps; t++) {
         const float *ap[MR];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int r = 0; r < mr; r++) ap[r] = tab[t * ld + r];
         const float *bt = b + t * len * ldb;
         for (int64_t kk = 0; kk < len; kk++) {
             __m512 bv[2];
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(bt + kk * ldb + 16 * v);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
                 __m512 av = _mm512_set1_ps(ap[r][kk]);
 #pragma GCC unroll 2
@@ -82,15 +85,24 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
             }
         }
     }
-#pragma GCC unroll 8
+    if (bias) {                   /* the sum first, then the bias: the bits of a separate add */
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++) {
+            __m512 bv = _mm512_loadu_ps(bias + 16 * v);
+#pragma GCC unroll 12
+            for (int r = 0; r < mr; r++) acc[r][v] = _mm512_add_ps(acc[r][v], bv);
+        }
+    }
+#pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
 
 #define ROWS(MRV, NV) static TARGET void rows_##MRV##x##NV(int taps, int64_t len, const float *const *tab, \
-    int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc) { tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc); }
-ROWS(8, 2) ROWS(8, 1) ROWS(1, 2) ROWS(1, 1)
+    int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) { \
+    tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc, bias); }
+ROWS(12, 2) ROWS(12, 1) ROWS(1, 2) ROWS(1, 1)
 
 /* FWD and DGRAD: output pixels [p0, p1) in blocks of PB */
 static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
@@ -105,13 +117,13 @@ static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
             int64_t q = 0;
             for (; q + MR <= np; q += MR) {
                 float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_8x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
-                else rows_8x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                if (two) rows_12x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
+                else rows_12x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
             }
             for (; q < np; q++) {
                 float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_1x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
-                else rows_1x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n);
+                if (two) rows_1x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
+                else rows_1x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
             }
         }
     }
@@ -121,9 +133,9 @@ static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
 static inline __attribute__((always_inline)) TARGET void
 tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
        float *c, int64_t ldc, int accumulate) {
-    __m512 acc[MR][2];
+    __m512 acc[WR][2];
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
@@ -133,14 +145,14 @@ tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const fl
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(dy + q * ldy + 16 * v);
 #pragma GCC unroll 8
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < WR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
 }
@@ -154,14 +166,14 @@ static TARGET void w_1(int64_t np, const float *const *tab, int64_t coff, const 
 static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = C / MR, P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = C / WR, P = g->n * g->ho * g->wo;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
         fill_table(j, p0, np, tab, WB);
         for (int64_t tile = t0; tile < t1; tile++) {
-            int64_t t = tile / groups, coff = tile % groups * MR;
+            int64_t t = tile / groups, coff = tile % groups * WR;
             float *c = j->c + (t * C + coff) * j->n;
             for (int64_t col = 0; col < j->n; col += 32) {
                 if (j->n - col >= 32) w_2(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0);
@@ -175,7 +187,7 @@ static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
 int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
     int taps = g->win.kh * g->win.kw;
     if (!gemm_thin_enabled() || f % 16 || taps > MAXTAPS) return 0;
-    if (mode == CONV_WGRAD) return g->c % MR == 0;
+    if (mode == CONV_WGRAD) return g->c % WR == 0;
     if (mode == CONV_DGRAD)
         return g->c % 16 == 0 && g->win.sy == 1 && g->win.sx == 1 && g->win.dy == 1 && g->win.dx == 1;
     return 1;
@@ -183,7 +195,7 @@ int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
 
 /* the fallback: the same product through a temporary im2col matrix and OpenBLAS */
 static void explicit_conv(const ConvGeom *g, int mode, const float *a, const float *b, float *c,
-                          int64_t f, int trans_b) {
+                          int64_t f, int trans_b, const float *bias) {
     int64_t P = g->n * g->ho * g->wo, K = (int64_t)g->win.kh * g->win.kw * g->c;
     float *cols = malloc((size_t)(P * K) * sizeof *cols);
     if (!cols) abort();
@@ -193,8 +205,11 @@ static void explicit_conv(const ConvGeom *g, int mode, const float *a, const flo
         col2im(g, cols, c);
     } else {
         im2col(g, a, cols);
-        if (mode == CONV_FWD)
+        if (mode == CONV_FWD) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, P, f, K, 1.0f, cols, K, b, f, 0.0f, c, f);
+            for (int64_t p = 0; p < P && bias; p++)
+                for (int64_t j = 0; j < f; j++) c[p * f + j] += bias[j];
+        }
         else
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, f, P, 1.0f, cols, K, b, f, 0.0f, c, f);
     }
@@ -202,9 +217,10 @@ static void explicit_conv(const ConvGeom *g, int mode, const float *a, const flo
 }
 
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
-               int trans_b) {
+               int trans_b, const float *bias) {
+    if (mode != CONV_FWD) bias = NULL;
     if (!conv_gemm_implicit(g, mode, f)) {
-        explicit_conv(g, mode, a, b, c, f, trans_b);
+        explicit_conv(g, mode, a, b, c, f, trans_b, bias);
         return;
     }
     int taps = g->win.kh * g->win.kw;
@@ -212,12 +228,12 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     int64_t zn = mode == CONV_DGRAD ? f : C;
     float *zero = calloc((size_t)zn + 16, sizeof *zero);
     if (!zero) abort();
-    ConvJob j = { g, mode, a, C, b, f, f, c, zero, taps };
+    ConvJob j = { g, mode, a, C, b, f, f, c, zero, taps, bias };
     float *packed = NULL;
     if (mode == CONV_FWD) {
         parallel_for(g->n * g->ho * g->wo, 32, pixels_range, &j);
     } else if (mode == CONV_WGRAD) {
-        parallel_for(taps * (C / MR), 1, wgrad_range, &j);
+        parallel_for(taps * (C / WR), 1, wgrad_range, &j);
     } else {
         /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]; rows (t, j) of the turned kernel hold
          * w[t, :, j] over the C input channels */

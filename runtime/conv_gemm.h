@@ -2,7 +2,7 @@
  * an im2col matrix (conv_gemm.c says how). g is the window over the input image x [N, H, W, C];
  * f the filters; w the kernel [kh*kw*C, f] (for CONV_DGRAD: [kh*kw*C, f] if trans_b, else
  * [f, kh*kw*C]).
- *   CONV_FWD:   c = y [N*Ho*Wo, f]    from a = x,  b = w
+ *   CONV_FWD:   c = y [N*Ho*Wo, f]    from a = x,  b = w, plus bias [f] unless it is NULL
  *   CONV_WGRAD: c = dw [kh*kw*C, f]  from a = x,  b = dy [N*Ho*Wo, f]
  *   CONV_DGRAD: c = dx [N, H, W, C]  from a = dy, b = w */
 #ifndef GMC_CONV_GEMM_H
@@ -16,5 +16,5 @@ enum { CONV_FWD = 1, CONV_WGRAD, CONV_DGRAD };
  * one and calls OpenBLAS: same result, im2col's memory) */
 int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f);
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
-               int trans_b);
+               int trans_b, const float *bias);
 #endif

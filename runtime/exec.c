@@ -133,6 +133,18 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
     StatGroup g = step_group(p, st);
     exec_stats.seconds[g] += seconds;
     exec_stats.calls[g]++;
+    if (st->kind == STEP_KERNEL) {
+        const Kernel *k = p->kernels[st->kernel];
+        KernelTime *kt = exec_stats.kernels;
+        int i = 0;
+        while (i < exec_stats.nkernels && kt[i].k != k) i++;
+        if (i == exec_stats.nkernels) {
+            if (i == 256) return;
+            kt[exec_stats.nkernels++] = (KernelTime){ k, 0, 0 };
+        }
+        kt[i].seconds += seconds;
+        kt[i].calls++;
+    }
     if (st->kind != STEP_GEMM && st->kind != STEP_CONV) return;
     int64_t batch = st->batch > 1 ? st->batch : 1;
     exec_stats.flops[g] += 2.0 * st->m * st->n * st->k * batch;
@@ -168,7 +180,8 @@ void plan_run(Plan *p, Rng *rng) {
             break;
         }
         case STEP_CONV:
-            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b);
+            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b,
+                      st->has_bias ? p->ptrs[st->bias] : NULL);
             break;
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:

@@ -649,6 +649,22 @@ static void print_stats(Run *r) {
                batch, sh[i].conv ? " conv" : "", sh[i].seconds, (long long)sh[i].calls,
                sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
     }
+    /* the kernels that took longest */
+    KernelTime kt[256];
+    int nkt = exec_stats.nkernels;
+    memcpy(kt, exec_stats.kernels, nkt * sizeof *kt);
+    for (int i = 0; i < nkt; i++)
+        for (int j = i + 1; j < nkt; j++)
+            if (kt[j].seconds > kt[i].seconds) { KernelTime t = kt[i]; kt[i] = kt[j]; kt[j] = t; }
+    if (nkt) printf("  slowest kernels:\n");
+    for (int i = 0; i < nkt && i < 8; i++) {
+        char dims[128] = "";
+        int at = 0;
+        for (int d = 0; d < kt[i].k->ndim && at < 100; d++)
+            at += snprintf(dims + at, sizeof dims - at, "%s%lld", d ? "x" : "", (long long)kt[i].k->dims[d]);
+        printf("    %-28s %-22s %s %9.3f s  %7lld calls\n", kt[i].k->name, dims,
+               kt[i].k->reduce ? "reduce" : "      ", kt[i].seconds, (long long)kt[i].calls);
+    }
     int n = 1024;
     float *a = calloc((size_t)n * n, sizeof *a), *b = calloc((size_t)n * n, sizeof *b), *c = calloc((size_t)n * n, sizeof *c);
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }

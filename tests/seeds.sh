@@ -25,7 +25,7 @@ for f in $files; do
     out=$($GMC "examples/seeds/$f" --check 2>&1); rc=$?
     expect "seed program $f passes --check" '[ $rc -eq 0 ]' || printf '%s\n' "$out" | head -5
 done
-for v in "loss=lsgan" "g_loss=minimax" "noise=0"; do
+for v in "loss=lsgan" "g_loss=minimax" "noise=0" "norm=spectral"; do
     out=$($GMC examples/seeds/m33_gan_variants.gm --check --set $v 2>&1); rc=$?
     expect "m33_gan_variants.gm --set $v passes --check" '[ $rc -eq 0 ]'
 done
@@ -63,6 +63,38 @@ expect "m19_char_lstm.gm: the validation loss is below uniform guessing, log(76)
     "/usr/bin/python3 -c 'import csv, sys; v = [r[\"validation\"] for r in csv.DictReader(open(sys.argv[1])) if r[\"validation\"]]; sys.exit(not (v and float(v[-1].split(\"=\")[1]) < 4.33))' '$tmp/m19/metrics.csv'"
 expect "m19_char_lstm.gm: 30 sampled character ids, each one of the 76" \
     "/usr/bin/python3 -c 'import numpy as np, sys; t = np.load(sys.argv[1]); sys.exit(not (t.shape == (1, 30) and (t == t.astype(int)).all() and t.min() >= 0 and t.max() < 76))' '$tmp/m19/m19_text.npy'"
+
+# M33 with spectral normalisation: D's trainable count is the plain D's, plus u [out] and
+# v [fan_in, 1] of each of its three kernels as non-trainable state: (512 + 784) + (512 + 512)
+# + (1 + 512) = 2,833
+total examples/seeds/m33_gan_variants.gm D 665089
+$GMC examples/seeds/m33_gan_variants.gm --summary --set norm=spectral > "$tmp/sum" 2>&1
+expect "m33_gan_variants.gm --set norm=spectral --summary: D has 665089 trainable and 2833 non-trainable parameters" \
+    "sed -n '/(instance D)/,\$p' '$tmp/sum' | grep -q '^Trainable params: 665089\$' && sed -n '/(instance D)/,\$p' '$tmp/sum' | grep -q '^Non-trainable params: 2833\$'"
+
+# short real training runs of the GANs built on std.nn's ProGAN / StyleGAN layers: every loss
+# of every step finite. ProGAN with phases of 2 steps walks the level of detail through
+# 0, 0.5, 1, ..., 2.5, 3 (every fade-in) in 14 steps.
+finite() {  # metrics.csv has N rows and every loss in them is finite
+    /usr/bin/python3 -c '
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+cols = [c for c in rows[0] if c not in ("epoch", "step", "time_s", "validation") and not c.startswith("lr/")] if rows else []
+sys.exit(not (len(rows) == int(sys.argv[2]) and cols and all(math.isfinite(float(r[c])) for r in rows for c in cols)))' "$1" "$2"
+}
+out=$($GMC examples/seeds/m12_progan.gm --run --set steps=14 --set phase_steps=2 --set batch_size=4 --out "$tmp/m12" 2>&1) &&
+    out=$($GMC examples/seeds/m12_progan.gm --sample generate --set n=4 --out "$tmp/m12" 2>&1); rc=$?
+expect "m12_progan.gm: 14 training steps through every fade-in and --sample generate run" '[ $rc -eq 0 ] && [ -f "$tmp/m12/samples.png" ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m12_progan.gm: critic and generator losses of the 14 steps are finite" "finite '$tmp/m12/metrics.csv' 14"
+out=$($GMC examples/seeds/m13_stylegan.gm --run --set steps=3 --set batch_size=4 --out "$tmp/m13" 2>&1) &&
+    out=$($GMC examples/seeds/m13_stylegan.gm --sample mix --set n=4 --out "$tmp/m13" 2>&1); rc=$?
+expect "m13_stylegan.gm: 3 training steps and --sample mix (style mixing at level 4) run" '[ $rc -eq 0 ] && [ -f "$tmp/m13/mixing.png" ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m13_stylegan.gm: discriminator and generator losses of the 3 steps are finite" "finite '$tmp/m13/metrics.csv' 3"
+out=$($GMC examples/seeds/m33_gan_variants.gm --run --set norm=spectral --set steps=3 --set batch_size=16 --out "$tmp/m33" 2>&1); rc=$?
+expect "m33_gan_variants.gm --set norm=spectral: 3 training steps run" '[ $rc -eq 0 ]' || printf '%s\n' "$out" | tail -5
+expect "m33_gan_variants.gm --set norm=spectral: the losses of the 3 steps are finite" "finite '$tmp/m33/metrics.csv' 3"
 
 # the flows and PixelCNN (M29, M31, M32), small (--set) so they take seconds: each trains for
 # real, its loss (bits per dimension) finite and falling; the flows invert test images to float

@@ -17,6 +17,7 @@ terms, CycleGAN's output bias); the line says so. Keras layouts, as gmc: dense W
 [kh, kw, in, out], transposed conv W [kh, kw, out, in], channels-last images.
 Prints one "ok - ..." or "FAIL - ..." line per dump. Exit 0, 1 on a failure, 77 without torch.
 """
+import math
 import os
 import sys
 
@@ -101,6 +102,18 @@ class Net:
         n = self.name("deconv")
         w = self.d[n + ".W"]
         return _deconv(x, w, self.d[n + ".b"] if bias else 0, w.shape[0], s, padding)
+
+    def eq_dense(self, x, gain=math.sqrt(2)):
+        """equalised learning rate: W ~ N(0, 1) scaled by gain / sqrt(fan_in) at every call"""
+        n = self.name("eq_dense")
+        w = self.d[n + ".W"]
+        return x @ (w * (gain / math.sqrt(w.shape[0]))) + self.d[n + ".b"]
+
+    def eq_conv(self, x, gain=math.sqrt(2)):
+        n = self.name("eq_conv")
+        w = self.d[n + ".W"]
+        k = w.shape[0]
+        return _conv(x, w * (gain / math.sqrt(k * k * w.shape[2])), self.d[n + ".b"], k)
 
     def embedding(self, ids):
         return self.d[self.name("embedding") + ".table"][ids.long()]
@@ -345,7 +358,22 @@ def m25_wgan(d, step):
     return -D(G(d.noise())).mean()
 
 
-def m33_gan_variants(d, step, loss="bce", g_loss="non_saturating", noise=0.1):
+def sn_dense(n, x, eps=1e-12):
+    """std.nn's sn_dense: W / sigma, sigma = v^T W u; in training one power iteration from
+    the stored u (torch.nn.utils.spectral_norm's, on torch's [out, fan_in] weight W^T), u and v
+    constants for the gradient; in evaluation the stored u and v, normalised"""
+    p = n.name("sn_dense")
+    W, u, v = n.d[p + ".W"], n.d[p + ".spectral_norm.u"], n.d[p + ".spectral_norm.v"]
+    with torch.no_grad():
+        if n.d.training:
+            v = F.normalize(W @ u, dim=0, eps=eps)
+            u = F.normalize(W.T @ v, dim=0, eps=eps)
+        else:
+            v, u = F.normalize(v.reshape(-1), dim=0, eps=eps), F.normalize(u, dim=0, eps=eps)
+    return x @ (W / torch.dot(v, W @ u)) + n.d[p + ".b"]
+
+
+def m33_gan_variants(d, step, loss="bce", g_loss="non_saturating", noise=0.1, norm="none"):
     def G(z):
         n = Net(d, "G")
         h = lrelu(n.dense(lrelu(n.dense(z), 0.2)), 0.2)
@@ -353,7 +381,8 @@ def m33_gan_variants(d, step, loss="bce", g_loss="non_saturating", noise=0.1):
 
     def D(x):
         n = Net(d, "D")
-        h = n.dense(lrelu(n.dense(lrelu(n.dense(flat(x)), 0.2)), 0.2))
+        dense = (lambda h: sn_dense(n, h)) if norm == "spectral" else n.dense
+        h = dense(lrelu(dense(lrelu(dense(flat(x)), 0.2)), 0.2))
         return torch.sigmoid(h) if loss == "bce" else h
 
     def noisy(x):
@@ -554,6 +583,127 @@ def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
     return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
 
 
+def pixelnorm(x):
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-8)
+
+
+def minibatch_stddev(x):
+    s = torch.sqrt(x.var(0, unbiased=False) + 1e-8).mean()
+    return torch.cat([x, s.expand(*x.shape[:-1], 1)], -1)
+
+
+def avgpool(x):
+    b, h, w, c = x.shape
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(dim=(2, 4))
+
+
+def wgan_gp_penalty(D, real, fake, e):
+    xhat = e * real + (1 - e) * fake
+    g, = torch.autograd.grad(D(xhat).sum(), xhat, create_graph=True)
+    return (((flat(g) ** 2).sum(-1).sqrt() - 1) ** 2).mean()
+
+
+def m12_progan(d, step, lod, ch=(128, 128, 64, 32)):
+    """M12 at a pinned level of detail lod: level k (8, 16, 32) weighs a_k = clip(lod - k + 1)"""
+    a = [None] + [min(max(lod - (k - 1), 0.0), 1.0) for k in (1, 2, 3)]
+
+    def G(z):
+        n = Net(d, "G")
+        h = pixelnorm(lrelu(n.eq_dense(pixelnorm(z), math.sqrt(2) / 4).reshape(-1, 4, 4, ch[0]), 0.2))
+
+        def g_conv(h):
+            return pixelnorm(lrelu(n.sub("g_conv").eq_conv(h), 0.2))
+        h = g_conv(h)
+        img = n.sub("to_rgb").eq_conv(h, 1)
+        for k in (1, 2, 3):
+            h = g_conv(g_conv(upsample(h)))
+            img = a[k] * n.sub("to_rgb").eq_conv(h, 1) + (1 - a[k]) * upsample(img)
+        return img
+
+    def D(x):
+        n = Net(d, "D")
+        h = lrelu(n.sub("from_rgb").eq_conv(x), 0.2)
+        for k in (3, 2, 1):
+            x = avgpool(x)
+            new = avgpool(lrelu(n.eq_conv(lrelu(n.eq_conv(h), 0.2)), 0.2))
+            h = a[k] * new + (1 - a[k]) * lrelu(n.sub("from_rgb").eq_conv(x), 0.2)
+        h = lrelu(n.eq_conv(minibatch_stddev(h)), 0.2)
+        return n.eq_dense(lrelu(n.eq_dense(flat(h)), 0.2), 1)
+
+    def blur_to(x):
+        x16 = avgpool(x)
+        x8 = avgpool(x16)
+        img = a[1] * x8 + (1 - a[1]) * upsample(avgpool(x8))
+        img = a[2] * x16 + (1 - a[2]) * upsample(img)
+        return a[3] * x + (1 - a[3]) * upsample(img)
+    if step == "critic":
+        fake = G(d.noise())
+        x = blur_to(d.input())
+        d_real = D(x)
+        gp = wgan_gp_penalty(D, x, fake, d.noise())
+        return D(fake).mean() - d_real.mean() + 10 * gp + 0.001 * (d_real * d_real).mean()
+    return -D(G(d.noise())).mean()
+
+
+def m13_stylegan(d, step, ch=(128, 128, 64, 32), n_styles=8, mixing=0.9):
+    """M13: mapping network, synthesis with noise and AdaIN styles, style mixing at a crossover
+    drawn per image (the dump's uniform and randint draws), ProGAN's critic, R1"""
+    def M(z):
+        n = Net(d, "M")
+        w = pixelnorm(z)
+        for _ in range(8):
+            w = lrelu(n.eq_dense(w), 0.2)
+        return w
+
+    def style_adain(n, x, w):
+        b = n.sub("style_adain")
+        scale, bias = 1 + b.eq_dense(w, 1), b.eq_dense(w, 1)
+        h = x.reshape(x.shape[0], -1, x.shape[-1])
+        c = h - h.mean(1, keepdim=True)
+        y = c / torch.sqrt((c * c).mean(1, keepdim=True) + 1e-8)
+        return (y * scale[:, None] + bias[:, None]).reshape(x.shape)
+
+    def noise_injection(n, x):
+        return x + d[n.name("noise_injection") + ".scale"] * d.noise()
+
+    def S(w1, w2, cross):
+        n = Net(d, "S")
+
+        def style(i):
+            return torch.where((cross > i).reshape(-1, 1), w1, w2)
+
+        def styled_conv(h, w):
+            b = n.sub("styled_conv")
+            return style_adain(b, lrelu(noise_injection(b, b.eq_conv(h)), 0.2), w)
+        h = d["S.start"] * torch.ones(w1.shape[0], 1, 1, 1, dtype=w1.dtype)
+        h = style_adain(n, lrelu(noise_injection(n, h), 0.2), style(0))
+        h = styled_conv(h, style(1))
+        for k in (1, 2, 3):
+            h = upsample(h)
+            h = styled_conv(styled_conv(h, style(2 * k)), style(2 * k + 1))
+        return n.eq_conv(h, 1)
+
+    def D(x):
+        n = Net(d, "D")
+        h = lrelu(n.eq_conv(x), 0.2)
+        for _ in range(3):
+            h = avgpool(lrelu(n.eq_conv(lrelu(n.eq_conv(h), 0.2)), 0.2))
+        h = lrelu(n.eq_conv(minibatch_stddev(h)), 0.2)
+        return n.eq_dense(lrelu(n.eq_dense(flat(h)), 0.2), 1)
+
+    def generate():
+        mixed = d.noise() < float(np.float32(mixing))
+        cross = torch.where(mixed, d.randint(1, n_styles), torch.tensor(float(n_styles), dtype=d.dt))
+        return S(M(d.noise()), M(d.noise()), cross)
+    if step == "discriminator":
+        x = d.input().requires_grad_(True)
+        d_real = D(x)
+        g, = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+        r1 = 0.5 * 10 * (flat(g) ** 2).sum(-1).mean()
+        return F.softplus(D(generate())).mean() + F.softplus(-d_real).mean() + r1
+    return F.softplus(-D(generate())).mean()
+
+
 def sqrt_mix(a, x, eps):
     return torch.sqrt(a) * x + torch.sqrt(1 - a) * eps
 
@@ -705,6 +855,12 @@ BUILDERS = {
     "m33_gan_variants": m33_gan_variants,
     "m33_gan_variants-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0),
     "m33_gan_variants-minimax": lambda d, s: m33_gan_variants(d, s, g_loss="minimax"),
+    "m12_progan-fade8": lambda d, s: m12_progan(d, s, 0.5),
+    "m12_progan-fade32": lambda d, s: m12_progan(d, s, 2.5),
+    "m13_stylegan": m13_stylegan,
+    "m33_gan_variants-spectral": lambda d, s: m33_gan_variants(d, s, norm="spectral"),
+    "m33_gan_variants-spectral-lsgan": lambda d, s: m33_gan_variants(d, s, loss="lsgan", noise=0,
+                                                                      norm="spectral"),
     "m35_beta_vae": lambda d, s: mlp_vae(d, s, (512,), 16, "sigmoid", vae_loss(
         784, bce, lambda d: 4 * min(1, (d.counter("epoch") + 1) / 10))),
 }

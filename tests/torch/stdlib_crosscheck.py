@@ -76,6 +76,29 @@ def adain(x, p):
     return (y * s[:, None] + b[:, None]).reshape(x.shape)
 
 
+def eq_dense(h, p, gain=math.sqrt(2), bias=True):
+    """equalised learning rate: W ~ N(0, 1) scaled by gain / sqrt(fan_in) at every call"""
+    w = p["eq_dense.W"]
+    y = h @ (w * (gain / math.sqrt(w.shape[0])))
+    return y + p["eq_dense.b"] if bias else y
+
+
+def eq_conv(x, p, s=1, gain=math.sqrt(2)):
+    w = p["eq_conv.W"]
+    k = w.shape[0]
+    return conv(x, w * (gain / math.sqrt(k * k * w.shape[2])), p["eq_conv.b"], s)
+
+
+def style_adain(x, w, p):
+    """StyleGAN's A + AdaIN: scale 1 + eq_dense(w), bias eq_dense(w), both gain 1, eps 1e-8"""
+    h = x.reshape(x.shape[0], -1, x.shape[-1])
+    d = h - h.mean(1, keepdim=True)
+    y = d / torch.sqrt((d * d).mean(1, keepdim=True) + 1e-8)
+    sc = 1 + eq_dense(w, {"eq_dense.W": p["eq_dense.W"], "eq_dense.b": p["eq_dense.b"]}, 1)
+    b = eq_dense(w, {"eq_dense.W": p["eq_dense_1.W"], "eq_dense.b": p["eq_dense_1.b"]}, 1)
+    return (y * sc[:, None] + b[:, None]).reshape(x.shape)
+
+
 def time_embedding(tt, dim, interleave=True):
     freq = 10000.0 ** (-2 * torch.arange(dim // 2, dtype=tt.dtype) / dim)
     a = tt[:, None] * freq
@@ -225,6 +248,13 @@ BRANCHES = {
     "embed": lambda X, p: F.embedding(ids(X, 6, 10).long(), p["embedding.W"]),
     "temb": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 16),
     "temb_cat": lambda X, p: time_embedding(10 * probe(X, p)[:, 0], 10, False),
+    "eqd": lambda X, p: eq_dense(probe(X, p).reshape(-1, 4, 3), p),
+    "eqd_lin": lambda X, p: eq_dense(probe(X, p), p, 1, bias=False),
+    "eqc": lambda X, p: eq_conv(probe(X, p).reshape(-1, 5, 5, 2), p),
+    "eqc_s": lambda X, p: eq_conv(probe(X, p).reshape(-1, 5, 5, 2), p, 2, 1),
+    "sadain": lambda X, p: style_adain(probe(X, p).reshape(-1, 2, 2, 8), t(X, 6),
+                                       {n[len("style_adain."):]: v for n, v in p.items()
+                                        if n.startswith("style_adain.")}),
     "sn_d": lambda X, p: dense(probe(X, p).reshape(-1, 4, 3), {
         "dense.W": spectral_norm(p["sn_dense.W"], p["sn_dense.spectral_norm.u"]),
         "dense.b": p["sn_dense.b"]}),

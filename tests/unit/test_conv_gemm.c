@@ -1,7 +1,7 @@
 /* test_conv_gemm.c: the implicit-GEMM convolutions (runtime/conv_gemm.c) and the thin matrix
  * products (runtime/gemm_thin.c) against im2col / col2im and products summed in double, for
  * window shapes with padding, strides, dilation, pixel counts that are not multiples of the
- * micro-kernel's 8 rows, 16 and 48 filters; and the same bits with 1 and 2 threads. On a CPU
+ * micro-kernel's 12 (or 8) rows, 16 and 48 filters; and the same bits with 1 and 2 threads. On a CPU
  * without AVX-512 the same calls take the OpenBLAS fallback, which is checked the same way. */
 #include <stdlib.h>
 #include <string.h>
@@ -64,13 +64,20 @@ static void check_conv(const char *what, ConvWindow win, int64_t n, int64_t h, i
         threads_start(t + 1);
         float **out = t ? out2 : out1;
         for (int m = 0; m < 3; m++) out[m] = malloc((size_t)sizes[m] * sizeof *out[m]);
-        conv_gemm(&g, CONV_FWD, x, wt, out[0], f, 0);
-        conv_gemm(&g, CONV_WGRAD, x, dy, out[1], f, 0);
-        conv_gemm(&g, CONV_DGRAD, dy, wt, out[2], f, 1);
+        conv_gemm(&g, CONV_FWD, x, wt, out[0], f, 0, NULL);
+        conv_gemm(&g, CONV_WGRAD, x, dy, out[1], f, 0, NULL);
+        conv_gemm(&g, CONV_DGRAD, dy, wt, out[2], f, 1, NULL);
     }
     threads_stop();
     float *dx2 = malloc((size_t)X * sizeof *dx2);
-    conv_gemm(&g, CONV_DGRAD, dy, wtt, dx2, f, 0);
+    conv_gemm(&g, CONV_DGRAD, dy, wtt, dx2, f, 0, NULL);
+    /* the forward product with a bias: the bits of the product, then a separate add */
+    float *bias = rand_buf(f), *yb = malloc((size_t)(P * f) * sizeof *yb);
+    conv_gemm(&g, CONV_FWD, x, wt, yb, f, 0, bias);
+    int biased = 1;
+    for (int64_t i = 0; i < P * f; i++) biased &= yb[i] == out1[0][i] + bias[i % f];
+    CHECK(biased, "%s: forward with a bias = forward, then the bias added (same bits)", what);
+    free(bias); free(yb);
     CHECK(rel_err(out1[0], y, P * f) < 1e-5, "%s: forward (%s) matches im2col @ w", what,
           conv_gemm_implicit(&g, CONV_FWD, f) ? "implicit" : "im2col + sgemm");
     CHECK(rel_err(out1[1], dw, K * f) < 1e-5, "%s: weight gradient (%s) matches im2col^T @ dy", what,
@@ -121,6 +128,8 @@ int main(void) {
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
     check_thin(1, 0, 200, 32, 1500);
+    check_thin(1, 0, 9, 32, 1100);      /* a 3x3 one-channel convolution's weight gradient */
+    check_thin(0, 0, 1003, 16, 9);      /* its forward product: 8-row tiles and a remainder */
     check_thin(0, 0, 100, 48, 30);
     CHECK_DONE();
 }
