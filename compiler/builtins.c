@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "sema_internal.h"
+#include "param_file.h"
 
 static Value reshape_batch(Ctx *c, Args *a, const BuiltinDef *def) {
     (void)def;
@@ -923,6 +924,7 @@ static Value slice_call(Ctx *c, Args *a, const BuiltinDef *def) {
 /* An initialiser, from `param W[..] = NAME` or `NAME(arg)`: normal(std), uniform(limit),
  * constant(value). */
 Value init_value(const BuiltinDef *def, Args *a) {
+    if (def->init == INIT_FILE) return file_init(a);
     Value v = { .kind = V_INIT, .init = (Init)def->init };
     double x = 0;
     if (v.init == INIT_NORMAL || v.init == INIT_UNIFORM || v.init == INIT_CONSTANT || v.init == INIT_ORTHOGONAL) {
@@ -1009,5 +1011,6 @@ const BuiltinDef tensor_builtins[] = {
     { "lecun_normal", initializer_only, 0, INIT_LECUN_NORMAL },
     { "constant", initializer_only, 0, INIT_CONSTANT },
     { "orthogonal", initializer_only, 0, INIT_ORTHOGONAL },
+    { "safetensors", initializer_only, 0, INIT_FILE },
     { NULL, NULL, 0, -1 },
 };

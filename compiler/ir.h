@@ -88,7 +88,8 @@ typedef struct IrGraph {
  * it, so a model instance's weights are the same storage in every step. */
 typedef enum Init { INIT_ZEROS, INIT_ONES, INIT_GLOROT_UNIFORM, INIT_GLOROT_NORMAL,
                     INIT_HE_UNIFORM, INIT_HE_NORMAL, INIT_LECUN_UNIFORM, INIT_LECUN_NORMAL,
-                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT, INIT_ORTHOGONAL } Init;
+                    INIT_NORMAL, INIT_UNIFORM, INIT_CONSTANT, INIT_ORTHOGONAL,
+                    INIT_FILE /* a tensor of a user's safetensors file (param_file.c) */ } Init;
 
 typedef struct Param {
     const char *name;        /* "E.dense_1.W" */
@@ -101,6 +102,8 @@ typedef struct Param {
     int trainable;
     float *data;
     Loc loc;
+    const char *file, *tensor;   /* INIT_FILE: the safetensors file and the tensor's name */
+    int nperm, perm[IR_MAXDIM];  /* INIT_FILE: axis i of the param is the tensor's axis perm[i] */
 } Param;
 
 typedef struct ParamTable { Param *items; int n, cap; } ParamTable;

@@ -39,7 +39,8 @@ static void usage(FILE *f) {
         "  --grad-dump FILE --feed X.npy   one forward/backward of the first step on X,\n"
         "                     parameters, noise, loss and gradients written to FILE;\n"
         "                     --feed again for each further data input of the step,\n"
-        "                     --step NAME for another step, --eval to build it with\n"
+        "                     --step NAME for another step (of any train block),\n"
+        "                     --eval to build it with\n"
         "                     training = 0 (no dropout or noise, running statistics)\n");
 }
 
@@ -156,7 +157,12 @@ int main(int argc, char **argv) {
     }
     if (!p->ntrains) { fprintf(stderr, "gmc: %s has no train block\n", file); return 2; }
     if (!strcmp(mode, "grad-dump")) {
-        return run_grad_dump(p, &p->trains[0], feed, nfeed, dump_step, !dump_eval, grad_dump, &o);
+        /* --step NAME: the first train block with a step of that name */
+        Train *t = &p->trains[0];
+        for (int k = p->ntrains - 1; dump_step && k >= 0; k--)
+            for (int s = 0; s < p->trains[k].nsteps; s++)
+                if (p->trains[k].steps[s]->name && !strcmp(p->trains[k].steps[s]->name, dump_step)) t = &p->trains[k];
+        return run_grad_dump(p, t, feed, nfeed, dump_step, !dump_eval, grad_dump, &o);
     }
     int ran = 0;
     for (int t = 0; t < p->ntrains; t++) {

@@ -7,7 +7,10 @@
 #include "ir.h"
 #include "dataspec.h"
 
-typedef struct Instance { const char *name; Node *model; Loc loc; } Instance;
+/* A model instance a train block uses: declared there (`E = Encoder()`, from 0), or taken from
+ * an earlier block (`E1 = ae1.E1`, from = 1 + that block's index), whose last checkpoint gives
+ * its weights when this block starts. */
+typedef struct Instance { const char *name; Node *model; Loc loc; int from; } Instance;
 
 typedef enum OptKind { OPT_SGD, OPT_RMSPROP, OPT_ADAM, OPT_ADAMW, OPT_NADAM } OptKind;
 
@@ -133,8 +136,9 @@ Program *sema_load(const char *path, Override *ov, int nov);
 int sema_build_block(Program *p, Train *t, Node *block, int batch, int training, BlockGraph *out);
 /* Keras-style summary of every model as instantiated in the train blocks. */
 int sema_summary(Program *p, FILE *f);
-/* Fills every parameter with its initialiser from the seed. */
-void sema_init_params(Program *p, uint64_t seed);
+/* Fills every parameter with its initialiser from the seed (or its file). -1 after a message
+ * if a file cannot be read. */
+int sema_init_params(Program *p, uint64_t seed);
 Node *sema_find_sample(Program *p, const char *name);
 /* Whether a sampling procedure has top-level `for` loops, which run at run time; such a
  * procedure is built with sema_build_sample (its stages), others with sema_build_block. */

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include "rng.h"
 #include "sema_internal.h"
+#include "param_file.h"
 
 /* ---------------------------------------------------------------------------------------- */
 
@@ -20,6 +21,7 @@
 /* arguments */
 
 static Value eval(Ctx *c, Scope *s, Node *e);
+static Scope *train_scopes[8];     /* each train block's own statements, in program order */
 
 static int eval_args(Ctx *c, Scope *s, Node *call, Args *a) {
     memset(a, 0, sizeof *a);
@@ -306,9 +308,55 @@ static Value counter_input(Ctx *c, Node *e) {
     return located(c, ir_leaf(c->g, IR_INPUT, 0, NULL, out->ninputs++), e->loc);
 }
 
+/* `ae1.E1`: the instance E1 of train block ae1, with the weights that block trained. A train
+ * block names it at its top (`E1 = ae1.E1`), so that the runtime knows to load it; only blocks
+ * before it qualify. Sampling procedures may name any block's instances. */
+static Value train_instance(Ctx *c, Value v, Node *e) {
+    Program *p = c->prog;
+    Train *from = &p->trains[v.index];
+    if (c->train && !c->sample) {
+        int here = (int)(c->train - p->trains);
+        if (c->g) {
+            diag_error(e->loc, "take the instance of another train block at the top of this one, `%s = %s.%s`, and use that name here",
+                       e->name, from->name, e->name);
+            return error_value;
+        }
+        if (v.index >= here) {
+            diag_error(e->loc, v.index == here ? "'%s' is this train block: name its instance '%s' directly"
+                                               : "train block '%s' comes after this one: a block can use the instances of the blocks before it",
+                       from->name, e->name);
+            return error_value;
+        }
+    }
+    Scope *ts = train_scopes[v.index];
+    char list[256] = "";
+    for (int i = 0; ts && i < ts->n; i++) {
+        if (ts->b[i].v.kind != V_INSTANCE) continue;
+        if (ts->b[i].name == e->name || !strcmp(ts->b[i].name, e->name)) {
+            Value r = ts->b[i].v;
+            r.index = v.index + 1;
+            return r;
+        }
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", ts->b[i].name);
+    }
+    diag_error(e->loc, "train block '%s' has no model instance '%s'%s%s%s", from->name, e->name,
+               list[0] ? " (it has " : "", list, list[0] ? ")" : "");
+    return error_value;
+}
+
 /* x.shape, x.ndim of a tensor (compile-time, the batch axis included); out.mu of a model's
  * named outputs (`return mu: m, logvar: v`) */
 static Value attribute(Ctx *c, Scope *s, Node *e) {
+    /* train blocks have names of their own, seen only before a dot (`ae1.E1`): a value of the
+     * same name that has attributes wins */
+    if (e->a->kind == N_NAME) {
+        Value *b = scope_get(s, e->a->name);
+        if (!b || (b->kind != V_TENSOR && b->kind != V_TUPLE && b->kind != V_ARRAY))
+            for (int i = 0; i < c->prog->ntrains; i++)
+                if (!strcmp(c->prog->trains[i].name, e->a->name))
+                    return train_instance(c, (Value){ .kind = V_TRAIN, .index = i, .name = e->a->name }, e);
+    }
     Value v = eval(c, s, e->a);
     if (v.kind == V_ERROR) return v;
     const char *name = e->name;
@@ -514,7 +562,7 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     Ctx ic = *c;
     ic.init_context = 1;
     Value init = eval(&ic, s, st->a);
-    if (init.kind == V_ERROR) return -1;
+    if (init.kind == V_ERROR) { scope_set(s, st->name, error_value); return -1; }
     if (init.kind == V_NUM) init = (Value){ .kind = V_INIT, .init = INIT_CONSTANT, .ia = (float)init.num };
     if (init.kind == V_BUILTIN && init.builtin->init >= 0) {      /* a bare name: glorot_uniform */
         Args no_args = { .loc = st->a->loc };
@@ -523,9 +571,14 @@ static int param_stmt(Ctx *c, Scope *s, Node *st) {
     if (init.kind != V_INIT) { diag_error(st->a->loc, "param '%s' needs an initializer (glorot_uniform, zeros, ...), got a %s", st->name, kind_name(init.kind)); return -1; }
     const char *name = fmt("%s.%s", c->pc->prefix, st->name);
     int idx = params_find(&c->prog->params, name);
-    if (idx < 0)
+    if (idx < 0) {
         idx = params_add(&c->prog->params, name, c->pc->owner, st->list.n, shape, init.init, init.ia, init.ib,
                          st->kind == N_PARAM, st->loc);
+        if (init.init == INIT_FILE && param_file_attach(&c->prog->params.items[idx], st->name, &init, st->a->loc) < 0) {
+            scope_set(s, st->name, error_value);      /* reported once, not again at each use */
+            return -1;
+        }
+    }
     Param *p = &c->prog->params.items[idx];
     if (p->ndim != st->list.n || memcmp(p->shape, shape, p->ndim * sizeof *shape)) {
         diag_error(st->loc, "param '%s' was created with shape %s and is now asked for with shape %s (an instance called on inputs of another size?)",
@@ -599,6 +652,30 @@ static int bind_stream(Ctx *c, Scope *s, Node *st, Value v) {
     return 0;
 }
 
+/* `E = Encoder()` at the top of a train block declares instance E; `E1 = ae1.E1` takes one
+ * from an earlier block (its name stays E1 whatever it is bound to: parameters are named by
+ * instance). An instance name belongs to one block, so that its weights have one origin. */
+static int declare_instance(Ctx *c, Node *st, Value *v) {
+    Train *t = c->train;
+    Program *p = c->prog;
+    if (!v->name) {
+        v->name = st->list.items[0]->name;
+        for (Train *o = p->trains; o < t; o++)
+            for (int k = 0; k < o->ninst; k++)
+                if (!o->inst[k].from && !strcmp(o->inst[k].name, v->name)) {
+                    diag_error(st->loc, "instance '%s' is already declared in train block '%s': write `%s = %s.%s` to use its weights, or choose another name",
+                               v->name, o->name, v->name, o->name, v->name);
+                    diag_note(o->inst[k].loc, "'%s' is declared here", v->name);
+                    return -1;
+                }
+    }
+    for (int k = 0; k < t->ninst; k++)
+        if (!strcmp(t->inst[k].name, v->name)) return 0;     /* the same instance again */
+    if (t->ninst == 32) { diag_error(st->loc, "too many model instances in one train block"); return -1; }
+    t->inst[t->ninst++] = (Instance){ v->name, v->decl, st->loc, v->index };
+    return 0;
+}
+
 static int assign_stmt(Ctx *c, Scope *s, Node *st) {
     Value v = eval(c, s, st->a);
     if (v.kind == V_ERROR) {    /* the names stand for the error: no second message at each use */
@@ -611,11 +688,7 @@ static int assign_stmt(Ctx *c, Scope *s, Node *st) {
         if (r) return r < 0 ? -1 : 0;
     }
     if (st->list.n == 1) {
-        if (v.kind == V_INSTANCE) {
-            v.name = st->list.items[0]->name;
-            if (c->train && c->train->ninst < 32)
-                c->train->inst[c->train->ninst++] = (Instance){ v.name, v.decl, st->loc };
-        }
+        if (v.kind == V_INSTANCE && c->train && !c->g && declare_instance(c, st, &v) < 0) return -1;
         scope_set(s, st->list.items[0]->name, v);
         return 0;
     }
@@ -1112,12 +1185,24 @@ static Scope *train_scope(Program *p, Train *t) {
     return s;
 }
 
-static Scope *train_scopes[8];
+static Scope *sample_scope;
 
-static Scope *scope_for(Program *p, Train **t) {
-    if (!*t) {
+/* Sampling procedures see the first train block's names (its streams) and every block's model
+ * instances. */
+static Scope *scope_for(Program *p, Train **t, int sample) {
+    if (!*t || sample) {
         if (!p->ntrains) return (Scope *)p->globals;
         *t = &p->trains[0];
+        if (!sample_scope) {
+            sample_scope = scope_new(train_scopes[0]);
+            for (int k = 1; k < p->ntrains; k++)
+                for (int i = 0; train_scopes[k] && i < train_scopes[k]->n; i++) {
+                    Binding *b = &train_scopes[k]->b[i];
+                    if (b->v.kind == V_INSTANCE && !own_binding(train_scopes[0], b->name) && !own_binding(sample_scope, b->name))
+                        scope_set(sample_scope, b->name, b->v);
+                }
+        }
+        return sample_scope;
     }
     return train_scopes[*t - p->trains];
 }
@@ -1127,8 +1212,9 @@ int sema_build_block(Program *p, Train *t, Node *block, int batch, int training,
     ir_init(&out->g);
     out->loss = -1;
     out->batch = batch;
-    Scope *ts = scope_for(p, &t);
-    Ctx c = { .prog = p, .train = t, .g = &out->g, .out = out, .batch = batch, .training = training };
+    Scope *ts = scope_for(p, &t, block->kind == N_SAMPLE);
+    Ctx c = { .prog = p, .train = t, .g = &out->g, .out = out, .batch = batch, .training = training,
+              .sample = block->kind == N_SAMPLE };
     Scope *s = scope_new(ts);
     int errors0 = diag_errors();
     if (block->kind == N_SAMPLE) {
@@ -1347,11 +1433,11 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
 int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
     memset(sp, 0, sizeof *sp);
     Train *t = NULL;
-    Scope *ts = scope_for(p, &t);
+    Scope *ts = scope_for(p, &t, 1);
     Scope *s = scope_new(ts);
     int errors0 = diag_errors();
     SampleStage *st = new_stage(sp, sample);
-    Ctx c = { .prog = p, .train = t };
+    Ctx c = { .prog = p, .train = t, .sample = 1 };
     stage_ctx(&c, st);
     for (int i = 0; i < sample->list.n; i++) {
         Node *f = sample->list.items[i];
@@ -1455,6 +1541,7 @@ Program *sema_load(const char *path, Override *ov, int nov) {
     Node *ast = parse_file(ast_intern(path));
     if (!ast) return NULL;
     Program *p = xmalloc(sizeof *p);
+    sample_scope = NULL;
     p->path = path;
     p->ast = ast;
     p->overrides = ov;
@@ -1493,7 +1580,7 @@ int sema_check_overrides(Program *p) {
 
 /* ---------------------------------------------------------------------------------------- */
 
-static void init_param(Param *pr, Rng *rng) {
+static int init_param(Param *pr, Rng *rng) {
     int64_t fan_in = 1, fan_out = 1;
     if (pr->ndim >= 2) {
         int64_t receptive = 1;
@@ -1507,8 +1594,9 @@ static void init_param(Param *pr, Rng *rng) {
     case INIT_ZEROS: case INIT_ONES: case INIT_CONSTANT: {
         float v = pr->init == INIT_ONES ? 1 : pr->init == INIT_CONSTANT ? pr->init_a : 0;
         for (int64_t i = 0; i < pr->size; i++) pr->data[i] = v;
-        return;
+        return 0;
     }
+    case INIT_FILE: return param_file_fill(pr);
     case INIT_GLOROT_UNIFORM: uniform = 1; limit = sqrt(6.0 / (fan_in + fan_out)); break;
     case INIT_GLOROT_NORMAL: std = sqrt(2.0 / (fan_in + fan_out)); break;
     case INIT_HE_UNIFORM: uniform = 1; limit = sqrt(6.0 / fan_in); break;
@@ -1520,7 +1608,7 @@ static void init_param(Param *pr, Rng *rng) {
         rng_normal(rng, pr->data, pr->size);
         orthogonal_matrix(pr->data, rows, cols);
         for (int64_t i = 0; i < pr->size; i++) pr->data[i] *= pr->init_a;
-        return;
+        return 0;
     }
     case INIT_NORMAL: std = pr->init_a; break;
     case INIT_UNIFORM: uniform = 1; limit = pr->init_a; break;
@@ -1538,14 +1626,16 @@ static void init_param(Param *pr, Rng *rng) {
             pr->data[i] = (float)(z * scale);
         }
     }
+    return 0;
 }
 
-void sema_init_params(Program *p, uint64_t seed) {
+int sema_init_params(Program *p, uint64_t seed) {
     for (int i = 0; i < p->params.n; i++) {
         Rng rng;
         rng_init(&rng, seed * 1000003u + (uint64_t)i * 7919u + 1);   /* one stream per parameter */
-        init_param(&p->params.items[i], &rng);
+        if (init_param(&p->params.items[i], &rng) != 0) return -1;
     }
+    return 0;
 }
 
 int sema_summary(Program *p, FILE *f) {
@@ -1553,6 +1643,7 @@ int sema_summary(Program *p, FILE *f) {
         Train *t = &p->trains[ti];
         for (int k = 0; k < t->ninst; k++) {
             Instance *in = &t->inst[k];
+            if (in->from) continue;          /* summarised in the block that declares it */
             IrGraph g;
             ir_init(&g);
             SummaryRow rows[256];

@@ -10,7 +10,7 @@
 
 typedef enum VKind {
     V_NONE, V_NUM, V_STR, V_TENSOR, V_TUPLE, V_LAYER, V_MODEL, V_INSTANCE, V_DATA, V_STREAM,
-    V_OPT, V_INIT, V_BUILTIN, V_ARRAY, V_ERROR
+    V_OPT, V_INIT, V_BUILTIN, V_ARRAY, V_TRAIN, V_ERROR
 } VKind;
 
 typedef struct Value Value;
@@ -27,7 +27,8 @@ struct Value {
     Node *decl;            /* V_LAYER, V_MODEL, V_INSTANCE (the model) */
     const char *name;      /* V_INSTANCE, V_BUILTIN, V_OPT */
     const struct BuiltinDef *builtin;   /* V_BUILTIN */
-    int index;             /* V_STREAM, V_OPT */
+    int index;             /* V_STREAM, V_OPT, V_TRAIN; V_INSTANCE: 1 + the train block it was
+                              taken from (`E1 = ae1.E1`), 0 if declared where it is used */
     DataSpec *data;        /* V_DATA */
     int state;             /* V_TENSOR bound by `state`: the parameter index + 1 */
     Init init;             /* V_INIT */
@@ -69,6 +70,7 @@ typedef struct Ctx {
     int nrows, model_depth;
     const char *counter;   /* the run-time loop's variable in a sample stage ("{t}" in paths) */
     int select_depth;      /* inside an `if` on a run-time value: both branches are built */
+    int sample;            /* evaluating a sampling procedure */
 } Ctx;
 
 typedef struct Args {

@@ -42,7 +42,7 @@ const char *node_shape(Ctx *c, int node) {
 const char *kind_name(VKind k) {
     const char *names[] = { "nothing", "number", "string", "tensor", "tuple", "layer",
         "model", "model instance", "data set", "data stream", "optimizer", "initializer",
-        "built-in function", "array", "error" };
+        "built-in function", "array", "train block", "error" };
     return names[k];
 }
 

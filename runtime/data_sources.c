@@ -155,6 +155,17 @@ static void free_names(char **names, int64_t n) {
  * subfolder, the subfolders (sorted by name) being the classes 0, 1, ... */
 static int list_folder(const char *dir, Listing *l, char *err, int errlen) {
     memset(l, 0, sizeof *l);
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {    /* one image file: a data set of one */
+        size_t len = strlen(dir) + 1;
+        l->files = malloc(sizeof *l->files);
+        l->label = malloc(sizeof *l->label);
+        l->files[0] = data_alloc(len);
+        memcpy(l->files[0], dir, len);
+        l->label[0] = -1;
+        l->n = l->cap = 1;
+        return 0;
+    }
     int64_t n;
     char **names = list_dir(dir, 0, &n, err, errlen);
     if (!names) return -1;

@@ -246,10 +246,16 @@ static int do_saves(Run *r, Compiled *c) {
 
 static const char *meta_u64(char *buf, size_t n, unsigned long long v) { snprintf(buf, n, "%llu", v); return buf; }
 
+/* Where a train block's checkpoints go: out/checkpoints, or out/checkpoints/NAME in a program
+ * of several blocks, so that each block's last weights stay for the blocks that use its
+ * instances (M04's greedy pretraining) and steps numbered from 0 by each never collide. */
+static void ckpt_dir(const Program *p, const Train *t, const char *out_dir, char *dir, int len) {
+    if (p->ntrains > 1 && t) snprintf(dir, len, "%s/checkpoints/%s", out_dir, t->name);
+    else snprintf(dir, len, "%s/checkpoints", out_dir);
+}
+
 /* deletes the oldest step_*.safetensors beyond the newest `keep` */
-static void prune_checkpoints(const char *dir, int keep) {
-    char cmd_dir[1024];
-    snprintf(cmd_dir, sizeof cmd_dir, "%s/checkpoints", dir);
+static void prune_checkpoints(const char *cmd_dir, int keep) {
     struct dirent **list;
     int n = scandir(cmd_dir, &list, NULL, alphasort);
     if (n < 0) return;
@@ -316,8 +322,9 @@ static int save_checkpoint(Run *r) {
         { "rng_shuffle_epoch", meta_u64(b[6], 64, r->shuffle_counter) },
         { "optimizer_steps", opt_t }, { "optimizer_u_product", opt_u }, { "history", hist_caps },
     };
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/checkpoints/step_%08lld.safetensors", r->o->out_dir, (long long)r->step);
+    char path[1024], err[512], dir[900];
+    ckpt_dir(p, r->t, r->o->out_dir, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/step_%08lld.safetensors", dir, (long long)r->step);
     int rc = st_write(path, ts, nt, meta, sizeof meta / sizeof meta[0], err, sizeof err);
     for (int i = 0; i < nt; i++) free(names[i]);
     free(names);
@@ -325,13 +332,18 @@ static int save_checkpoint(Run *r) {
     if (rc != 0) { fail(err); return -1; }
     /* the pointer to the newest checkpoint is replaced atomically too */
     char latest[1024];
-    snprintf(latest, sizeof latest, "%s/checkpoints/latest", r->o->out_dir);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
     const char *base = strrchr(path, '/') + 1;
     char line[256];
     int n = snprintf(line, sizeof line, "%s\n", base);
     if (write_file_atomic(latest, line, n, err, sizeof err) != 0) { fail(err); return -1; }
+    if (p->ntrains > 1) {       /* out/checkpoints/latest: the newest of any block, as "NAME/step_..." */
+        snprintf(latest, sizeof latest, "%s/checkpoints/latest", r->o->out_dir);
+        n = snprintf(line, sizeof line, "%s/%s\n", r->t->name, base);
+        if (write_file_atomic(latest, line, n, err, sizeof err) != 0) { fail(err); return -1; }
+    }
     snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
-    prune_checkpoints(r->o->out_dir, r->o->keep_checkpoints > 0 ? r->o->keep_checkpoints : 5);
+    prune_checkpoints(dir, r->o->keep_checkpoints > 0 ? r->o->keep_checkpoints : 5);
     return 0;
 }
 
@@ -426,19 +438,20 @@ done:
     return rc;
 }
 
-/* the checkpoint named by out_dir/checkpoints/latest; 1 if there is none */
-static int latest_checkpoint(const char *out_dir, char *path, int len, int quiet) {
+/* the checkpoint named by DIR/latest (DIR: out/checkpoints, or a block's directory under it);
+ * 1 if there is none */
+static int latest_in(const char *dir, char *path, int len, int quiet) {
     char latest[1024], err[512];
     unsigned char *text;
     size_t n;
-    snprintf(latest, sizeof latest, "%s/checkpoints/latest", out_dir);
+    snprintf(latest, sizeof latest, "%s/latest", dir);
     if (access(latest, F_OK) != 0 && quiet) return 1;
     if (read_file_all(latest, &text, &n, err, sizeof err) != 0) {
         fprintf(stderr, "gmc: no checkpoint: %s (train first, or give --ckpt FILE)\n", err);
         return -1;
     }
     text[strcspn((char *)text, "\r\n")] = 0;
-    snprintf(path, len, "%s/checkpoints/%s", out_dir, (char *)text);
+    snprintf(path, len, "%s/%s", dir, (char *)text);
     free(text);
     return 0;
 }
@@ -798,11 +811,21 @@ static const char *step_name(Train *t, int si) {
     return t->steps[si]->name ? t->steps[si]->name : t->nsteps == 1 ? "loss" : fmt_step(si);
 }
 
+/* metrics.csv, loss_curve.png; metrics_NAME.csv ... for block NAME of a program of several */
+static const char *out_name(Run *r, const char *stem, const char *ext) {
+    static char b[2][320];
+    static int k;
+    k ^= 1;
+    if (r->p->ntrains > 1) snprintf(b[k], sizeof b[k], "%s_%s.%s", stem, r->t->name, ext);
+    else snprintf(b[k], sizeof b[k], "%s.%s", stem, ext);
+    return b[k];
+}
+
 /* metrics.csv: one row per iteration with every step's loss, and validation values at epoch
  * ends; appended to on --resume */
 static void metrics_open(Run *r, int append) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/metrics.csv", r->o->out_dir);
+    snprintf(path, sizeof path, "%s/%s", r->o->out_dir, out_name(r, "metrics", "csv"));
     r->metrics = fopen(path, append ? "a" : "w");
     if (!r->metrics) { fprintf(stderr, "gmc: cannot write %s: %s\n", path, strerror(errno)); return; }
     if (append) return;
@@ -828,7 +851,7 @@ static void plot_history(Run *r) {
     PlotSeries s[16];
     for (int si = 0; si < r->t->nsteps; si++) s[si] = (PlotSeries){ step_name(r->t, si), r->history[si] };
     char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/loss_curve.png", r->o->out_dir);
+    snprintf(path, sizeof path, "%s/%s", r->o->out_dir, out_name(r, "loss_curve", "png"));
     if (plot_losses(path, s, r->t->nsteps, r->nhistory, err, sizeof err) != 0) fail(err);
 }
 
@@ -878,6 +901,48 @@ static int run_step(Run *r, int si, int64_t start, int n, double *loss_out) {
     return 0;
 }
 
+/* Instances taken from an earlier train block (`E1 = ae1.E1`) start from that block's latest
+ * checkpoint, so weights carry over from block to block. */
+static int load_imported(Run *r) {
+    Program *p = r->p;
+    Train *t = r->t;
+    for (int k = 0; k < t->ninst; k++) {
+        Instance *in = &t->inst[k];
+        if (!in->from) continue;
+        Train *src = &p->trains[in->from - 1];
+        char dir[900], path[1024], err[512];
+        ckpt_dir(p, src, r->o->out_dir, dir, sizeof dir);
+        int rc = latest_in(dir, path, sizeof path, 1);
+        if (rc > 0) {
+            fprintf(stderr, "gmc: train block '%s' uses %s of train block '%s', which has no checkpoint under %s: train it first (gmc %s --run %s)\n",
+                    t->name, in->name, src->name, dir, p->path, src->name);
+            return -1;
+        }
+        if (rc < 0) return -1;
+        StFile *f = st_open(path, err, sizeof err);
+        if (!f) { fail(err); return -1; }
+        int n = 0, bad = 0;
+        for (int i = 0; i < p->params.n; i++) {
+            Param *pr = &p->params.items[i];
+            if (strcmp(pr->owner, in->name)) continue;
+            const StTensor *st = st_find(f, pr->name);
+            int64_t size = 1;
+            for (int d = 0; st && d < st->ndim; d++) size *= st->dims[d];
+            if (!st || size != pr->size) {
+                fprintf(stderr, "gmc: %s: %s '%s'\n", path, st ? "wrong shape for parameter" : "no parameter", pr->name);
+                bad = 1;
+                continue;
+            }
+            memcpy(pr->data, st->data, size * sizeof(float));
+            n++;
+        }
+        st_close(f);
+        if (bad) return -1;
+        printf("%s: weights of train block %s from %s\n", in->name, src->name, path);
+    }
+    return 0;
+}
+
 int run_train(Program *p, Train *t, const RunOptions *o) {
     Run run, *r = &run;
     if (!t->nsteps) {           /* fine for --check and --summary, not for training */
@@ -892,7 +957,7 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
         return 2;
     }
     if (load_streams(r) != 0) { teardown(r); return 2; }
-    sema_init_params(p, o->seed);
+    if (sema_init_params(p, o->seed) != 0 || load_imported(r) != 0) { teardown(r); return 2; }
     Compiled *first = compiled(r, t->steps[0], 0, 1);
     if (!first) { teardown(r); return 1; }
     /* an epoch is one pass over the stream the first step reads */
@@ -915,14 +980,16 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
     int resumed = 0;
     if (o->resume) {
         char path[1024];
-        int rc = o->ckpt ? (snprintf(path, sizeof path, "%s", o->ckpt), 0) : latest_checkpoint(o->out_dir, path, sizeof path, 1);
+        char dir[900];
+        ckpt_dir(p, t, o->out_dir, dir, sizeof dir);
+        int rc = o->ckpt ? (snprintf(path, sizeof path, "%s", o->ckpt), 0) : latest_in(dir, path, sizeof path, 1);
         if (rc < 0) { teardown(r); return 2; }
         if (rc == 0) {
             if (resume_from(r, path) != 0) { teardown(r); return 2; }
             printf("resuming %s from %s: epoch %d, batch %lld, step %lld\n", t->name, path, r->epoch,
                    (long long)r->batch, (long long)r->step);
             resumed = 1;
-        } else printf("no checkpoint under %s/checkpoints: starting afresh\n", o->out_dir);
+        } else printf("no checkpoint under %s: starting afresh\n", dir);
     }
     metrics_open(r, resumed);
     int64_t total_iters = t->max_steps ? t->max_steps : t->epochs * iters_per_epoch;
@@ -1000,7 +1067,8 @@ int run_train(Program *p, Train *t, const RunOptions *o) {
         printf("\nfinished %s in %.1f s: %lld steps", t->name, now() - r->t_start, (long long)r->step);
         for (int si = 0; si < t->nsteps; si++) printf(", last %s %.4f", step_name(t, si), last_loss[si]);
         plot_history(r);
-        printf("\n  wrote %s/metrics.csv, %s/loss_curve.png and %s\n", o->out_dir, o->out_dir, r->last_ckpt);
+        printf("\n  wrote %s/%s, ", o->out_dir, out_name(r, "metrics", "csv"));
+        printf("%s/%s and %s\n", o->out_dir, out_name(r, "loss_curve", "png"), r->last_ckpt);
     }
     teardown(r);
     return status;
@@ -1114,9 +1182,70 @@ static int run_stages(Run *r, Node *sample, SampleProgram *sp) {
     return status;
 }
 
+/* Weights for a sampling procedure: --ckpt FILE, or the latest checkpoint; in a program of
+ * several train blocks, each block's latest checkpoint gives the instances that block uses, in
+ * program order, so an instance has the weights of the last block that trained or used it.
+ * have[i] is set for each parameter loaded; `from` describes where they came from. */
+static int load_sample_weights(Program *p, const RunOptions *o, char *have, char *from, int len) {
+    char path[1024], dir[900], err[512];
+    int files = 0;
+    for (int b = 0; b < (o->ckpt || p->ntrains <= 1 ? 1 : p->ntrains); b++) {
+        Train *t = o->ckpt || p->ntrains <= 1 ? NULL : &p->trains[b];
+        if (o->ckpt) snprintf(path, sizeof path, "%s", o->ckpt);
+        else {
+            ckpt_dir(p, t, o->out_dir, dir, sizeof dir);
+            int rc = latest_in(dir, path, sizeof path, t != NULL);
+            if (rc < 0) return -1;
+            if (rc > 0) continue;         /* a block not trained yet */
+        }
+        StFile *f = st_open(path, err, sizeof err);
+        if (!f) { fail(err); return -1; }
+        int found = 0;
+        for (int i = 0; i < p->params.n; i++) {
+            Param *pr = &p->params.items[i];
+            int used = !t;
+            for (int k = 0; t && k < t->ninst && !used; k++) used = !strcmp(t->inst[k].name, pr->owner);
+            const StTensor *st = used ? st_find(f, pr->name) : NULL;
+            if (!st) continue;
+            int64_t size = 1;
+            for (int k = 0; k < st->ndim; k++) size *= st->dims[k];
+            if (size != pr->size) {
+                fprintf(stderr, "gmc: %s: wrong shape for parameter '%s'\n", path, pr->name);
+                st_close(f);
+                return -1;
+            }
+            memcpy(pr->data, st->data, size * sizeof(float));
+            have[i] = 1;
+            found++;
+        }
+        st_close(f);
+        if (!found && !t) { fprintf(stderr, "gmc: %s: holds none of the program's parameters\n", path); return -1; }
+        size_t l = files ? strlen(from) : 0;
+        snprintf(from + l, len - l, "%s%s", files ? ", " : "", path);
+        files++;
+    }
+    if (!files) {
+        fprintf(stderr, "gmc: no checkpoint of any train block under %s/checkpoints (train first, or give --ckpt FILE)\n", o->out_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* 2 (after a message) if graph g uses a parameter that was not loaded */
+static int missing_params(Program *p, const IrGraph *g, const char *have, const char *from, Node *sample) {
+    for (int k = 0; k < g->n; k++) {
+        const IrNode *n = &g->nodes[k];
+        if (n->op == IR_PARAM && !have[n->slot]) {
+            fprintf(stderr, "gmc: %s: no parameter '%s', which %s uses\n", from, p->params.items[n->slot].name, sample->name);
+            return 2;
+        }
+    }
+    return 0;
+}
+
 int run_sample(Program *p, Node *sample, const RunOptions *o) {
     Run run, *r = &run;
-    char path[1024], err[512];
+    char path[4096];
     /* the graphs first: a procedure that uses no parameter needs no checkpoint */
     int staged = sema_sample_has_loops(sample), need_ckpt = 0;
     SampleProgram *sp = NULL;
@@ -1149,49 +1278,36 @@ int run_sample(Program *p, Node *sample, const RunOptions *o) {
         teardown(r);
         return status;
     }
-    if (o->ckpt) snprintf(path, sizeof path, "%s", o->ckpt);
-    else if (latest_checkpoint(o->out_dir, path, sizeof path, 0) != 0) { if (sp) { sema_free_sample(sp); free(sp); } return 2; }
-    StFile *f = st_open(path, err, sizeof err);
-    if (!f) { fail(err); return 2; }
+    char *have = calloc(p->params.n + 1, 1);
+    if (load_sample_weights(p, o, have, path, sizeof path) != 0) {
+        free(have);
+        if (sp) { sema_free_sample(sp); free(sp); }
+        return 2;
+    }
+    if (setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) { free(have); teardown(r); return 2; }
+    printf("sampling %s from %s\n", sample->name, path);
     /* a file may hold only some models (only the generator): the parameters the procedure
      * uses must all be there */
-    int rc = load_params(p, f, path, 1);
-    if (rc == 0 && setup(r, p, p->ntrains ? &p->trains[0] : NULL, o) != 0) rc = -1;
-    if (rc != 0) { st_close(f); return 2; }
-    printf("sampling %s from %s\n", sample->name, path);
-    if (staged) {
-        int status = 0;
-        for (int i = 0; i < sp->nstages && !status; i++)
-            for (int k = 0; k < sp->stages[i].bg.g.n; k++) {
-                IrNode *n = &sp->stages[i].bg.g.nodes[k];
-                if (n->op == IR_PARAM && !st_find(f, p->params.items[n->slot].name)) {
-                    fprintf(stderr, "gmc: %s: no parameter '%s', which %s uses\n", path, p->params.items[n->slot].name, sample->name);
-                    status = 2;
-                    break;
-                }
-            }
-        st_close(f);
+    int status = 0;
+    for (int i = 0; i < (sp ? sp->nstages : 0) && !status; i++)
+        status = missing_params(p, &sp->stages[i].bg.g, have, path, sample);
+    Compiled *c = NULL;
+    if (!sp && !status) {
+        c = compiled(r, sample, 0, 0);
+        status = c ? missing_params(p, &c->bg.g, have, path, sample) : 1;
+    }
+    free(have);
+    if (sp) {
         if (!status) status = run_stages(r, sample, sp);
         sema_free_sample(sp);
         free(sp);
-        teardown(r);
-        return status;
-    }
-    Compiled *c = compiled(r, sample, 0, 0);
-    int status = c ? 0 : 1;
-    for (int i = 0; c && i < c->bg.g.n && !status; i++) {
-        IrNode *n = &c->bg.g.nodes[i];
-        if (n->op == IR_PARAM && !st_find(f, p->params.items[n->slot].name)) {
-            fprintf(stderr, "gmc: %s: no parameter '%s', which %s uses\n", path, p->params.items[n->slot].name, sample->name);
-            status = 2;
+    } else {
+        if (!status && fill_first_batches(r, c) != 0) status = 2;
+        if (!status && first_stream(&c->bg) >= 0) status = sample_over_data(r, sample);
+        else if (!status) {
+            plan_run(c->plan, &r->rng);
+            status = do_saves(r, c) ? 2 : 0;
         }
-    }
-    st_close(f);
-    if (c && !status && fill_first_batches(r, c) != 0) status = 2;
-    if (!status && first_stream(&c->bg) >= 0) status = sample_over_data(r, sample);
-    else if (!status) {
-        plan_run(c->plan, &r->rng);
-        status = do_saves(r, c) ? 2 : 0;
     }
     teardown(r);
     return status;
@@ -1209,7 +1325,7 @@ int run_grad_dump(Program *p, Train *t, const char **feeds, int nfeeds, const ch
     Run run, *r = &run;
     if (setup(r, p, t, o) != 0) return 2;
     r->keep_leaves = 1;
-    sema_init_params(p, o->seed);
+    if (sema_init_params(p, o->seed) != 0) { teardown(r); return 2; }
     char err[512];
     float *x[8] = { 0 };
     int ndim[8] = { 0 }, dump_name[8] = { 0 }, batch = 0, rc = 2;

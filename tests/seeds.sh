@@ -52,6 +52,7 @@ total examples/vae_mlp.gm E 403972                 # M22
 total examples/vae_mlp.gm D 403728
 total examples/seeds/m23_dcgan.gm G 1879360        # M23
 total examples/seeds/m23_dcgan.gm D 212865
+total examples/seeds/m28_style_transfer.gm V 12944960    # M28: VGG19 to conv5_1
 # M19: 4u(in + u + 1) per LSTM + a dense head; the book's 243,143 is for 71 characters
 # (tests/stdlib.sh), the default corpus here has 76: 104,960 + 131,584 + 9,804
 total examples/seeds/m19_char_lstm.gm m 246348
@@ -64,6 +65,91 @@ expect "m19_char_lstm.gm: the validation loss is below uniform guessing, log(76)
 expect "m19_char_lstm.gm: 30 sampled character ids, each one of the 76" \
     "/usr/bin/python3 -c 'import numpy as np, sys; t = np.load(sys.argv[1]); sys.exit(not (t.shape == (1, 30) and (t == t.astype(int)).all() and t.min() >= 0 and t.max() < 76))' '$tmp/m19/m19_text.npy'"
 
+# M04: weights carry over between train blocks. ae1, then ae2 on the codes of ae1's frozen
+# encoder, then the stack of both, fine-tuned (a few batches each).
+m04=examples/seeds/m04_greedy_ae.gm
+out=$($GMC $m04 --run --set epochs=1 --limit-batches 40 --out "$tmp/m04" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: the three blocks run in order" '[ $rc -eq 0 ]' || printf '%s\n' "$out" | tail -5
+expect "m04_greedy_ae.gm: ae2 and stacked start from the weights of ae1 (and ae2)" \
+    "printf '%s\n' \"\$out\" | grep -q '^E1: weights of train block ae1 from .*checkpoints/ae1/step_00000040.safetensors' &&
+     printf '%s\n' \"\$out\" | grep -q '^D2: weights of train block ae2 from .*checkpoints/ae2/step_00000040.safetensors'"
+st_py="import sys; sys.path.insert(0, 'tests/torch'); import st, numpy as np"
+ck="$tmp/m04/checkpoints"
+expect "m04_greedy_ae.gm: ae1's encoder, frozen in ae2, is bit-identical in ae2's checkpoint" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$ck/ae1/step_00000040.safetensors')[0], st.read('$ck/ae2/step_00000040.safetensors')[0]
+e = [k for k in a if k.startswith('E1.')]
+sys.exit(not (len(e) == 2 and all(np.array_equal(a[k], b[k]) for k in e)))\""
+expect "m04_greedy_ae.gm: the stack is fine-tuned (E1 changed in stacked's checkpoint)" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$ck/ae1/step_00000040.safetensors')[0], st.read('$ck/stacked/step_00000040.safetensors')[0]
+sys.exit(np.array_equal(a['E1.dense.W'], b['E1.dense.W']))\""
+# the stack's first loss is that of the trained layers, far below a fresh autoencoder's
+first() { sed -n '2p' "$tmp/m04/metrics_$1.csv" | cut -d, -f4; }
+expect "m04_greedy_ae.gm: the stacked AE starts from pretrained weights: first loss $(first stacked) < 0.5 x ae1's first $(first ae1)" \
+    "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 0.5 * float(sys.argv[2]))' $(first stacked) $(first ae1)"
+out=$($GMC $m04 --sample reconstruct --out "$tmp/m04" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: --sample reconstruct reads each block's last checkpoint" \
+    '[ $rc -eq 0 ] && [ -s "$tmp/m04/reconstructions.png" ] && printf "%s\n" "$out" | grep -q "checkpoints/stacked/step_00000040"'
+out=$($GMC $m04 --run stacked --out "$tmp/m04-fresh" 2>&1); rc=$?
+expect "m04_greedy_ae.gm: --run stacked alone, before ae1 ran, fails naming ae1" \
+    "[ \$rc -eq 2 ] && printf '%s\n' \"\$out\" | grep -q \"uses E1 of train block 'ae1', which has no checkpoint\""
+
+# M28: VGG's weights from a user's safetensors file (torchvision's names and layout), frozen;
+# the image's pixels trained. A small random network of VGG19's layout and two PNG images,
+# written here; five steps.
+/usr/bin/python3 - "$tmp" <<'PY'
+import sys, struct, zlib, numpy as np
+sys.path.insert(0, "tests/torch")
+import st
+r = np.random.default_rng(5)
+t, cin = {}, 3
+for idx, cout in ((0, 4), (2, 4), (5, 8), (7, 8), (10, 8), (12, 8), (14, 8), (16, 8),
+                  (19, 16), (21, 16), (23, 16), (25, 16), (28, 16)):
+    t["features.%d.weight" % idx] = r.normal(0, np.sqrt(2 / (9 * cin)), (cout, cin, 3, 3))
+    t["features.%d.bias" % idx] = r.normal(0, 0.1, cout)
+    cin = cout
+st.write(sys.argv[1] + "/vgg_small.safetensors", t)
+def png(path, a):           # 8-bit RGB, no filter
+    raw = b"".join(b"\0" + row.tobytes() for row in a)
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", a.shape[1], a.shape[0], 8, 2, 0, 0, 0))
+                           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+png(sys.argv[1] + "/content.png", r.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+png(sys.argv[1] + "/style.png", r.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+PY
+m28="examples/seeds/m28_style_transfer.gm --set vgg=$tmp/vgg_small.safetensors --set widths=[4,8,8,16,16] --set image_size=32"
+out=$($GMC $m28 --run --set steps=5 --set content=$tmp/content.png --set style=$tmp/style.png --out "$tmp/m28" 2>&1); rc=$?
+expect "m28_style_transfer.gm: five steps from a VGG-shaped safetensors file and two PNG images" '[ $rc -eq 0 ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m28_style_transfer.gm: VGG's kernels are the file's, permuted, and stay frozen; the image is trained and its loss falls" \
+    "/usr/bin/python3 -c \"$st_py
+w = st.read('$tmp/vgg_small.safetensors')[0]
+c = st.read('$tmp/m28/checkpoints/step_00000005.safetensors')[0]
+loss = [float(l.split(',')[3]) for l in open('$tmp/m28/metrics.csv').read().split()[1:]]
+frozen = all(np.array_equal(c['V.vgg_conv%s.W' % s], w['features.%d.weight' % i].transpose(2, 3, 1, 0)) and
+             np.array_equal(c['V.vgg_conv%s.b' % s], w['features.%d.bias' % i])
+             for s, i in (('', 0), ('_1', 2), ('_12', 28)))
+sys.exit(not (frozen and len(loss) == 5 and loss[-1] < loss[0]))\""
+out=$($GMC examples/seeds/m28_style_transfer.gm --check --set vgg=$tmp/vgg_small.safetensors --set "widths=[4,8,8,16,32]" 2>&1); rc=$?
+expect "m28_style_transfer.gm: a file of other widths is an error naming the tensor and both shapes" \
+    "[ \$rc -eq 1 ] && printf '%s\n' \"\$out\" | grep -q \"error: tensor 'features.28.weight' of .*vgg_small.safetensors has shape \[16, 16, 3, 3\], permuted \[3, 3, 16, 16\], param 'W' has shape \[3, 3, 16, 32\]\""
+
+# M15: the diffusion block takes ae's encoder (frozen) and the sampler decodes with ae's
+# decoder. Cheap: ae checkpointed untrained (0 epochs), two batches of ldm, 5 denoising steps.
+m15=examples/seeds/m15_latent_diffusion.gm
+out=$($GMC $m15 --run ae --set epochs=0 --out "$tmp/m15" 2>&1) &&
+    out=$($GMC $m15 --run ldm --set epochs=1 --limit-batches 2 --set batch_size=8 --out "$tmp/m15" 2>&1) &&
+    out=$($GMC $m15 --sample generate --set T=5 --set n=4 --out "$tmp/m15" 2>&1); rc=$?
+expect "m15_latent_diffusion.gm: ae, ldm on ae's codes, and sampling in latent space run" '[ $rc -eq 0 ]' ||
+    printf '%s\n' "$out" | tail -5
+expect "m15_latent_diffusion.gm: ldm keeps ae's encoder bit-identical; 4 decoded 28x28 images in [0, 1] from both blocks' weights" \
+    "/usr/bin/python3 -c \"$st_py
+a, b = st.read('$tmp/m15/checkpoints/ae/step_00000000.safetensors')[0], st.read('$tmp/m15/checkpoints/ldm/step_00000002.safetensors')[0]
+x = np.load('$tmp/m15/latent_diffusion.npy')
+sys.exit(not (all(np.array_equal(a[k], b[k]) for k in a if k.startswith('E.')) and
+              x.shape == (4, 28, 28, 1) and x.min() >= 0 and x.max() <= 1))\" &&
+     printf '%s\n' \"\$out\" | grep -q 'checkpoints/ae/step_00000000.*checkpoints/ldm/step_00000002'"
 # M33 with spectral normalisation: D's trainable count is the plain D's, plus u [out] and
 # v [fan_in, 1] of each of its three kernels as non-trainable state: (512 + 784) + (512 + 512)
 # + (1 + 512) = 2,833

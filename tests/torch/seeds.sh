@@ -60,6 +60,7 @@ done <<'LIST'
 m01_linear_ae examples/seeds/m01_linear_ae.gm cloud 0
 ae_mlp examples/ae_mlp.gm img28 0
 ae_tied examples/ae_tied.gm img28 0
+m04_greedy_ae examples/seeds/m04_greedy_ae.gm img28 ae1,ae2,stacked
 m05_conv_ae examples/seeds/m05_conv_ae.gm img28 0
 m06_denoising_ae examples/seeds/m06_denoising_ae.gm img28 0
 m06_denoising_ae-gaussian examples/seeds/m06_denoising_ae.gm img28 0 noise=gaussian
@@ -90,6 +91,8 @@ m21_acgan examples/seeds/m21_acgan.gm img28c,labels discriminator batch_size=4
 m21_acgan examples/seeds/m21_acgan.gm - generator batch_size=4
 m30_cvae examples/seeds/m30_cvae.gm img28 0
 m14_ddpm examples/seeds/m14_ddpm.gm img28c 0 batch_size=4
+m15_latent_diffusion examples/seeds/m15_latent_diffusion.gm img28c ae batch_size=4
+m15_latent_diffusion examples/seeds/m15_latent_diffusion.gm img28c,labels ldm batch_size=4
 m19_char_lstm examples/seeds/m19_char_lstm.gm chars,next 0
 m33_gan_variants examples/seeds/m33_gan_variants.gm img28s discriminator batch_size=4
 m33_gan_variants examples/seeds/m33_gan_variants.gm - generator batch_size=4
@@ -114,3 +117,8 @@ m32_realnvp examples/seeds/m32_realnvp.gm img28 0 hidden=32
 LIST
 if $PY tests/torch/seeds_crosscheck.py "$tmp/seeds" > "$tmp/check" 2>&1; then cat "$tmp/check"
 else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py: exited with an error"; fi
+# M28: VGG from a torchvision-layout safetensors file; the loss and the image's gradient
+mkdir -p "$tmp/m28"
+$PY tests/torch/style_crosscheck.py "$GMC" "$tmp/m28" > "$tmp/m28.log" 2>&1; rc=$?
+cat "$tmp/m28.log"
+if [ $rc -ne 0 ] && ! grep -q "^FAIL - " "$tmp/m28.log"; then echo "FAIL - style_crosscheck.py exited with status $rc"; fi

@@ -204,6 +204,21 @@ def mlp_ae(d, step, drop=None, code=lambda n, h: relu(n.dense(relu(n.dense(h))))
     return mse(n.dense(relu(n.dense(code(e, h)))).reshape(x.shape), x)
 
 
+def m04_greedy_ae(d, step):
+    """M04: ae1 784-100-784; ae2 100-30-100 on ae1's codes; the stack E1 E2 D2 D1"""
+    x = d.input()
+    enc1 = lambda h: relu(Net(d, "E1").dense(flat(h)))
+    dec1 = lambda h: Net(d, "D1").dense(h).reshape(x.shape)
+    enc2 = lambda h: relu(Net(d, "E2").dense(h))
+    dec2 = lambda z: relu(Net(d, "D2").dense(z))
+    if step == "ae1":
+        return mse(dec1(enc1(x)), x)
+    if step == "ae2":
+        h = enc1(x)
+        return mse(dec2(enc2(h)), h)
+    return mse(dec1(dec2(enc2(enc1(x)))), x)
+
+
 def ae_tied(d, step):
     x = d.input()
     a = Net(d, "A")
@@ -583,6 +598,50 @@ def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
     return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
 
 
+def m15_latent_diffusion(d, step, T=1000, s=0.008, embed=64):
+    """M15: the conv autoencoder (step ae); the class-conditioned denoiser on the codes of the
+    frozen encoder (step ldm)"""
+    x = d.input()
+    e = Net(d, "E")
+    z = torch.tanh(e.conv(relu(e.conv(relu(e.conv(x, s=2)), s=2))))
+    if step == "ae":
+        n = Net(d, "D")
+        r = torch.sigmoid(n.conv(relu(n.deconv(relu(n.deconv(relu(n.conv(z)), s=2)), s=2))))
+        return mse(r, x)
+    # the schedule as gmc folds it: compile-time arrays in double, a float32 table
+    tt = np.arange(T + 1, dtype=np.float64)
+    f = np.cos(((tt / T + s) / (1 + s)) * np.pi / 2) ** 2
+    alpha = np.concatenate([[1], np.clip(f[1:] / f[:-1], 0.001, 1)])
+    abar = torch.tensor(np.cumprod(alpha).astype(np.float32), dtype=d.dt)
+    y = d.input(1)
+    t = d.randint(1, T + 1)
+    a = abar[t.long()].reshape(-1, 1, 1, 1)
+    eps = d.noise()
+    # std.nn's time_embedding in float32, as gmc computes it
+    freq = torch.tensor(np.exp(np.arange(embed // 2) * (-2 * np.log(10000) / embed)).astype(np.float32))
+    ang = t.float().reshape(-1, 1) * freq
+    time = torch.stack([torch.sin(ang), torch.cos(ang)], -1).reshape(-1, embed).to(d.dt)
+    n = Net(d, "N")
+    n.name("time_embedding")
+    cond = time + d[n.name("embedding") + ".W"][y.long()]
+    cond = F.silu(n.dense(cond))
+
+    def block(h, dim):
+        b = n.sub("block")
+        h = b.conv(h)
+        g = b.name("groupnorm")
+        shp = h.shape
+        hg = h.reshape(shp[0], -1, 8, shp[-1] // 8)
+        c = hg - hg.mean(dim=(1, 3), keepdim=True)
+        h = (c / torch.sqrt((c * c).mean(dim=(1, 3), keepdim=True) + 1e-3)).reshape(shp)
+        h = h * d[g + ".gamma"] + d[g + ".beta"]
+        h = h + b.dense(cond)[:, None, None, :]
+        return F.silu(h)
+    noisy = torch.sqrt(a) * z + torch.sqrt(1 - a) * eps
+    h1 = block(noisy, 64)
+    h2 = block(h1, 128)
+    h3 = block(h2, 64) + h1
+    return mse(n.conv(h3), eps)
 def pixelnorm(x):
     return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-8)
 
@@ -825,6 +884,7 @@ BUILDERS = {
     "m01_linear_ae": m01_linear_ae,
     "ae_mlp": mlp_ae,                                                       # M02
     "ae_tied": ae_tied,                                                     # M03
+    "m04_greedy_ae": m04_greedy_ae,
     "m05_conv_ae": m05_conv_ae,
     "m06_denoising_ae": lambda d, s: mlp_ae(d, s, "dropout"),
     "m06_denoising_ae-gaussian": lambda d, s: mlp_ae(d, s, "gaussian"),
@@ -846,6 +906,7 @@ BUILDERS = {
     "m21_acgan": m21_acgan,
     "m30_cvae": m30_cvae,
     "m14_ddpm": m14_ddpm,
+    "m15_latent_diffusion": m15_latent_diffusion,
     "m19_char_lstm": m19_char_lstm,
     "m29_pixelcnn": m29_pixelcnn,
     "m29_pixelcnn-rgb": m29_pixelcnn,
