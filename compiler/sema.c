@@ -1677,6 +1677,20 @@ int sema_summary(Program *p, FILE *f) {
                 snprintf(shp + n, sizeof shp - n, ")");
                 fprintf(f, "%-32s %-24s %12lld\n", rows[i].name, shp, (long long)params_under(p, rows[i].name));
             }
+            /* a parameter the model body creates itself (StyleGAN's constant input) is no
+             * layer's: a row of its own, with its shape (no batch axis) */
+            size_t ol = strlen(in->name);
+            for (int i = 0; i < p->params.n; i++) {
+                Param *pr = &p->params.items[i];
+                if (strcmp(pr->owner, in->name) || strncmp(pr->name, in->name, ol) ||
+                    pr->name[ol] != '.' || strchr(pr->name + ol + 1, '.')) continue;
+                char shp[128];
+                int n = snprintf(shp, sizeof shp, "(");
+                for (int d = 0; d < pr->ndim; d++)
+                    n += snprintf(shp + n, sizeof shp - n, d ? ", %lld" : "%lld", (long long)pr->shape[d]);
+                snprintf(shp + n, sizeof shp - n, ")");
+                fprintf(f, "%-32s %-24s %12lld\n", pr->name, shp, (long long)pr->size);
+            }
             fprintf(f, "%.*s\n", 70, "======================================================================");
             fprintf(f, "Total params: %lld\nTrainable params: %lld\nNon-trainable params: %lld\n\n",
                     (long long)(total + frozen), (long long)total, (long long)frozen);

@@ -266,3 +266,8 @@ g = np.load(sys.argv[1]).reshape(11, -1)
 probe = [0, 1, 2, 27, 28, 29, 30, 400, 401, 402, g.shape[1] - 1]
 sys.exit(not (all((g[k, i:] == 0).all() for k, i in enumerate(probe)) and all((g[k, :i] != 0).any() for k, i in enumerate(probe) if i > 0)))' '$o/dependence.npy'"
 done
+
+# a parameter a model body creates itself (StyleGAN's constant input) has a summary row
+$GMC examples/seeds/m13_stylegan.gm --summary > "$tmp/sum" 2>&1
+expect "m13_stylegan.gm --summary: the learned constant input S.start (4, 4, 128) has a row of 2048" \
+    "grep -q '^S\.start  *(4, 4, 128)  *2048\$' '$tmp/sum'"
