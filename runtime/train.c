@@ -53,6 +53,9 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     double optimizer_seconds;  /* --stats */
+    double graph_cpu, plan_cpu;  /* --stats: this thread's CPU time building block graphs, and
+                                  * lowering + compiling them (the JIT's share by phase, all
+                                  * threads, is in jit_stats) */
     int keep_leaves;           /* --grad-dump reads the noise draws after the run */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
@@ -78,7 +81,14 @@ static const char *fmt_at_step(int64_t step) { static char b[48]; snprintf(b, si
 static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
 /* the plan of c->bg: every value the block reports, saves, updates or carries is a root */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int compile_plan(Run *r, Compiled *c) {
+    double c0 = cpu_seconds();
     BlockGraph *bg = &c->bg;
     int roots[800], n = 0;
     if (bg->loss >= 0) roots[n++] = bg->loss;
@@ -91,6 +101,7 @@ static int compile_plan(Run *r, Compiled *c) {
     LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
+    r->plan_cpu += cpu_seconds() - c0;
     if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return -1; }
     if (r->o->dump_kernels) {
         printf("# block at %s:%d, batch %d\n", c->block->loc.file, c->block->loc.line, c->batch);
@@ -111,7 +122,10 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     Compiled *c = &r->cache[r->ncache];
     c->block = block;
     c->batch = batch;
-    if (sema_build_block(r->p, r->t, block, batch, training, &c->bg) != 0) return NULL;
+    double c0 = cpu_seconds();
+    int rc = sema_build_block(r->p, r->t, block, batch, training, &c->bg);
+    r->graph_cpu += cpu_seconds() - c0;
+    if (rc != 0) return NULL;
     if (compile_plan(r, c) != 0) return NULL;
     r->ncache++;
     return c;
@@ -617,6 +631,12 @@ static void print_stats(Run *r) {
     if (r->jit)
         printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s, %.2f s in all\n", js.loaded,
                js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
+    if (r->jit) {   /* CPU time, not wall clock: steady when the machine is shared */
+        double jit = js.cpu_build + js.cpu_opt + js.cpu_codegen + js.cpu_link;
+        printf("  compile CPU time (all threads): %.2f s = graphs %.2f + lowering %.2f + LLVM IR %.2f + optimisation %.2f"
+               " + machine code %.2f + linking %.2f\n", r->graph_cpu + r->plan_cpu - js.cpu_caller + jit, r->graph_cpu,
+               r->plan_cpu - js.cpu_caller, js.cpu_build, js.cpu_opt, js.cpu_codegen, js.cpu_link);
+    }
     printf("  %-22s %9s  %7s  %9s  %s\n", "work", "seconds", "share", "calls", "GFLOP/s");
     for (int g = 0; g < SG_COUNT; g++) {
         if (!exec_stats.calls[g]) continue;
