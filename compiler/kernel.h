@@ -57,6 +57,10 @@ typedef struct Kernel {
      * called with, which the plan fills with buffer args[i] (see lower.c's localise) */
     int nargs;
     int args[K_MAXARGS];
+    /* slot i points arg_offset[i] floats into buffer args[i]: lower.c moves the smallest
+     * offset of each slot here, so kernels that differ only in where they start in their
+     * buffers (slices, concats, time steps of an unrolled loop) share one compiled body */
+    int64_t arg_offset[K_MAXARGS];
     int ndim, nout;
     int64_t dims[K_MAXDIM];
     KReduce reduce;
@@ -86,7 +90,7 @@ void kernel_print(const Kernel *k, FILE *f);   /* readable dump for --dump-kerne
 /* kernel_interp.c: the reference semantics, used by tests and as the unfused oracle */
 void kernel_interpret(const Kernel *k, float *const *bufs, int64_t begin, int64_t end);
 
-/* render_llvm.c: compile kernels with LLVM (O3 for the host CPU, ORC LLJIT) */
+/* render_llvm.c: compile kernels with LLVM (for the host CPU, ORC LLJIT) */
 typedef struct Jit Jit;
 Jit *jit_create(void);
 /* Compiles all n kernels in one LLVM module; fills fns[i]. Returns 0 on success, else -1 with
@@ -97,14 +101,18 @@ char *jit_dump_llvm(Kernel *const *ks, int n, int optimized);
 void jit_destroy(Jit *j);
 /* The kernel cache on disk (kernel_cache.c): jit_compile_keyed looks every kernel up by
  * its canonical text (lower.c's kernel_key) in dir, loads the object files it finds and
- * compiles and stores the others, one object file per kernel. dir NULL: no disk cache, and
- * jit_compile_keyed is jit_compile. */
+ * compiles and stores the others, one object file per kernel, the kernels spread over the
+ * thread pool (threads.h). dir NULL: no disk cache, the same compilation without the files. */
 void jit_set_disk_cache(Jit *j, const char *dir);
 int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
                       char *err, int errlen);
 typedef struct JitStats {       /* this Jit's kernels so far */
     int compiled, loaded, stored;   /* compiled, loaded from the disk cache, stored in it */
-    double seconds;                 /* spent compiling and loading */
+    double seconds;                 /* spent compiling and loading (wall clock) */
+    /* CPU time of this thread by phase: building LLVM IR, optimising it, machine code
+     * (instruction selection to object file), linking objects into the JIT */
+    double cpu_build, cpu_opt, cpu_codegen, cpu_link;   /* summed over the compiling threads */
+    double cpu_caller;              /* the calling thread's CPU time inside the JIT */
 } JitStats;
 JitStats jit_stats(const Jit *j);
 /* Compiled kernels by canonical text (lower.c's kernel_key): identical kernels compile once. */

@@ -325,6 +325,36 @@ static void localise(Kernel *k) {
     k->post = relabel(k, k->post);
 }
 
+static void min_offsets(const KExpr *e, int64_t *lo) {
+    if (!e) return;
+    if (e->op == KE_LOAD && e->offset < lo[e->buf]) lo[e->buf] = e->offset;
+    for (int i = 0; i < 3; i++) min_offsets(e->arg[i], lo);
+}
+
+static void shift_offsets(KExpr *e, const int64_t *lo) {
+    if (!e) return;
+    if (e->op == KE_LOAD) e->offset -= lo[e->buf];
+    for (int i = 0; i < 3; i++) shift_offsets(e->arg[i], lo);
+}
+
+/* moves each slot's smallest offset into arg_offset (added to the slot's pointer when the
+ * kernel runs), so the code, and the key, no longer depend on it. After planning: plan.c
+ * compares offsets within a kernel only, and those keep their differences. */
+static void offsets_to_args(Kernel *k) {
+    int64_t lo[K_MAXARGS];
+    for (int a = 0; a < k->nargs; a++) lo[a] = INT64_MAX;
+    lo[k->out_buf] = k->out_offset;
+    min_offsets(k->body, lo);
+    min_offsets(k->post, lo);
+    for (int a = 0; a < k->nargs; a++) {
+        if (lo[a] == INT64_MAX) lo[a] = 0;
+        k->arg_offset[a] += lo[a];
+    }
+    k->out_offset -= lo[k->out_buf];
+    shift_offsets(k->body, lo);
+    shift_offsets(k->post, lo);
+}
+
 typedef struct Text { char *s; size_t n, cap; } Text;
 
 static void put(Text *t, const char *fmt, ...) {
@@ -381,6 +411,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     Kernel **fresh = xcalloc(n, sizeof *fresh);
     const char **fresh_keys = xcalloc(n, sizeof *fresh_keys);
     for (int k = 0; k < n; k++) {
+        offsets_to_args(p->kernels[k]);
         keys[k] = kernel_key(p->kernels[k]);
         fresh_of[k] = -1;
         if ((p->fns[k] = jit_cached(jit, keys[k]))) continue;
@@ -592,7 +623,10 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
             const Kernel *k = p->kernels[st->kernel];
             kernel_print(k, f);
             fprintf(f, "    buffers:");
-            for (int a = 0; a < k->nargs; a++) fprintf(f, " %d=b%d", a, k->args[a]);
+            for (int a = 0; a < k->nargs; a++) {
+                fprintf(f, " %d=b%d", a, k->args[a]);
+                if (k->arg_offset[a]) fprintf(f, "+%lld", (long long)k->arg_offset[a]);
+            }
             fprintf(f, "\n");
             break;
         }

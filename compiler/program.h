@@ -140,10 +140,13 @@ int sema_summary(Program *p, FILE *f);
  * if a file cannot be read. */
 int sema_init_params(Program *p, uint64_t seed);
 Node *sema_find_sample(Program *p, const char *name);
-/* Whether a sampling procedure has top-level `for` loops, which run at run time; such a
- * procedure is built with sema_build_sample (its stages), others with sema_build_block. */
+/* Whether a sampling procedure or an `every` hook has top-level `for` loops, which run at run
+ * time; such a block is built with sema_build_sample / sema_build_staged (its stages), others
+ * with sema_build_block. */
 int sema_sample_has_loops(const Node *sample);
 int sema_build_sample(Program *p, Node *sample, SampleProgram *out);
+/* the same for a block of train block t (an `every` hook whose top-level `for` runs at run time) */
+int sema_build_staged(Program *p, Train *t, Node *block, SampleProgram *out);
 void sema_free_sample(SampleProgram *sp);
 /* Every --set names a const, a sample argument or a setting; -1 (after a message) if not. */
 int sema_check_overrides(Program *p);

@@ -372,11 +372,17 @@ static Value attribute(Ctx *c, Scope *s, Node *e) {
         diag_error(e->loc, "a tensor has no attribute '%s' (it has .shape, .ndim and .size)", name);
         return error_value;
     }
-    if (v.kind == V_ARRAY && (!strcmp(name, "size") || !strcmp(name, "shape"))) {
-        if (name[1] == 'i') return num_value(v.n, 1);
-        Value r = array_value(1);
-        r.arr[0] = v.n;
-        return r;
+    if (v.kind == V_ARRAY) {          /* a.shape, a.ndim, a.size of a compile-time array */
+        int d[IR_MAXDIM], nd = array_shape(v, d);
+        if (!strcmp(name, "size")) return num_value(v.n, 1);
+        if (!strcmp(name, "ndim")) return num_value(nd, 1);
+        if (!strcmp(name, "shape")) {
+            Value r = array_value(nd);
+            for (int i = 0; i < nd; i++) r.arr[i] = d[i];
+            return r;
+        }
+        diag_error(e->loc, "an array has no attribute '%s' (it has .shape, .ndim and .size)", name);
+        return error_value;
     }
     if (v.kind == V_TUPLE && v.names) {
         for (int i = 0; i < v.n; i++)
@@ -461,6 +467,19 @@ static Value stream_input(Ctx *c, const Value *v, const char *name, Loc loc) {
     return located(c, id, loc);
 }
 
+/* [[1, 2], [3, 4]]: arrays of one shape stacked along a new first axis */
+static Value stack_literal(Value t, Node *e) {
+    if ((int64_t)t.n * t.items[0].n > (1 << 24)) { diag_error(e->loc, "an array of more than %d numbers", 1 << 24); return error_value; }
+    if (t.items[0].andim + 1 > IR_MAXDIM) { diag_error(e->loc, "an array has at most %d axes", IR_MAXDIM); return error_value; }
+    int bad;
+    Value r = array_stack(t.items, t.n, &bad);
+    if (bad < 0) return r;
+    diag_error(e->list.items[bad]->loc, "ragged array: row %d is %s, row 0 an array of shape %s", bad,
+               t.items[bad].kind == V_ARRAY ? fmt("an array of shape %s", array_shape_str(t.items[bad])) : fmt("a %s", kind_name(t.items[bad].kind)),
+               array_shape_str(t.items[0]));
+    return error_value;
+}
+
 static Value eval(Ctx *c, Scope *s, Node *e) {
     switch (e->kind) {
     case N_NUM: return num_value(e->num, e->is_int);
@@ -516,10 +535,12 @@ static Value eval(Ctx *c, Scope *s, Node *e) {
             }
             return arr;
         }
+        if (e->is_array && t.n && t.items[0].kind == V_ARRAY) return stack_literal(t, e);
         if (e->is_array)
             for (int i = 0; i < t.n; i++)
                 if (t.items[i].kind == V_ARRAY) {
-                    diag_error(e->list.items[i]->loc, "arrays are one-dimensional: an array cannot hold arrays");
+                    diag_error(e->list.items[i]->loc, "an array's rows must all be arrays of one shape: element %d is an array, element 0 a %s",
+                               i, kind_name(t.items[0].kind));
                     return error_value;
                 }
         return t;
@@ -971,10 +992,11 @@ static int stmt(Ctx *c, Scope *s, Node *st, Value *ret, int *returned) {
         Value r = eval(c, s, st->a);
         if (r.kind == V_ERROR) return -1;
         int64_t n;
-        if (r.kind == V_ARRAY || r.kind == V_TUPLE) n = r.n;      /* for t in range(...), [..], (..) */
+        if (r.kind == V_ARRAY) { int d[IR_MAXDIM]; array_shape(r, d); n = d[0]; }   /* its rows */
+        else if (r.kind == V_TUPLE) n = r.n;      /* for t in range(...), [..], (..) */
         else if (want_int(r, st->a->loc, "a for loop bound (for i in N, or an array)", &n) < 0) return -1;
         for (int64_t i = 0; i < n && !*returned; i++) {
-            scope_set(s, st->name, r.kind == V_ARRAY ? num_value(r.arr[i], r.is_int) : r.kind == V_TUPLE ? r.items[i] : num_value((double)i, 1));
+            scope_set(s, st->name, r.kind == V_ARRAY ? array_row(r, (int)i) : r.kind == V_TUPLE ? r.items[i] : num_value((double)i, 1));
             for (int k = 0; k < st->list.n && !*returned; k++)
                 if (stmt(c, s, st->list.items[k], ret, returned) < 0) return -1;
         }
@@ -1040,26 +1062,55 @@ static const Override *find_override(Program *p, const char *name) {
     return NULL;
 }
 
+/* one value of an --set array: a number, or [v, v, ...] of numbers or of arrays of one shape
+ * (commas optional); -1 where the text is not one */
+static int parse_set_value(const char **pp, Value *out, int depth) {
+    const char *p = *pp;
+    char *end;
+    while (*p == ' ') p++;
+    if (*p != '[') {
+        double v = strtod(p, &end);
+        if (end == p) return -1;
+        *out = num_value(v, v == floor(v));
+        *pp = end;
+        return 0;
+    }
+    if (depth == IR_MAXDIM) return -1;
+    Value *items = NULL;
+    int n = 0, numbers = 1;
+    for (p++;;) {
+        while (*p == ' ' || *p == ',') p++;
+        if (*p == ']') break;
+        Value v;
+        if (parse_set_value(&p, &v, depth + 1) < 0) { free(items); return -1; }
+        items = realloc(items, (size_t)(n + 1) * sizeof *items);
+        items[n++] = v;
+        numbers &= v.kind == V_NUM;
+    }
+    *pp = p + 1;
+    if (numbers) {
+        *out = array_value(n);
+        for (int i = 0; i < n; i++) {
+            out->arr[i] = items[i].num;
+            out->is_int &= items[i].is_int;
+        }
+        free(items);
+        return 0;
+    }
+    int bad;
+    *out = array_stack(items, n, &bad);
+    free(items);
+    return bad < 0 ? 0 : -1;
+}
+
 static Value override_value(const char *text) {
     char *end;
     double x = strtod(text, &end);
     if (*text && !*end) return num_value(x, !strpbrk(text, ".eE"));
-    if (text[0] == '[') {          /* --set betas=[0.1,0.2]: an array of numbers */
-        Value arr = array_value(0);
-        const char *p = text + 1;
-        while (*p == ' ') p++;
-        while (*p && *p != ']') {
-            double v = strtod(p, &end);
-            if (end == p) break;
-            arr.arr = realloc(arr.arr, (size_t)(arr.n + 1) * sizeof *arr.arr);
-            arr.arr[arr.n++] = v;
-            if (v != floor(v)) arr.is_int = 0;
-            p = end;
-            while (*p == ' ') p++;
-            if (*p == ',') p++;
-            while (*p == ' ') p++;
-        }
-        if (p[0] == ']' && !p[1]) return arr;
+    if (text[0] == '[') {          /* --set betas=[0.1,0.2], --set "k=[[1, 2], [3, 4]]": an array */
+        const char *p = text;
+        Value arr;
+        if (parse_set_value(&p, &arr, 0) == 0 && !*p) return arr;
     }
     return (Value){ .kind = V_STR, .str = ast_intern(text) };
 }
@@ -1261,9 +1312,16 @@ int sema_build_block(Program *p, Train *t, Node *block, int batch, int training,
 
 /* ---- sampling procedures with run-time loops -------------------------------------------- */
 
-int sema_sample_has_loops(const Node *sample) {
-    for (int i = 0; i < sample->list2.n; i++)
-        if (sample->list2.items[i]->kind == N_FOR) return 1;
+/* the statements of a sampling procedure or an `every` hook */
+static const NodeList *block_body(const Node *block) {
+    return block->kind == N_SAMPLE ? &block->list2 : &block->list;
+}
+
+int sema_sample_has_loops(const Node *block) {
+    if (block->kind != N_SAMPLE && block->kind != N_EVERY) return 0;
+    const NodeList *body = block_body(block);
+    for (int i = 0; i < body->n; i++)
+        if (body->items[i]->kind == N_FOR) return 1;
     return 0;
 }
 
@@ -1357,7 +1415,8 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
     if (r.kind == V_ERROR) return -1;
     int64_t n;
     if (r.kind == V_TENSOR) { diag_error(loop->a->loc, "the values a loop runs over must be known at compile time (a number, range(...) or an array), got a tensor"); return -1; }
-    if (r.kind == V_TUPLE) {       /* for G in (G1, G2): over values that are not numbers, unrolled */
+    if (r.kind == V_TUPLE || (r.kind == V_ARRAY && r.andim > 1)) {
+        /* for G in (G1, G2), for row in a 2-D array: over values that are not numbers, unrolled */
         int returned = 0;
         Value ret = none;
         return stmt(c, s, loop, &ret, &returned);
@@ -1431,15 +1490,20 @@ static int loop_stage(Ctx *c, SampleProgram *sp, Scope *s, Node *loop) {
 }
 
 int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
+    return sema_build_staged(p, NULL, sample, sp);
+}
+
+/* A sampling procedure, or an `every` hook of train block t, whose top-level `for` loops run
+ * at run time: its stages */
+int sema_build_staged(Program *p, Train *t, Node *sample, SampleProgram *sp) {
     memset(sp, 0, sizeof *sp);
-    Train *t = NULL;
-    Scope *ts = scope_for(p, &t, 1);
+    Scope *ts = scope_for(p, &t, sample->kind == N_SAMPLE);
     Scope *s = scope_new(ts);
     int errors0 = diag_errors();
     SampleStage *st = new_stage(sp, sample);
-    Ctx c = { .prog = p, .train = t, .sample = 1 };
+    Ctx c = { .prog = p, .train = t, .sample = sample->kind == N_SAMPLE };
     stage_ctx(&c, st);
-    for (int i = 0; i < sample->list.n; i++) {
+    for (int i = 0; sample->kind == N_SAMPLE && i < sample->list.n; i++) {
         Node *f = sample->list.items[i];
         const Override *ov = find_override(p, f->name);
         Value v = ov ? override_value(ov->value) : f->a ? eval(&c, s, f->a) : error_value;
@@ -1448,8 +1512,9 @@ int sema_build_sample(Program *p, Node *sample, SampleProgram *sp) {
     }
     int returned = 0;
     Value ret = none;
-    for (int i = 0; i < sample->list2.n && !returned; i++) {
-        Node *x = sample->list2.items[i];
+    const NodeList *body = block_body(sample);
+    for (int i = 0; i < body->n && !returned; i++) {
+        Node *x = body->items[i];
         if (x->kind == N_FOR) {
             if (loop_stage(&c, sp, s, x) < 0) break;
         } else stmt(&c, s, x, &ret, &returned);
@@ -1519,6 +1584,12 @@ static void check_blocks(Program *p) {
                     Value cnt = eval(&(Ctx){ .prog = p }, train_scopes[ti], blk->a);
                     int64_t n;
                     if (cnt.kind != V_ERROR) want_int(cnt, blk->a->loc, "every", &n);
+                }
+                if (sema_sample_has_loops(blk)) {       /* an `every` hook with run-time loops */
+                    SampleProgram *sp = xmalloc(sizeof *sp);
+                    if (sema_build_staged(p, t, blk, sp) == 0) sema_free_sample(sp);
+                    free(sp);
+                    continue;
                 }
                 sema_build_block(p, t, blk, 0, l == 0, &bg);
                 ir_free(&bg.g);

@@ -22,8 +22,10 @@ struct Value {
     int node;              /* V_TENSOR */
     Value *items;          /* V_TUPLE */
     const char **names;    /* V_TUPLE of named outputs (`return mu: m, logvar: v`), or NULL */
-    double *arr;           /* V_ARRAY: n compile-time numbers (is_int: all whole) */
+    double *arr;           /* V_ARRAY: n compile-time numbers (is_int: all whole), row-major */
     int n;
+    int andim;             /* V_ARRAY: its shape, andim >= 1 axes (array_value sets [n]) */
+    int ashape[IR_MAXDIM];
     Node *decl;            /* V_LAYER, V_MODEL, V_INSTANCE (the model) */
     const char *name;      /* V_INSTANCE, V_BUILTIN, V_OPT */
     const struct BuiltinDef *builtin;   /* V_BUILTIN */
@@ -127,7 +129,12 @@ Value init_value(const BuiltinDef *def, Args *a);        /* builtins.c */
 /* arrays.c: compile-time arrays ([0.1, 0.2], range, linspace, cumprod ...). Builtins applied
  * to compile-time values only fold (array_fold); a tensor among the arguments builds IR. */
 extern const BuiltinDef array_builtins[];
-Value array_value(int n);                                /* zeros, is_int set */
+Value array_value(int n);                                /* zeros, is_int set, shape [n] */
+Value array_shaped(int nd, const int *dims);             /* zeros of shape dims[nd] */
+int array_shape(Value v, int *dims);                     /* rank and shape; 0 for a number */
+const char *array_shape_str(Value v);                    /* "[2, 3]" */
+Value array_row(Value a, int i);                         /* a[i]: a number or an array */
+Value array_stack(const Value *rows, int n, int *bad);   /* rows of one shape stacked */
 int is_array_like(Value v);                              /* a number or an array */
 Value array_fold(Ctx *c, const BuiltinDef *def, Args *a, int *handled);
 Value array_binary(const char *op, Value a, Value b, Loc loc);

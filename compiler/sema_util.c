@@ -177,6 +177,7 @@ int dims_of(Args *a, int from, int64_t *dims, const char *fn) {
     if (n == 1 && vs[0].kind == V_TUPLE) { vs = vs[0].items; n = a->pos[from].n; }
     else if (n == 1 && vs[0].kind == V_ARRAY) {      /* zeros(x.shape), normal([4, 2]) */
         Value arr = vs[0];
+        if (arr.andim > 1) { diag_error(a->pos_loc[from], "%s(): dimensions are given by an array of one axis, got shape %s", fn, array_shape_str(arr)); return -1; }
         if (arr.n > IR_MAXDIM - 1) { diag_error(a->loc, "%s(): too many dimensions", fn); return -1; }
         for (int i = 0; i < arr.n; i++)
             if (want_int(num_value(arr.arr[i], 1), a->pos_loc[from], fmt("%s() dimension", fn), &dims[i]) < 0) return -1;

@@ -171,7 +171,7 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_KERNEL: {
             const Kernel *k = p->kernels[st->kernel];
             KernelCall call = { .k = k, .fn = p->fns[st->kernel] };
-            for (int a = 0; a < k->nargs; a++) call.args[a] = p->ptrs[k->args[a]];
+            for (int a = 0; a < k->nargs; a++) call.args[a] = p->ptrs[k->args[a]] + k->arg_offset[a];
             int64_t end = k->nout ? k->dims[0] : 1, points = 1;
             for (int d = 0; d < k->ndim; d++) points *= k->dims[d];
             /* split along the outermost output dim when the kernel is big enough to pay for

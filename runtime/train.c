@@ -53,6 +53,9 @@ typedef struct Run {
     int64_t step;              /* iterations done */
     double t_start;
     double optimizer_seconds;  /* --stats */
+    double graph_cpu, plan_cpu;  /* --stats: this thread's CPU time building block graphs, and
+                                  * lowering + compiling them (the JIT's share by phase, all
+                                  * threads, is in jit_stats) */
     int keep_leaves;           /* --grad-dump reads the noise draws after the run */
     FILE *metrics;
     double *history[16];       /* per step: its loss at every iteration of this run, for the plot */
@@ -61,6 +64,7 @@ typedef struct Run {
     const char *val_name[16];
     double val_value[16];
     char last_ckpt[1024];
+    SampleProgram *every_sp[16];   /* `every` hooks with run-time loops: their stages, built once */
 } Run;
 
 static double now(void) {
@@ -77,7 +81,14 @@ static const char *fmt_at_step(int64_t step) { static char b[48]; snprintf(b, si
 static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
 /* the plan of c->bg: every value the block reports, saves, updates or carries is a root */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int compile_plan(Run *r, Compiled *c) {
+    double c0 = cpu_seconds();
     BlockGraph *bg = &c->bg;
     int roots[800], n = 0;
     if (bg->loss >= 0) roots[n++] = bg->loss;
@@ -90,6 +101,7 @@ static int compile_plan(Run *r, Compiled *c) {
     LowerOptions lo = { .fuse = r->o->fuse, .interpret = r->o->interpret, .keep_leaves = r->keep_leaves };
     char err[512];
     c->plan = plan_build(&bg->g, &r->p->params, roots, n, bg->ninputs, &lo, r->jit, err, sizeof err);
+    r->plan_cpu += cpu_seconds() - c0;
     if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return -1; }
     if (r->o->dump_kernels) {
         printf("# block at %s:%d, batch %d\n", c->block->loc.file, c->block->loc.line, c->batch);
@@ -126,7 +138,10 @@ static Compiled *compiled(Run *r, Node *block, int batch, int training) {
     Compiled *c = &r->cache[r->ncache];
     c->block = block;
     c->batch = batch;
-    if (sema_build_block(r->p, r->t, block, batch, training, &c->bg) != 0) return NULL;
+    double c0 = cpu_seconds();
+    int rc = sema_build_block(r->p, r->t, block, batch, training, &c->bg);
+    r->graph_cpu += cpu_seconds() - c0;
+    if (rc != 0) return NULL;
     if (compile_plan(r, c) != 0) return NULL;
     r->ncache++;
     return c;
@@ -627,6 +642,12 @@ static void print_stats(Run *r) {
     if (r->jit)
         printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s, %.2f s in all\n", js.loaded,
                js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
+    if (r->jit) {   /* CPU time, not wall clock: steady when the machine is shared */
+        double jit = js.cpu_build + js.cpu_opt + js.cpu_codegen + js.cpu_link;
+        printf("  compile CPU time (all threads): %.2f s = graphs %.2f + lowering %.2f + LLVM IR %.2f + optimisation %.2f"
+               " + machine code %.2f + linking %.2f\n", r->graph_cpu + r->plan_cpu - js.cpu_caller + jit, r->graph_cpu,
+               r->plan_cpu - js.cpu_caller, js.cpu_build, js.cpu_opt, js.cpu_codegen, js.cpu_link);
+    }
     printf("  %-22s %9s  %7s  %9s  %s\n", "work", "seconds", "share", "calls", "GFLOP/s");
     for (int g = 0; g < SG_COUNT; g++) {
         if (!exec_stats.calls[g]) continue;
@@ -715,6 +736,8 @@ static void teardown(Run *r) {
     for (int si = 0; si < 16; si++) free(r->history[si]);
     for (int s = 0; s < 8; s++) free(r->order[s]);
     free(r->state); free(r->state_off); free(r->param_opt);
+    for (int e = 0; e < 16; e++)
+        if (r->every_sp[e]) { sema_free_sample(r->every_sp[e]); free(r->every_sp[e]); }
 }
 
 /* batch b of every stream a training step reads: the main stream's examples b*bs.., and for
@@ -790,6 +813,29 @@ static int fill_first_batches(Run *r, Compiled *c) {
     return 0;
 }
 
+static int run_stages(Run *r, Node *sample, SampleProgram *sp);
+
+/* an `every` hook whose top-level `for` runs at run time (sampling a DDPM's 1000 steps with
+ * the weights of the moment): its stages, as for a sampling procedure */
+static int run_every_staged(Run *r, Node *block) {
+    int e = 0;
+    while (e < r->t->neverys && r->t->everys[e] != block) e++;
+    if (!r->every_sp[e]) {
+        r->every_sp[e] = calloc(1, sizeof *r->every_sp[e]);
+        if (sema_build_staged(r->p, r->t, block, r->every_sp[e]) != 0) {
+            free(r->every_sp[e]);
+            r->every_sp[e] = NULL;
+            return -1;
+        }
+    }
+    SampleProgram *sp = r->every_sp[e];
+    if (run_stages(r, block, sp) != 0) return -1;
+    for (int i = 0; i < sp->nstages; i++) apply_clips(r, &sp->stages[i].bg);
+    for (int i = 0; i < sp->nstages; i++)
+        if (sp->stages[i].bg.checkpoint) return save_checkpoint(r) != 0 ? -1 : 0;
+    return 0;
+}
+
 static int run_every(Run *r, Node *block, int epoch_end) {
     int64_t every = 1;
     /* the interval is a compile-time number; sema checked it */
@@ -798,6 +844,7 @@ static int run_every(Run *r, Node *block, int epoch_end) {
     if (by_epoch != epoch_end) return 0;
     int64_t count = by_epoch ? r->epoch : r->step;
     if (every <= 0 || count % every) return 0;
+    if (sema_sample_has_loops(block)) return run_every_staged(r, block);
     Compiled *c = compiled(r, block, 0, 0);
     if (!c || fill_first_batches(r, c) != 0) return -1;
     plan_run(c->plan, &r->rng);
@@ -1173,6 +1220,9 @@ static int run_stages(Run *r, Node *sample, SampleProgram *sp) {
                 int g = c->bg.carry_reg[j];
                 memcpy(reg[g], plan_node(c->plan, c->bg.carry_node[j]), reg_size[g] * sizeof(float));
             }
+            for (int k = 0; k < c->bg.nreports && it == n - 1; k++)   /* a stage's reports: its last run */
+                printf("%s%s %.6g%s", k ? ", " : "  ", c->bg.report_name[k], *plan_node(c->plan, c->bg.report_node[k]),
+                       k == c->bg.nreports - 1 ? "\n" : "");
         }
         if (st->loop && !status)
             printf("loop over %s: %lld iterations in %.2f s\n", st->counter, (long long)n, now() - t0);

@@ -78,6 +78,45 @@ if what == "schedule":
     check("y[1:, ids2[:, None]]", load("y_block.npy"), y[1:, np.array([2, 1])[:, None]])
     check("a compile-time array indexed by a tensor", load("lin_at.npy"), np.linspace(0, 1, 5)[ids])
 
+elif what == "arrays":
+    M = np.array([[1.0, 2, 3], [4, 5, 6]])
+    blur = np.array([[1.0, 2, 1], [2, 4, 2], [1, 2, 1]]) / 16
+    sepia = np.array([[0.393, 0.349, 0.272], [0.769, 0.686, 0.534], [0.189, 0.168, 0.131]])
+    cube = np.arange(24.0).reshape(2, 3, 4)
+    mask = np.array([[1.0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]])
+    check("nested literals: M[1], M[0][2], M[1, -1], M[:, 1], M[0, ::-1], len, ndim, size, shape", load("picks.npy"),
+          np.concatenate([M[1], [M[0][2]], [M[1, -1]], M[:, 1], M[0, ::-1], [2, 2, 6], [2, 3]]))
+    check("cube[1, 1:, ::2]", load("block.npy"), cube[1, 1:, ::2])
+    check("M[[1, 0, 1]]: rows by an array of indices", load("rows.npy"), M[[1, 0, 1]])
+    check("cube[:, 2, [3, 0]]", load("cols.npy"), cube[:, 2, [3, 0]])
+    check("broadcasting [2, 3] with [3] and [2, 1]", load("bcast.npy"), M * [10, 100, 1000] + [[1], [2]] - M / 2 ** 2)
+    check("@ of matrices and a vector", load("mm.npy"), M @ M.T + (M @ [1, 1, 1]) * np.array([[1], [0]]))
+    check("max, where, sqrt, clip on 2-D arrays", load("fn.npy"), np.maximum(M, 3) + np.where(M > 2, np.sqrt(M), -M) + np.clip(M, 2, 5))
+    check("sum / mean / amax over axes (a tuple too), prod, amin", load("red.npy"),
+          np.concatenate([M.sum(0), M.mean(1), cube.max((0, 2)), [M.sum(), np.prod(M[0]), cube.min()]]))
+    check("sum(cube, axis: 1, keepdims: true)", load("keep.npy"), cube.sum(1, keepdims=True))
+    check("cumsum(axis: 0), cumprod (last axis), concat(axis: 1)", load("scans.npy"),
+          np.concatenate([np.cumsum(M, 0), np.cumprod(M, 1)], 1))
+    check("concat along axis 0", load("joined.npy"), np.concatenate([M, M * 2]))
+    check("reshape(range(4), 1) keeps the first axis; whole: true reshapes all", load("outer.npy"),
+          np.arange(4).reshape(4, 1) * np.array([1, 2, 3, 4]) + M.reshape(2, 3, 1).sum(2)[0, 0])
+    img = np.arange(48.0).reshape(1, 4, 4, 3) / 48
+    check("an image @ a 3x3 colour matrix (an array meets a tensor)", load("sepia.npy"), img @ sepia)
+    x = np.pad(img[0, :, :, 0], 1)
+    want = np.array([[np.sum(x[i:i + 3, j:j + 3] * blur) for j in range(4)] for i in range(4)])
+    check("conv2d with a fixed 3x3 kernel reshape(blur, 3, 3, 1, 1)", load("blur.npy"), want.reshape(1, 4, 4, 1))
+    check("a row of a mask broadcast over an image", load("masked.npy"), img[:, :, :, 0] * mask[1])
+    check("a [3, 4] mask times a tensor", load("masked2.npy"), img[0, :3, :, 1] * mask)
+    check("M[ids]: rows of a 2-D array gathered by a tensor", load("gathered.npy"), M[[1, 0]])
+    check("M[ids, 2]", load("gathered2.npy"), M[[1, 0], 2])
+    y = np.ones(2)
+    for r in M:
+        y = y * 10 + r.sum()
+    check("a layer's loop over an array's rows (unrolled at compile time)", load("rowsum.npy"), y)
+
+elif what == "statements":
+    check("else-if picks the k == 2 branch; (x,)[0], [a, b] unpacked, len of a tuple", load("a.npy"), [5, 5])
+
 elif what == "denoise":
     n, T = 4, 1000
     x = np.ones(n) * np.linspace(-1, 1, n) + 0.5
@@ -133,6 +172,8 @@ elif what == "model_loop":
         eps = h @ w["net.dense_1.W"] + w["net.dense_1.b"]
         x = (x - beta_l[t] / np.sqrt(1 - abar_l[t]) * eps) / np.sqrt(alpha_l[t])
     check("a trained model called at each of 50 run-time steps matches numpy on the checkpoint's weights", load("x.npy"), x, 1e-4, 1e-5)
+    check("the same loop in an `every 2 steps` hook during training (after step 2: the checkpoint's weights)",
+          load("hook_2.npy"), x, 1e-4, 1e-5)
 elif what == "trig":
     x = np.linspace(-60, 60, 2001).astype(np.float32).astype(np.float64)   # the tensor's values
     check("sin of a tensor (range reduction + series) equals numpy's to 2e-6", load("sin.npy"), np.sin(x), 0, 2e-6)

@@ -16,6 +16,22 @@ $GMC tests/lang/schedule.gm --sample schedule --out "$tmp/s" > "$tmp/s.log" 2>&1
 expect "schedule.gm --sample schedule exits 0 without a checkpoint (no parameters used)" '[ $rc -eq 0 ]' || cat "$tmp/s.log"
 $PY tests/lang/check.py "$tmp/s" schedule
 
+$GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a" > "$tmp/a.log" 2>&1; rc=$?
+expect "arrays.gm --sample arrays exits 0 (multi-dimensional compile-time arrays)" '[ $rc -eq 0 ]' || cat "$tmp/a.log"
+$PY tests/lang/check.py "$tmp/a" arrays
+
+$GMC tests/lang/statements.gm --sample s --out "$tmp/st" > "$tmp/st.log" 2>&1; rc=$?
+expect "statements.gm --sample s exits 0" '[ $rc -eq 0 ]' || cat "$tmp/st.log"
+$PY tests/lang/check.py "$tmp/st" statements
+
+# a compile-time loop in a model stacks blocks, each with its own parameters
+$GMC tests/lang/blocks.gm --summary > "$tmp/b.log" 2>&1
+expect "blocks.gm: for i in range(3) in a model gives three residual blocks (833 parameters)" \
+    '[ "$(grep -c "^net.resblock" "$tmp/b.log")" -eq 3 ] && grep -q "^Total params: 833$" "$tmp/b.log"' || cat "$tmp/b.log"
+$GMC tests/lang/blocks.gm --summary --set n_blocks=5 > "$tmp/b5.log" 2>&1
+expect "blocks.gm --set n_blocks=5: five blocks (1377 parameters)" \
+    '[ "$(grep -c "^net.resblock" "$tmp/b5.log")" -eq 5 ] && grep -q "^Total params: 1377$" "$tmp/b5.log"' || cat "$tmp/b5.log"
+
 $GMC tests/lang/loop.gm --sample denoise --out "$tmp/d" --dump-kernels > "$tmp/d.log" 2>&1; rc=$?
 expect "loop.gm --sample denoise exits 0" '[ $rc -eq 0 ]'
 expect "the T = 1000 loop runs at run time, its body compiled once" 'grep -q "^loop over t: 1000 iterations" "$tmp/d.log"'
@@ -35,6 +51,10 @@ $PY tests/lang/check.py "$tmp/g" generate
 $GMC tests/lang/model_loop.gm --run --out "$tmp/m" > "$tmp/m.log" 2>&1 &&
 $GMC tests/lang/model_loop.gm --sample denoise --out "$tmp/m" > "$tmp/m2.log" 2>&1; rc=$?
 expect "model_loop.gm: train two steps, then --sample denoise from the checkpoint (exit 0)" '[ $rc -eq 0 ]' || cat "$tmp/m.log" "$tmp/m2.log"
+expect "model_loop.gm: the every-2-steps hook ran its loop at run time" 'grep -q "^loop over t: 50 iterations" "$tmp/m.log"' 
+sp=$(sed -n 's/^  spread \([0-9.e+-]*\)$/\1/p' "$tmp/m.log")
+$PY -c "import numpy as np,sys; y=np.load('$tmp/m/hook_2.npy'); sys.exit(0 if abs(y.max() - y.min() - float('${sp:-nan}')) <= 1e-5 * (y.max() - y.min()) else 1)" 2>/dev/null
+expect "model_loop.gm: the hook's report after its loop prints amax - amin of what it saved (${sp:-none})" '[ $? -eq 0 ]' 
 $PY tests/lang/check.py "$tmp/m" model_loop "$tmp/m/checkpoints/$(cat "$tmp/m/checkpoints/latest" 2>/dev/null)"
 
 # a miniature DDPM: train a few steps, then the 1000-step sampling loop
@@ -105,6 +125,11 @@ t = np.array([0, 250, 500, 750, 1000])
 f = np.cos(((t / 1000 + 0.008) / 1.008) * np.pi / 2) ** 2
 sys.exit(0 if np.allclose(np.load('$tmp/a/f.npy'), np.cumprod(f), rtol=1e-5) else 1)"
 expect "--set t=[0, 250, 500,750,1000]: the const is that array" '[ $? -eq 0 ]'
+$GMC tests/lang/arrays.gm --sample arrays --out "$tmp/a2" --set "M=[[1, 2, 3], [4, 5, 6.5]]" > "$tmp/a2.log" 2>&1; rc=$?
+$PY -c "import numpy as np,sys; sys.exit(0 if np.allclose(np.load('$tmp/a2/joined.npy'), np.concatenate([[[1, 2, 3], [4, 5, 6.5]], np.array([[1, 2, 3], [4, 5, 6.5]]) * 2])) else 1)" 2>/dev/null
+expect "--set M=[[1, 2, 3], [4, 5, 6.5]]: a 2-D array reaches the program (exit $rc)" '[ $? -eq 0 ] && [ $rc -eq 0 ]'
+out=$($GMC tests/lang/arrays.gm --check --set "M=[[1, 2, 3], [4, 5]]" 2>&1); rc=$?
+expect "--set M=[[1, 2, 3], [4, 5]] (ragged) is a string, which cannot be indexed like M (exit 1)" '[ $rc -eq 1 ]'
 out=$($GMC tests/lang/schedule.gm --check --set "t=[1, 2" 2>&1); rc=$?
 expect "--set t=[1, 2 (unclosed) is a string, and a string cannot be divided (exit 1)" '[ $rc -eq 1 ] && printf "%s" "$out" | grep -q "cannot combine a string and a number"'
 

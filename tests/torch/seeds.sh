@@ -117,6 +117,19 @@ m32_realnvp examples/seeds/m32_realnvp.gm img28 0 hidden=32
 LIST
 if $PY tests/torch/seeds_crosscheck.py "$tmp/seeds" > "$tmp/check" 2>&1; then cat "$tmp/check"
 else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py: exited with an error"; fi
+
+# M14's sampler: T = 5 run-time steps with the weights of the eval dump above (random, batch
+# norm on its moving statistics), every step replayed in PyTorch with the noise gmc drew
+dump="$tmp/seeds/m14_ddpm.0.eval.safetensors"
+if [ -f "$dump" ] && $PY tests/torch/ddpm_sampler.py ckpt "$dump" "$tmp/ddpm.safetensors" &&
+    $GMC examples/seeds/m14_ddpm.gm --sample generate --ckpt "$tmp/ddpm.safetensors" --set T=5 --set n=2 \
+        --set trace=1 --seed 5 --out "$tmp/ddpm" > "$tmp/log" 2>&1; then
+    grep -q "^loop over t: 5 iterations" "$tmp/log" || echo "FAIL - M14 sampler: the loop did not run at run time"
+    $PY tests/torch/ddpm_sampler.py check "$tmp/ddpm.safetensors" "$tmp/ddpm" 5
+else
+    echo "FAIL - M14 sampler: gmc --sample generate --set T=5 from the dump's weights: $(cat "$tmp/log" 2>/dev/null)"
+fi
+
 # M28: VGG from a torchvision-layout safetensors file; the loss and the image's gradient
 mkdir -p "$tmp/m28"
 $PY tests/torch/style_crosscheck.py "$GMC" "$tmp/m28" > "$tmp/m28.log" 2>&1; rc=$?

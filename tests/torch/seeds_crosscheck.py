@@ -548,16 +548,27 @@ def m30_cvae(d, step):
     return 392 * bce(out, y) + kl
 
 
-def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
-    # the schedule as gmc computes it: float32 elementwise, cumprod accumulated in double
+def m14_schedule(T=4000, s=0.008):
+    """the cosine schedule as gmc computes it: float32 elementwise, cumprod accumulated in
+    double; alpha, beta, abar as float32 numpy arrays"""
     t32 = np.arange(0, T + 1, dtype=np.float32)
     f = np.cos((t32 / np.float32(T) + np.float32(s)) / np.float32(1 + s) * np.float32(np.pi) / 2) ** 2
     alpha = np.concatenate([[1], np.clip(f[1:] / f[:-1], 0.001, 1)]).astype(np.float32)
-    abar = torch.tensor(np.cumprod(alpha.astype(np.float64)).astype(np.float32), dtype=d.dt)
+    return alpha, 1 - alpha, np.cumprod(alpha.astype(np.float64)).astype(np.float32)
+
+
+def m14_ddpm(d, step, T=4000):
+    abar = torch.tensor(m14_schedule(T)[2], dtype=d.dt)
     t = d.randint(1, T + 1)
     x = d.input()
     a = abar[t.long()].reshape(-1, 1, 1, 1)
     eps = d.noise()
+    diff = (m14_unet(d, sqrt_mix(a, x, eps), t) - eps).abs()
+    return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
+
+
+def m14_unet(d, x, t, embed=64):
+    """M14's U-Net N(x, t) on images x [b, 28, 28, 1] and timesteps t [b]"""
     # the sinusoidal encoding in float32, as gmc computes it: at t up to 4000 an angle's float32
     # rounding (up to 2e-4 rad) moves sin and cos by as much, an input difference, not a
     # gradient's (the book's float64 table is no closer to what a float32 model can hold)
@@ -573,29 +584,42 @@ def m14_ddpm(d, step, T=4000, s=0.008, embed=64):
         b = m.sub("separable")
         return b.conv(b.conv(x, bias=False, groups=x.shape[-1]))
 
-    def down(z, skip):
+    def attend(m, z, heads=4):
+        """z + multi-head self-attention over z's h*w positions (std.seq's attention: per
+        head softmax(q k^T / sqrt(key_dim)) v, heads joined, then Wo), written out"""
+        a = m.sub("attend").sub("self_attention").sub("attention")
+        w = lambda k: d["%s.%s" % (a.prefix, k)]
+        b, c = z.shape[0], z.shape[-1]
+        kd = c // heads
+        q = z.reshape(b, -1, c)
+        split = lambda y: y.reshape(b, -1, heads, kd).transpose(1, 2)          # [b, heads, hw, kd]
+        qs, ks, vs = split((q @ w("Wq") + w("bq")) / kd ** 0.5), split(q @ w("Wk") + w("bk")), split(q @ w("Wv") + w("bv"))
+        o = torch.softmax(qs @ ks.transpose(-1, -2), -1) @ vs
+        return z + (o.transpose(1, 2).reshape(b, -1, c) @ w("Wo") + w("bo")).reshape(z.shape)
+
+    def down(z, skip, attn=False):
         m = n.sub("down")
         z = m.batchnorm(separable(m, relu(m.batchnorm(separable(m, relu(z))))))
         cross = z
         z = maxpool(z, 3, 2, "same") + m.conv(skip, s=2)
-        return add_time(m, z), cross
+        z = add_time(m, z)
+        return (attend(m, z) if attn else z), cross
 
-    def up(z, skip, cross):
+    def up(z, skip, cross, attn=False):
         m = n.sub("up")
         z = m.batchnorm(m.deconv(relu(m.batchnorm(m.deconv(relu(z))))))
         z = upsample(z) + m.conv(upsample(skip))
-        return torch.cat([add_time(m, z), cross], -1)
-    z = relu(n.batchnorm(n.conv(F.pad(sqrt_mix(a, x, eps), (0, 0, 3, 3, 3, 3)), padding="valid")))
+        z = add_time(m, z)
+        return torch.cat([attend(m, z) if attn else z, cross], -1)
+    z = relu(n.batchnorm(n.conv(F.pad(x, (0, 0, 3, 3, 3, 3)), padding="valid")))
     z = add_time(n, z)
     z1, c1 = down(z, z)
-    z2, c2 = down(z1, z1)
-    z3, c3 = down(z2, z2)
-    u1 = up(z3, z3, c3)
+    z2, c2 = down(z1, z1, attn=True)
+    z3, c3 = down(z2, z2, attn=True)
+    u1 = up(z3, z3, c3, attn=True)
     u2 = up(u1, u1, c2)
     u3 = up(u2, u2, c1)
-    out = n.conv(u3)[:, 2:30, 2:30]
-    diff = (out - eps).abs()
-    return torch.where(diff <= 1, 0.5 * diff * diff, diff - 0.5).mean()
+    return n.conv(u3)[:, 2:30, 2:30]
 
 
 def m15_latent_diffusion(d, step, T=1000, s=0.008, embed=64):

@@ -408,6 +408,10 @@ int main(void) {
         { "conv_valid_dilated", 2, { IMG(2, 7, 8, 2), IMG(3, 3, 2, 3) }, WIN(3, 3, 1, 1, 2, 2, 0, 0, 0, 0), 1, 0, 0, 0, b_conv, r_conv },
         { "conv_explicit_pad", 2, { IMG(1, 6, 5, 2), IMG(3, 2, 2, 3) }, WIN(3, 2, 2, 1, 1, 1, 1, 2, 0, 1), 1, 0, 0, 0, b_conv, r_conv },
         { "conv_groups2", 2, { IMG(2, 5, 5, 4), IMG(3, 3, 2, 6) }, WIN(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 2, 0, 0, 0, b_conv, r_conv },
+        /* few channels per group take one fused reduction (ir_conv.c), many a product per group */
+        { "conv_depthwise", 2, { IMG(2, 5, 5, 3), IMG(3, 3, 1, 3) }, WIN(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 3, 0, 0, 0, b_conv, r_conv },
+        { "conv_depthwise_x2_s2", 2, { IMG(2, 6, 5, 3), IMG(3, 3, 1, 6) }, WIN(3, 3, 2, 2, 1, 1, 0, 1, 1, 1), 3, 0, 0, 0, b_conv, r_conv },
+        { "conv_groups2_wide", 2, { IMG(1, 4, 4, 10), IMG(3, 3, 5, 8) }, WIN(3, 3, 1, 1, 1, 1, 1, 1, 1, 1), 2, 0, 0, 0, b_conv, r_conv },
         { "conv_1x1", 2, { IMG(2, 3, 4, 5), IMG(1, 1, 5, 3) }, WIN(1, 1, 1, 1, 1, 1, 0, 0, 0, 0), 1, 0, 0, 0, b_conv, r_conv },
         /* conv2d_transpose: k3 s2 "same" 3x4 -> 6x8 (TF padding 0,1), "valid" -> 7x9, k2 s3
          * "valid" (k < s: rows no tap reaches) -> 9x12, k4 s2 "same" -> 6x8 (1,1) */
