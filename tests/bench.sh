@@ -3,12 +3,7 @@
 # SEEDS.md's parameter counts, and the driver reads gmc's metrics.csv and --stats output and
 # PyTorch's timings into a table row (a tiny run: no timing is asserted).
 cd "$(dirname "$0")/.." || exit 2
-GMC=${GMC:-./gmc}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+. tests/lib.sh
 
 # the character LSTM reads a corpus of 65 distinct bytes: bench.py's synthetic one
 /usr/bin/python3 -c 'import sys; sys.path.insert(0, "bench"); import bench; bench.write_text(sys.argv[1])' "$tmp/text.txt"

@@ -2,12 +2,7 @@
 # Command-line tests: checking, summaries, a short real training run on Fashion-MNIST whose
 # loss falls, checkpoints and sampling, reproducibility, and the errors a user meets.
 cd "$(dirname "$0")/.." || exit 2
-GMC=${GMC:-./gmc}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+. tests/lib.sh
 
 out=$($GMC examples/vae_mlp.gm --check 2>&1); rc=$?
 expect "vae_mlp.gm passes --check" '[ $rc -eq 0 ]'

@@ -4,12 +4,7 @@
 # --summary gives the parameter counts the books give. (Their PyTorch cross-checks are in
 # tests/torch/seeds.sh.)
 cd "$(dirname "$0")/.." || exit 2
-GMC=${GMC:-./gmc}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+. tests/lib.sh
 readme=examples/seeds/README.md
 
 missing=""

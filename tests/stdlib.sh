@@ -3,13 +3,8 @@
 # through --summary (SEEDS.md M19's 243,143 among them), spectral normalisation's state across a
 # step and in evaluation, flows inverted, an LSTM that learns a predictable text.
 cd "$(dirname "$0")/.." || exit 2
-GMC=${GMC:-./gmc}
+. tests/lib.sh
 PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 # M19: the character LSTM of Deep Learning with JavaScript, vocabulary 71
 cat > "$tmp/m19.gm" <<'GM'

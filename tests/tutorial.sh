@@ -5,11 +5,7 @@
 # shows runs (exit 0), in order, with --out under a temporary directory and training cut to
 # a few batches (--limit-batches 2).
 cd "$(dirname "$0")/.." || exit 2
-GMC=${GMC:-./gmc}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
+. tests/lib.sh
 
 python3 - "$tmp" <<'PY'
 import re, sys

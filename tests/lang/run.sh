@@ -4,13 +4,8 @@
 # numbers, strings and arrays, paths with {names}. Outputs are checked against numpy
 # re-implementations (check.py).
 cd "$(dirname "$0")/../.." || exit 2
-GMC=${GMC:-./gmc}
+. tests/lib.sh
 PY=/usr/bin/python3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-ok() { echo "ok - $*"; }
-fail() { echo "FAIL - $*"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 $GMC tests/lang/schedule.gm --sample schedule --out "$tmp/s" > "$tmp/s.log" 2>&1; rc=$?
 expect "schedule.gm --sample schedule exits 0 without a checkpoint (no parameters used)" '[ $rc -eq 0 ]' || cat "$tmp/s.log"
