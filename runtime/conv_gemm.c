@@ -31,6 +31,8 @@
  * class has no more; WR channels per weight-gradient tile, WB pixels per its table */
 enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, NR = 32 };
 
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 /* a set of output rows computed over the same taps: all output pixels (FWD), or the input
  * pixels (n, ry + sy i, rx + sx j) of one sub-pixel class (DGRAD) */
 typedef struct PixClass {
@@ -68,6 +70,8 @@ typedef struct ConvJob {
     int trans_b;
     int64_t f;
     float *packed;               /* not colmajor: B's panels, rows NR apart, panel after panel */
+    int dot;                     /* f (1 or 2) when the products run along the channels */
+    const float *wt;             /* FWD with dot: the kernel as [f, K] */
 } ConvJob;
 
 /* columns [col, col + w) of B's rows into panel, rows NR apart, zeros past w. DGRAD reads the
@@ -187,6 +191,123 @@ static const RowsFn rows_fn[2][MR + 1] = {
       rows_9x2, rows_10x2, rows_11x2, rows_12x2 },
 };
 
+/* Few filters (f <= 2, C a multiple of 16): a 16-wide column panel would leave 15 of 16 lanes
+ * idle, so these run along the channels instead. FWD: y[p, jj] = the dot product of pixel p's
+ * window with the kernel's column jj (wt: the kernel as [f, K]), 4 pixels at a time, each in
+ * two accumulators (even and odd 16 channels), summed in that fixed order. */
+static inline __attribute__((always_inline)) TARGET void
+dot_rows(const int nf, int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+         float *const *crow, const float *bias) {
+    __m512 acc[4][2][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) acc[r][jj][0] = acc[r][jj][1] = _mm512_setzero_ps();
+    for (int t = 0; t < taps; t++) {
+        const float *ap[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) ap[r] = tab[t * PBMAX + (r < np ? r : 0)];
+        const float *wp = wt + t * C;
+        int64_t c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m512 w0[2], w1[2];
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) {
+                w0[jj] = _mm512_loadu_ps(wp + jj * K + c);
+                w1[jj] = _mm512_loadu_ps(wp + jj * K + c + 16);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m512 x0 = _mm512_loadu_ps(ap[r] + c), x1 = _mm512_loadu_ps(ap[r] + c + 16);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++) {
+                    acc[r][jj][0] = _mm512_fmadd_ps(x0, w0[jj], acc[r][jj][0]);
+                    acc[r][jj][1] = _mm512_fmadd_ps(x1, w1[jj], acc[r][jj][1]);
+                }
+            }
+        }
+        if (c < C) {                               /* C = 32 k + 16 */
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m512 x0 = _mm512_loadu_ps(ap[r] + c);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++)
+                    acc[r][jj][0] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(wp + jj * K + c), acc[r][jj][0]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) {
+            float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][jj][0], acc[r][jj][1]));
+            if (bias) s += bias[jj];
+            if (r < np) crow[r][jj] = s;
+        }
+}
+
+static TARGET void dot_rows1(int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+                             float *const *crow, const float *bias) { dot_rows(1, taps, C, tab, np, wt, K, crow, bias); }
+static TARGET void dot_rows2(int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+                             float *const *crow, const float *bias) { dot_rows(2, taps, C, tab, np, wt, K, crow, bias); }
+
+/* WGRAD with f <= 2: dw[t, c.., jj] = sum over pixels of x[pixel's tap t, c..] dy[pixel, jj],
+ * 64 channels of one tap at a time, even and odd pixels in separate accumulators */
+static inline __attribute__((always_inline)) TARGET void
+dot_w(const int nf, const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy,
+      float *out /* [nv * 16][nf] */, int accumulate) {
+    __m512 acc[2][4][2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) acc[h][v][jj] = _mm512_setzero_ps();
+    int64_t q = 0;
+    for (; q + 2 <= np; q += 2)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const float *a = tab[q + h] + coff;
+            __m512 d[2];
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) d[jj] = _mm512_set1_ps(dy[(q + h) * nf + jj]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) {
+                __m512 x = _mm512_loadu_ps(a + 16 * v);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++) acc[h][v][jj] = _mm512_fmadd_ps(x, d[jj], acc[h][v][jj]);
+            }
+        }
+    if (q < np) {
+        const float *a = tab[q] + coff;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            __m512 x = _mm512_loadu_ps(a + 16 * v);
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++)
+                acc[0][v][jj] = _mm512_fmadd_ps(x, _mm512_set1_ps(dy[q * nf + jj]), acc[0][v][jj]);
+        }
+    }
+    float s[16];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) {
+            _mm512_storeu_ps(s, _mm512_add_ps(acc[0][v][jj], acc[1][v][jj]));
+            for (int l = 0; l < 16; l++) {
+                float *o = out + (16 * v + l) * nf + jj;
+                *o = accumulate ? *o + s[l] : s[l];
+            }
+        }
+}
+
+typedef void (*DotWFn)(int64_t np, const float *const *tab, int64_t coff, const float *dy, float *out, int acc);
+#define DOTW(NF, NV) static TARGET void dot_w##NF##_##NV(int64_t np, const float *const *tab, int64_t coff, \
+    const float *dy, float *out, int acc) { dot_w(NF, NV, np, tab, coff, dy, out, acc); }
+DOTW(1, 1) DOTW(1, 2) DOTW(1, 3) DOTW(1, 4) DOTW(2, 1) DOTW(2, 2) DOTW(2, 3) DOTW(2, 4)
+static const DotWFn dot_w_fn[2][5] = { { NULL, dot_w1_1, dot_w1_2, dot_w1_3, dot_w1_4 },
+                                       { NULL, dot_w2_1, dot_w2_2, dot_w2_3, dot_w2_4 } };
+
 static void pack_range(void *ctx, int64_t c0, int64_t c1) {
     const ConvJob *j = ctx;
     for (int64_t cp = c0; cp < c1; cp++) {
@@ -208,21 +329,24 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
         const PixBlock *bl = &j->blocks[bi];
         if (bi != cur) fill_table(j, bl, tab, crow), cur = bi;
         const PixClass *cl = &j->cls[bl->cls];
+        if (j->dot) {
+            for (int64_t q = 0; q < bl->np; q += 4)
+                (j->dot == 1 ? dot_rows1 : dot_rows2)(cl->ntaps, j->sc, tab + q, bl->np - q < 4 ? (int)(bl->np - q) : 4,
+                                                      j->wt, j->rows, crow + q, j->bias);
+            continue;
+        }
         int64_t col = cp * NR, w = j->n - col < NR ? j->n - col : NR;
         int nv = w > 16 ? 2 : 1;
         __mmask16 m = (__mmask16)((1u << (w - 16 * (nv - 1))) - 1);
-        const float *b = j->b + cl->row0 * j->ldb + col;
-        int64_t ldb = j->ldb;
+        const float *b = NULL;
+        int64_t ldb = NR;
         if (panel) {
             /* the panel's rows 2 KB or more apart would fight over the same cache sets */
             if (cp != curp) pack_panel(j, col, w, panel), curp = cp;
             b = panel + cl->row0 * NR;
-            ldb = NR;
         }
-        if (j->packed) {
-            b = j->packed + (cp * j->rows + cl->row0) * NR;
-            ldb = NR;
-        }
+        else if (j->packed) b = j->packed + (cp * j->rows + cl->row0) * NR;
+        else b = j->b + cl->row0 * j->ldb + col, ldb = j->ldb;
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
             rows_fn[nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
@@ -286,13 +410,17 @@ static TARGET void w_1(int64_t np, const float *const *tab, int64_t coff, const 
 static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = C / WR, P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : C / WR, P = g->n * g->ho * g->wo;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
         fill_wtable(j, p0, np, tab);
-        for (int64_t tile = t0; tile < t1; tile++) {
+        for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
+            int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
+            dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
+        }
+        for (int64_t tile = t0; tile < t1 && !j->dot; tile++) {
             int64_t t = tile / groups, coff = tile % groups * WR;
             float *c = j->c + (t * C + coff) * j->n;
             for (int64_t col = 0; col < j->n; col += NR) {
@@ -358,8 +486,6 @@ static PixBlock *make_blocks(const PixClass *cls, int ncls, int64_t nimg, int64_
     return b;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                int trans_b, const float *bias) {
     if (mode != CONV_FWD) bias = NULL;
@@ -375,8 +501,10 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     if (!zero) abort();
     ConvJob j = { .g = g, .mode = mode, .src = a, .sc = C, .b = b, .ldb = f, .n = f, .c = c, .zero = zero,
                   .taps = taps, .bias = bias };
+    /* one or two filters: along the channels (see dot_rows) */
+    j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {
-        parallel_for(taps * (C / WR), 1, wgrad_range, &j);
+        parallel_for(taps * (j.dot ? ceil_div(C, 64) : C / WR), 1, wgrad_range, &j);
         free(zero);
         return;
     }
@@ -421,12 +549,20 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     PixBlock *blocks = make_blocks(cls, ncls, g->n, &nblocks);
     j.blocks = blocks;
     j.nblocks = nblocks;
-    j.ncp = ceil_div(j.n, NR);
+    j.ncp = j.dot ? 1 : ceil_div(j.n, NR);
+    float *wt = NULL;
+    if (j.dot) {
+        if (!(wt = malloc((size_t)(K * f) * sizeof *wt))) abort();
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t jj = 0; jj < f; jj++) wt[jj * K + k] = b[k * f + jj];
+        j.wt = wt;
+    }
     /* panel by panel when the weights do not stay in cache and re-reading the image per
      * panel costs less than re-reading the weights per pixel block */
     double wbytes = 4.0 * K * f, ibytes = 4.0 * g->n * (mode == CONV_DGRAD ? g->ho * g->wo * f : g->h * g->w * C);
     j.colmajor = wbytes > (1 << 20) && ibytes * j.ncp < wbytes * nblocks;
-    if (!j.colmajor && (mode == CONV_DGRAD || j.n > NR)) {
+    if (j.dot) j.colmajor = 0;
+    if (!j.dot && !j.colmajor && (mode == CONV_DGRAD || j.n > NR)) {
         /* every panel once, up front (DGRAD: the kernel turned around), for all pixel blocks */
         packed = malloc((size_t)(j.ncp * j.rows * NR) * sizeof *packed);
         if (!packed) abort();
@@ -437,6 +573,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     double item_flops = 2.0 * PB * NR * K / (mode == CONV_DGRAD ? w->sy * w->sx : 1);
     parallel_for(items, (int64_t)(5e5 / item_flops) + 1, pixels_range, &j);
     free(blocks);
+    free(wt);
     free(packed);
     free(cls);
     free(zero);

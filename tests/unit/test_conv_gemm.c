@@ -130,6 +130,13 @@ int main(void) {
     check_conv("3x3 valid, 24 -> 20 (masked columns)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 }, 2, 6, 6, 24, 20);
     /* filters that are not a multiple of 16 (the last columns under a mask) */
     check_conv("4x4 stride 2 pad 1, 16 -> 1", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 7, 16, 1);
+    /* one or two filters: along the channels (channels a multiple of 16), pixel counts not a
+     * multiple of 4, channel groups of 64 with a remainder of 16, 32 or 48 */
+    check_conv("3x3 same, 64 -> 1", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 5, 7, 64, 1);
+    check_conv("3x3 same, 48 -> 2", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 7, 7, 48, 2);
+    check_conv("4x4 same, 80 -> 1", (ConvWindow){ 4, 4, 1, 1, 1, 1, 1, 2, 1, 2 }, 1, 3, 5, 80, 1);
+    check_conv("4x4 stride 2 pad 1, 96 -> 2", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 3, 6, 5, 96, 2);
+    check_conv("3x3 same, 8 -> 1 (masked columns)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 5, 5, 8, 1);
     check_conv("3x3 same, 16 -> 3", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 16, 3);
     check_conv("3x3 same, 8 -> 3", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 8, 3);
     check_conv("3x3 same, 16 -> 17", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 5, 6, 16, 17);
