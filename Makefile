@@ -67,6 +67,10 @@ $(BUILD)/gemm_blocks: bench/gemm_blocks.c $(BUILD)/libgmc.a
 $(BUILD)/sgemm_shapes: bench/sgemm_shapes.c | $(BUILD)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
+# runtime/conv_gemm.c's implicit convolution products against sgemm (not in make test)
+$(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 
