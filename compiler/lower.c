@@ -389,6 +389,46 @@ static void alias_reshapes(Lower *L, const char *live) {
         if (live[i] && L->mat[i] && L->g->nodes[i].op == IR_RESHAPE) L->mat[L->g->nodes[i].in[0]] = 1;
 }
 
+/* One cheap op of one buffer and constants (relu's max(x, 0), leaky relu's mask x > 0 and
+ * alpha * x): with several readers it is recomputed in each instead of written to a buffer
+ * of its own and read back, when every reader is a kernel reading it element for element
+ * (not through a broadcast, which would recompute it per copy). The forward and backward
+ * kernels of a leaky relu each compare x with 0 instead of sharing a mask: one pass over
+ * memory and one kernel launch fewer per layer. */
+static int cheap_op(IrOp op) {
+    return op == IR_NEG || op == IR_ABS || op == IR_ADD || op == IR_SUB || op == IR_MUL || op == IR_MAX ||
+           op == IR_MIN || (op >= IR_GT && op <= IR_NE);
+}
+
+static void recompute_cheap(Lower *L, const char *live, const int *uses, const int *roots, int nroots) {
+    const IrGraph *g = L->g;
+    char *keep = xcalloc(g->n, 1);
+    for (int r = 0; r < nroots; r++) keep[roots[r]] = 1;
+    for (int i = 0; i < g->n; i++) {
+        if (!live[i]) continue;
+        const IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[n->in[k]];
+            if (reads_contiguous(n->op) || n->op == IR_CONCAT || n->op == IR_PAD || ir_numel(in) != ir_numel(n) ||
+                !(ir_is_elementwise(n->op) || (n->op >= IR_SUM && n->op <= IR_MINR)))
+                keep[n->in[k]] = 1;
+        }
+    }
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (!live[i] || !L->mat[i] || keep[i] || uses[i] < 2 || uses[i] > 4 || !cheap_op(n->op)) continue;
+        int bufs = 0, ok = 1;
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[n->in[k]];
+            if (in->op == IR_CONST) continue;
+            bufs++;
+            ok &= L->mat[n->in[k]] && in->op != IR_RESHAPE && ir_numel(in) == ir_numel(n);
+        }
+        if (ok && bufs == 1) L->mat[i] = 0;
+    }
+    free(keep);
+}
+
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
  * be contiguous; with fusion off, everything but constants. */
 static void materialise(Lower *L, const char *live, const int *roots, int nroots, int fuse) {
@@ -424,6 +464,7 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
         if (live[i] && reads_contiguous(g->nodes[i].op) && !(g->nodes[i].op == IR_RESHAPE && !L->mat[i]))
             for (int k = 0; k < g->nodes[i].nin; k++) L->mat[g->nodes[i].in[k]] = 1;
     alias_reshapes(L, live);
+    if (fuse) recompute_cheap(L, live, uses, roots, nroots);
     free(uses);
     free(view);
 }

@@ -10,7 +10,7 @@
  *    runs (the second run starts from the first run's leftovers in the shared memory); this
  *    also checks the in-place kernels, which the simulation cannot see inside a step.
  * And reshapes lowered as views (an upsampling into a concat, a slice split into blocks), and
- * sums into few outputs split in two kernels. */
+ * sums into few outputs split in two kernels, and cheap ops recomputed by their readers. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -321,6 +321,54 @@ static void check_split_sum(Jit *jit) {
     ir_free(&g);
 }
 
+/* A cheap op of one buffer with several element-for-element readers (leaky relu's mask
+ * x > 0, read by the forward where and by the gradient) is recomputed in each reader: no
+ * kernel and no buffer of its own, the same bits as the unfused path. A mask read through a
+ * broadcast keeps its buffer. */
+static void check_cheap_recompute(Jit *jit) {
+    IrGraph g;
+    ir_init(&g);
+    int64_t xs[2] = { 8, 300 }, rs[2] = { 8, 1 };
+    int x = ir_leaf(&g, IR_INPUT, 2, xs, 0), dy = ir_leaf(&g, IR_INPUT, 2, xs, 1);
+    int mask = ir_binary(&g, IR_GT, x, ir_const(&g, 0.0f, 0, NULL));
+    int a = ir_const(&g, 0.3f, 0, NULL);
+    int y = ir_where(&g, mask, x, ir_binary(&g, IR_MUL, x, a));
+    int dx = ir_where(&g, mask, dy, ir_binary(&g, IR_MUL, dy, a));
+    int row = ir_reduce(&g, IR_SUM, x, 2u);                       /* [8] */
+    int rmask = ir_binary(&g, IR_GT, ir_reshape(&g, row, 2, rs), ir_const(&g, 0.0f, 0, NULL));
+    int z = ir_binary(&g, IR_MUL, rmask, x), z2 = ir_binary(&g, IR_MUL, rmask, dy);    /* broadcast */
+    int roots[4] = { y, dx, z, z2 };
+    ParamTable params = { 0 };
+    Plan *p[2];
+    for (int f = 0; f < 2; f++) {
+        LowerOptions lo = { .fuse = !f };
+        char err[256] = "";
+        p[f] = plan_build(&g, &params, roots, 4, 2, &lo, jit, err, sizeof err);
+        CHECK(p[f] != NULL, "cheap recompute: plan built, fusion %s (%s)", f ? "off" : "on", err);
+        if (!p[f]) { ir_free(&g); return; }
+        Rng data;
+        rng_init(&data, 3);
+        for (int k = 0; k < 2; k++) {
+            float *in = plan_input(p[f], k);
+            rng_normal(&data, in, 8 * 300);
+        }
+        Rng rng;
+        rng_init(&rng, 1);
+        plan_run(p[f], &rng);
+    }
+    CHECK(p[0]->node_buf[mask] < 0 && p[0]->node_buf[rmask] >= 0,
+          "cheap recompute: the mask x > 0 has no buffer (read by two kernels), the broadcast one keeps its own");
+    int same = 1;
+    for (int r = 0; r < 4; r++) {
+        const float *u = plan_node(p[0], roots[r]), *v = plan_node(p[1], roots[r]);
+        same &= u && v && !memcmp(u, v, ir_numel(&g.nodes[roots[r]]) * sizeof *u);
+    }
+    CHECK(same, "cheap recompute: leaky relu and its gradient bit-identical with fusion off");
+    plan_free(p[0]);
+    plan_free(p[1]);
+    ir_free(&g);
+}
+
 int main(void) {
     setenv("GMC_STDLIB", "stdlib", 0);
     Jit *jit = jit_create();
@@ -331,6 +379,7 @@ int main(void) {
     check_shared_offsets(jit);
     check_reshape_views(jit);
     check_split_sum(jit);
+    check_cheap_recompute(jit);
     /* every convolution of conv_ae is implicit now (no window buffers left, and last:
      * its large scratch would spoil check_shared_scratch's growth); with im2col kept,
      * its windows over 1 MB are recomputed where the weight gradient reads them */
