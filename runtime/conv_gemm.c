@@ -74,6 +74,18 @@ typedef struct ConvJob {
     const float *wt;             /* FWD with dot: the kernel as [f, K] */
 } ConvJob;
 
+/* dst[jj * NR + x] = src[x * f + jj] for 32 rows x of f floats: a column of 16 rows per
+ * gather, the rows' cache lines reused by 16 consecutive jj */
+static TARGET void transpose32(const float *src, int64_t f, float *dst) {
+    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                     _mm512_set1_epi32((int)f));
+    const float *hi = src + 16 * f;
+    for (int64_t jj = 0; jj < f; jj++) {
+        _mm512_storeu_ps(dst + jj * NR, _mm512_i32gather_ps(idx, src + jj, 4));
+        _mm512_storeu_ps(dst + jj * NR + 16, _mm512_i32gather_ps(idx, hi + jj, 4));
+    }
+}
+
 /* columns [col, col + w) of B's rows into panel, rows NR apart, zeros past w. DGRAD reads the
  * kernel as given: row (tap t, filter jj) of the turned kernel is w[t, col.., jj]. */
 static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
@@ -92,7 +104,9 @@ static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
             float *dst = panel + (cl->row0 + s * f) * NR;
             if (w < NR)
                 for (int64_t jj = 0; jj < f; jj++) memset(dst + jj * NR + w, 0, (size_t)(NR - w) * sizeof *dst);
-            if (j->trans_b)          /* 16 filters of 32 kernel rows at a time: both sides in L1 */
+            if (j->trans_b && w == NR && f * NR < (1 << 30))
+                transpose32(j->w + (t * C + col) * f, f, dst);
+            else if (j->trans_b)     /* 16 filters of 32 kernel rows at a time: both sides in L1 */
                 for (int64_t j0 = 0; j0 < f; j0 += 16)
                     for (int64_t x = 0; x < w; x++) {
                         const float *src = j->w + (t * C + col + x) * f;
