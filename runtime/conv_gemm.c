@@ -29,7 +29,7 @@
 /* MR output pixels per micro-kernel call (24 accumulators of 32 columns); pixels in blocks of
  * PB (a multiple of MR) sharing one table of sources, or one block of up to PBMAX when a
  * class has no more; WR channels per weight-gradient tile, WB pixels per its table */
-enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, NR = 32 };
+enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, WRMAX = 14, NR = 32 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -380,18 +380,18 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
     free(panel);
 }
 
-/* WGRAD: the sources of output pixels [p0, p0 + np) for every tap, tab[t * WB + q] */
-static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, const float **tab) {
+/* WGRAD: the sources of output pixels [p0, p0 + np) for taps [ta, tb), tab[t * WB + q] */
+static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, int ta, int tb, const float **tab) {
     const ConvGeom *g = j->g;
     const ConvWindow *w = &g->win;
     int64_t offy[MAXTAPS], offx[MAXTAPS];
-    for (int t = 0; t < j->taps; t++) {
+    for (int t = ta; t < tb; t++) {
         offy[t] = (int64_t)(t / w->kw) * w->dy - w->pt;
         offx[t] = (int64_t)(t % w->kw) * w->dx - w->pl;
     }
     int64_t n = p0 / (g->ho * g->wo), y = p0 / g->wo % g->ho, x = p0 % g->wo;
     for (int64_t q = 0; q < np; q++) {
-        for (int t = 0; t < j->taps; t++) {
+        for (int t = ta; t < tb; t++) {
             int64_t sy = y * w->sy + offy[t], sx = x * w->sx + offx[t];
             tab[t * WB + q] = sy < 0 || sy >= g->h || sx < 0 || sx >= g->w ? j->zero
                               : j->src + ((n * g->h + sy) * g->w + sx) * j->sc;
@@ -403,14 +403,16 @@ static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, const float **
     }
 }
 
-/* WGRAD: C[8 channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
- * the last vector of columns under mask m */
+/* WGRAD: C[mr channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
+ * the last vector of columns under mask m. Up to WRMAX = 14 channels: 28 accumulators for 32
+ * filters, so the 2 loads of dy per pixel serve up to 28 FMAs, not 16 (8 channels: 100-106
+ * GFLOP per CPU-second on DDPM's layers, 14: 110-125, one thread; 12 was no better than 8). */
 static inline __attribute__((always_inline)) TARGET void
-tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
+tile_w(const int mr, const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
        float *c, int64_t ldc, int accumulate, __mmask16 m) {
-    __m512 acc[WR][2];
-#pragma GCC unroll 8
-    for (int r = 0; r < WR; r++)
+    __m512 acc[WRMAX][2];
+#pragma GCC unroll 14
+    for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(v < nv - 1 ? 0xFFFF : m, c + r * ldc + 16 * v)
@@ -421,46 +423,57 @@ tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const fl
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
             bv[v] = v < nv - 1 ? _mm512_loadu_ps(dy + q * ldy + 16 * v) : _mm512_maskz_loadu_ps(m, dy + q * ldy + 16 * v);
-#pragma GCC unroll 8
-        for (int r = 0; r < WR; r++) {
+#pragma GCC unroll 14
+        for (int r = 0; r < mr; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
         }
     }
-#pragma GCC unroll 8
-    for (int r = 0; r < WR; r++)
+#pragma GCC unroll 14
+    for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, v < nv - 1 ? 0xFFFF : m, acc[r][v]);
 }
 
-static TARGET void w_2(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
-                       float *c, int64_t ldc, int acc, __mmask16 m) { tile_w(2, np, tab, coff, dy, ldy, c, ldc, acc, m); }
-static TARGET void w_1(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
-                       float *c, int64_t ldc, int acc, __mmask16 m) { tile_w(1, np, tab, coff, dy, ldy, c, ldc, acc, m); }
+typedef void (*WFn)(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
+                    float *c, int64_t ldc, int acc, __mmask16 m);
+#define WT(MRV, NV) static TARGET void w_##MRV##x##NV(int64_t np, const float *const *tab, int64_t coff, \
+    const float *dy, int64_t ldy, float *c, int64_t ldc, int acc, __mmask16 m) { \
+    tile_w(MRV, NV, np, tab, coff, dy, ldy, c, ldc, acc, m); }
+#define WT_ALL(NV) WT(8, NV) WT(9, NV) WT(10, NV) WT(11, NV) WT(12, NV) WT(13, NV) WT(14, NV)
+WT_ALL(1) WT_ALL(2)
+/* tiles of 8-14 channels: C (a multiple of 8) split into ceil(C / 14) tiles as
+ * even as they go, so no tile is narrow */
+static const WFn w_fn[2][WRMAX + 1] = {
+    { [8] = w_8x1, w_9x1, w_10x1, w_11x1, w_12x1, w_13x1, w_14x1 },
+    { [8] = w_8x2, w_9x2, w_10x2, w_11x2, w_12x2, w_13x2, w_14x2 },
+};
 
-/* WGRAD: row tiles [t0, t1) of dw, each 8 channels of one tap, over all pixels in blocks */
+/* WGRAD: row tiles [t0, t1) of dw, each 8-14 channels of one tap (tile k of groups: channels
+ * [C k / groups, C (k + 1) / groups)), over all pixels in blocks; only the taps of these
+ * tiles in the table */
 static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : C / WR, P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : ceil_div(C, WRMAX), P = g->n * g->ho * g->wo;
+    int ta = (int)(t0 / groups), tb = (int)((t1 - 1) / groups) + 1;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
-        fill_wtable(j, p0, np, tab);
+        fill_wtable(j, p0, np, ta, tb, tab);
         for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
             int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
             dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
         }
         for (int64_t tile = t0; tile < t1 && !j->dot; tile++) {
-            int64_t t = tile / groups, coff = tile % groups * WR;
+            int64_t t = tile / groups, k = tile % groups, coff = C * k / groups, mr = C * (k + 1) / groups - coff;
             float *c = j->c + (t * C + coff) * j->n;
             for (int64_t col = 0; col < j->n; col += NR) {
                 int64_t w = j->n - col < NR ? j->n - col : NR;
                 __mmask16 m = (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1);
-                if (w > 16) w_2(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
-                else w_1(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
+                w_fn[w > 16][mr](np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
             }
         }
     }
@@ -537,7 +550,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {
-        parallel_for(taps * (j.dot ? ceil_div(C, 64) : C / WR), 1, wgrad_range, &j);
+        parallel_for(taps * ceil_div(C, j.dot ? 64 : WRMAX), 1, wgrad_range, &j);
         free(zero);
         return;
     }

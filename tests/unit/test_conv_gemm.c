@@ -61,11 +61,11 @@ static void check_conv(const char *what, ConvWindow win, int64_t n, int64_t h, i
     float *wtt = malloc((size_t)(K * f) * sizeof *wtt);          /* w as [f, K] */
     for (int64_t k = 0; k < K; k++) for (int64_t j = 0; j < f; j++) wtt[j * K + k] = wt[k * f + j];
 
-    float *out1[3], *out2[3];
+    float *out1[3], *out2[3], *out3[3];
     int64_t sizes[3] = { P * f, K * f, X };
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 3; t++) {          /* 3 threads: ranges that start inside a tap's tiles */
         threads_start(t + 1);
-        float **out = t ? out2 : out1;
+        float **out = t == 2 ? out3 : t ? out2 : out1;
         for (int m = 0; m < 3; m++) out[m] = malloc((size_t)sizes[m] * sizeof *out[m]);
         conv_gemm(&g, CONV_FWD, x, wt, out[0], f, 0, NULL);
         conv_gemm(&g, CONV_WGRAD, x, dy, out[1], f, 0, NULL);
@@ -89,9 +89,11 @@ static void check_conv(const char *what, ConvWindow win, int64_t n, int64_t h, i
           "%s: input gradient (%s) matches col2im(dy @ w^T), w given either way round", what,
           conv_gemm_implicit(&g, CONV_DGRAD, f) ? "implicit" : "sgemm + col2im");
     int same = 1;
-    for (int m = 0; m < 3; m++) same &= memcmp(out1[m], out2[m], (size_t)sizes[m] * sizeof *out1[m]) == 0;
-    CHECK(same, "%s: 1 and 2 threads give the same bits", what);
-    for (int m = 0; m < 3; m++) { free(out1[m]); free(out2[m]); }
+    for (int m = 0; m < 3; m++)
+        same &= memcmp(out1[m], out2[m], (size_t)sizes[m] * sizeof *out1[m]) == 0 &&
+                memcmp(out1[m], out3[m], (size_t)sizes[m] * sizeof *out1[m]) == 0;
+    CHECK(same, "%s: 1, 2 and 3 threads give the same bits", what);
+    for (int m = 0; m < 3; m++) { free(out1[m]); free(out2[m]); free(out3[m]); }
     free(x); free(wt); free(dy); free(cols); free(y); free(dw); free(dx); free(dcols); free(dxf); free(wtt); free(dx2);
 }
 
@@ -157,6 +159,14 @@ int main(void) {
         snprintf(what, sizeof what, "3x3 same, 16 -> 48, %d pixels", n);
         check_conv(what, (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, n, 1, 1, 16, 48);
     }
+    /* weight-gradient tiles of 8-14 channels: C split into ceil(C / 14) even tiles (24: 12 + 12,
+     * 32: 10 + 11 + 11, 40: 13 + 13 + 14, 56: 4 x 14, 88: 12-13), full, masked and half
+     * column panels, pixel counts across the 256-pixel blocks */
+    check_conv("3x3 same, 24 -> 32 (wgrad tiles 12 + 12)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 24, 32);
+    check_conv("3x3 same, 32 -> 32 (wgrad tiles 10 + 11 + 11)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 3, 11, 9, 32, 32);
+    check_conv("3x3 same, 40 -> 48 (wgrad tiles 13 + 13 + 14)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 6, 7, 40, 48);
+    check_conv("3x3 stride 2, 56 -> 20 (wgrad tiles 4 x 14, masked)", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 8, 56, 20);
+    check_conv("2x2 valid, 88 -> 64 (wgrad tiles of 12-13)", (ConvWindow){ 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 }, 1, 5, 4, 88, 64);
     check_conv("3x3 same, 16 -> 16, 109 pixels (two blocks and a remainder)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 1, 109, 16, 16);
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
