@@ -405,8 +405,7 @@ static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, int ta, int tb
 
 /* WGRAD: C[mr channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
  * the last vector of columns under mask m. Up to WRMAX = 14 channels: 28 accumulators for 32
- * filters, so the 2 loads of dy per pixel serve up to 28 FMAs, not 16 (8 channels: 100-106
- * GFLOP per CPU-second on DDPM's layers, 14: 110-125, one thread; 12 was no better than 8). */
+ * filters, so the 2 loads of dy per pixel serve up to 28 FMAs, not 16 (see w_groups). */
 static inline __attribute__((always_inline)) TARGET void
 tile_w(const int mr, const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
        float *c, int64_t ldc, int accumulate, __mmask16 m) {
@@ -443,8 +442,11 @@ typedef void (*WFn)(int64_t np, const float *const *tab, int64_t coff, const flo
     tile_w(MRV, NV, np, tab, coff, dy, ldy, c, ldc, acc, m); }
 #define WT_ALL(NV) WT(8, NV) WT(9, NV) WT(10, NV) WT(11, NV) WT(12, NV) WT(13, NV) WT(14, NV)
 WT_ALL(1) WT_ALL(2)
-/* tiles of 8-14 channels: C (a multiple of 8) split into ceil(C / 14) tiles as
- * even as they go, so no tile is narrow */
+/* WGRAD's channel tiles: C (a multiple of 8) in tiles of 8, or from 96 channels on in ceil(C /
+ * 14) tiles of 8-14 as even as they go. Measured one thread, GFLOP per CPU-second
+ * (bench/conv_products): 14 won on 128-192 channels (109 -> 122, 106 -> 121) and lost on
+ * 32-64 (111 -> 103, 125 -> 115, 131 -> 120); 96 channels were even. */
+static int64_t w_groups(int64_t C) { return C >= 96 ? ceil_div(C, WRMAX) : C / WR; }
 static const WFn w_fn[2][WRMAX + 1] = {
     { [8] = w_8x1, w_9x1, w_10x1, w_11x1, w_12x1, w_13x1, w_14x1 },
     { [8] = w_8x2, w_9x2, w_10x2, w_11x2, w_12x2, w_13x2, w_14x2 },
@@ -456,7 +458,7 @@ static const WFn w_fn[2][WRMAX + 1] = {
 static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : ceil_div(C, WRMAX), P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : w_groups(C), P = g->n * g->ho * g->wo;
     int ta = (int)(t0 / groups), tb = (int)((t1 - 1) / groups) + 1;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
@@ -550,7 +552,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {
-        parallel_for(taps * ceil_div(C, j.dot ? 64 : WRMAX), 1, wgrad_range, &j);
+        parallel_for(taps * (j.dot ? ceil_div(C, 64) : w_groups(C)), 1, wgrad_range, &j);
         free(zero);
         return;
     }

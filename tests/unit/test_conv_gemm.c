@@ -159,14 +159,15 @@ int main(void) {
         snprintf(what, sizeof what, "3x3 same, 16 -> 48, %d pixels", n);
         check_conv(what, (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, n, 1, 1, 16, 48);
     }
-    /* weight-gradient tiles of 8-14 channels: C split into ceil(C / 14) even tiles (24: 12 + 12,
-     * 32: 10 + 11 + 11, 40: 13 + 13 + 14, 56: 4 x 14, 88: 12-13), full, masked and half
-     * column panels, pixel counts across the 256-pixel blocks */
-    check_conv("3x3 same, 24 -> 32 (wgrad tiles 12 + 12)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 24, 32);
-    check_conv("3x3 same, 32 -> 32 (wgrad tiles 10 + 11 + 11)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 3, 11, 9, 32, 32);
-    check_conv("3x3 same, 40 -> 48 (wgrad tiles 13 + 13 + 14)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 6, 7, 40, 48);
-    check_conv("3x3 stride 2, 56 -> 20 (wgrad tiles 4 x 14, masked)", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 8, 56, 20);
-    check_conv("2x2 valid, 88 -> 64 (wgrad tiles of 12-13)", (ConvWindow){ 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 }, 1, 5, 4, 88, 64);
+    /* weight-gradient tiles: 8 channels below 96, from 96 on C split into ceil(C / 14) even
+     * tiles of 8-14 (96: 13-14, 104: 8 x 13, 112: 8 x 14, 120: 13-14, 200: 13-14), full,
+     * masked and half column panels, pixel counts across the 256-pixel blocks */
+    check_conv("3x3 same, 24 -> 32 (wgrad tiles of 8)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 24, 32);
+    check_conv("3x3 same, 96 -> 32 (wgrad tiles of 13-14)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 3, 11, 9, 96, 32);
+    check_conv("3x3 same, 104 -> 48 (wgrad tiles of 13)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 6, 7, 104, 48);
+    check_conv("3x3 stride 2, 112 -> 20 (wgrad tiles of 14, masked)", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 8, 112, 20);
+    check_conv("2x2 valid, 120 -> 64 (wgrad tiles of 13-14)", (ConvWindow){ 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 }, 1, 5, 4, 120, 64);
+    check_conv("1x1, 200 -> 40 (wgrad tiles of 13-14, 300 pixels)", (ConvWindow){ 1, 1, 1, 1, 1, 1, 0, 0, 0, 0 }, 3, 10, 10, 200, 40);
     check_conv("3x3 same, 16 -> 16, 109 pixels (two blocks and a remainder)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 1, 109, 16, 16);
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
