@@ -233,7 +233,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     if (mode == CONV_FWD) {
         parallel_for(g->n * g->ho * g->wo, 32, pixels_range, &j);
     } else if (mode == CONV_WGRAD) {
-        parallel_for(taps * (C / WR), 1, wgrad_range, &j);
+        parallel_for(taps * (C / WR), (taps * (C / WR) + 1) / 2, wgrad_range, &j);   /* 2 chunks: each streams all pixels */
     } else {
         /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]; rows (t, j) of the turned kernel hold
          * w[t, :, j] over the C input channels */
