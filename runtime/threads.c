@@ -1,80 +1,37 @@
 /* threads.c: a persistent pool with dynamic, deterministic scheduling. A job is cut into
  * chunks fixed by its size (parallel_chunk); the caller publishes it under a new generation
- * number and every thread, the caller included, claims chunks from one counter until none are
- * left. A chunk's bounds never depend on who runs it, so results are the same for any thread
- * count, while a thread that another process has pushed off its core delays only the chunk it
- * holds (with one contiguous share per thread, the step waited for the slowest share).
+ * number, and every thread, the caller included, takes chunks from one atomic counter until
+ * none are left, then counts down. A chunk's bounds never depend on who runs it, so results
+ * are the same for any thread count, and a thread that starts late or runs slowly takes
+ * fewer chunks instead of holding up a fixed share.
  *
- * Waiting: a worker spins briefly for the next job, then sleeps on a futex; so does the
- * caller waiting for the last chunks. Spinning while another process wants the core takes
- * the core from it (or from our own descheduled thread), and a thread that sleeps is
- * favoured by the scheduler when it wakes. A late worker is harmless: the caller does not
- * wait for workers to wake, only for chunks to finish. GMC_SPIN_US sets the spin (default
- * SPIN_US, microseconds), for measuring. */
-#include <limits.h>
-#include <linux/futex.h>
+ * Waiting is the old pool's, kept because it measured best under load (docs/performance.md,
+ * "Threads under load"): workers spin briefly, then sleep on a condition variable; the caller
+ * spins until every worker has checked in, so no worker can still be reading a job when the
+ * next one is published. A futex pool that let the caller return without the late workers,
+ * spun 20 us with pause and then yielded, was 2-3x slower on DCGAN with a CPU hog here. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 #include "threads.h"
 
-enum { MAX_THREADS = 64, SPIN_US = 20 };
+enum { MAX_THREADS = 64, SPIN = 2000 };
 
 static struct {
     int n;
     pthread_t tid[MAX_THREADS];
-    /* generation << 32 | index of the next unclaimed chunk: a claim succeeds only for the
-     * generation the claimer joined, so a late worker never takes a chunk of a newer job */
-    _Alignas(64) _Atomic uint64_t ticket;
-    _Alignas(64) atomic_uint done;         /* chunks of the current job finished (futex word) */
-    atomic_int caller_sleeps;
-    _Alignas(64) atomic_uint generation;   /* the latest job (futex word the workers sleep on) */
-    atomic_int sleepers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_uint generation;
+    atomic_int pending;
     atomic_int stop;
-    atomic_uint nchunks;                   /* read before a claim, so atomic; the rest after */
     RangeFn fn;
     void *ctx;
-    int64_t total, chunk;
-    long spin_ns;
-} pool = { .n = 1 };
+    int64_t total, chunk, nchunks;
+    atomic_llong next;                  /* the next unclaimed chunk of the current job */
+} pool = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
-static _Thread_local int inside;           /* this thread is running a chunk */
-
-static void futex_wait(atomic_uint *word, unsigned value) {
-    syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
-}
-static void futex_wake(atomic_uint *word) {
-    syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-}
-
-static void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
-static long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000000000L + ts.tv_nsec;
-}
-
-/* spin until (*word == value) == equal or the spin time is up; 1 if it came true */
-static int spin_until(atomic_uint *word, unsigned value, int equal) {
-    long until = 0;
-    for (int i = 1;; i++) {
-        if ((atomic_load_explicit(word, memory_order_acquire) == value) == equal) return 1;
-        relax();
-        if (i % 32 == 0) {
-            long t = now_ns();
-            if (!until) until = t + pool.spin_ns;
-            else if (t >= until) return 0;
-        }
-    }
-}
+static _Thread_local int inside;        /* this thread is running a chunk */
 
 int64_t parallel_chunk(int64_t n, int64_t min_chunk) {
     if (min_chunk < 1) min_chunk = 1;
@@ -82,28 +39,16 @@ int64_t parallel_chunk(int64_t n, int64_t min_chunk) {
     return chunk > min_chunk ? chunk : min_chunk;
 }
 
-static void run_chunk(uint32_t i) {
-    int64_t begin = i * pool.chunk, end = begin + pool.chunk;
-    if (end > pool.total) end = pool.total;
+/* claim and run chunks of the current job until none are left */
+static void run_chunks(void) {
     inside = 1;
-    pool.fn(pool.ctx, begin, end);
-    inside = 0;
-}
-
-/* claim and run chunks of generation g until none are left */
-static void work(uint32_t g) {
-    uint64_t t = atomic_load(&pool.ticket);
     for (;;) {
-        if ((uint32_t)(t >> 32) != g) return;
-        uint32_t i = (uint32_t)t, n = atomic_load_explicit(&pool.nchunks, memory_order_relaxed);
-        if (i >= n) return;
-        /* success means job g is still running (chunk i is not done), so its fields hold */
-        if (!atomic_compare_exchange_weak(&pool.ticket, &t, t + 1)) continue;
-        run_chunk(i);
-        if (atomic_fetch_add(&pool.done, 1) + 1 == n && atomic_load(&pool.caller_sleeps))
-            futex_wake(&pool.done);
-        t = atomic_load(&pool.ticket);
+        int64_t i = atomic_fetch_add(&pool.next, 1);
+        if (i >= pool.nchunks) break;
+        int64_t begin = i * pool.chunk, end = begin + pool.chunk;
+        pool.fn(pool.ctx, begin, end < pool.total ? end : pool.total);
     }
+    inside = 0;
 }
 
 typedef struct WorkerStart { unsigned generation; } WorkerStart;
@@ -112,14 +57,19 @@ static WorkerStart starts[MAX_THREADS];
 static void *worker(void *arg) {
     unsigned seen = ((const WorkerStart *)arg)->generation;   /* earlier jobs are not its own */
     for (;;) {
-        if (!spin_until(&pool.generation, seen, 0)) {
-            atomic_fetch_add(&pool.sleepers, 1);
-            while (atomic_load(&pool.generation) == seen) futex_wait(&pool.generation, seen);
-            atomic_fetch_sub(&pool.sleepers, 1);
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load(&pool.generation)) == seen && !atomic_load(&pool.stop)) {
+            if (++spins < SPIN) continue;
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load(&pool.generation) == seen && !atomic_load(&pool.stop))
+                pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
         }
         if (atomic_load(&pool.stop)) return NULL;
-        seen = atomic_load(&pool.generation);
-        work(seen);
+        seen = g;
+        run_chunks();
+        atomic_fetch_sub(&pool.pending, 1);
     }
 }
 
@@ -127,8 +77,6 @@ void threads_start(int n) {
     if (n < 1) n = 1;
     if (n > MAX_THREADS) n = MAX_THREADS;
     threads_stop();
-    const char *spin = getenv("GMC_SPIN_US");
-    pool.spin_ns = (spin && *spin ? atol(spin) : SPIN_US) * 1000L;
     pool.n = n;
     atomic_store(&pool.stop, 0);
     for (int k = 1; k < n; k++) {
@@ -154,26 +102,23 @@ void parallel_for(int64_t n, int64_t min_chunk, RangeFn fn, void *ctx) {
     pool.ctx = ctx;
     pool.total = n;
     pool.chunk = chunk;
-    atomic_store(&pool.nchunks, (unsigned)nchunks);
-    atomic_store(&pool.done, 0);
-    unsigned g = atomic_load(&pool.generation) + 1;
-    atomic_store(&pool.ticket, (uint64_t)g << 32);         /* the job is open for claims */
-    atomic_store(&pool.generation, g);
-    if (atomic_load(&pool.sleepers)) futex_wake(&pool.generation);
-    work(g);
-    if (!spin_until(&pool.done, (unsigned)nchunks, 1)) {
-        atomic_store(&pool.caller_sleeps, 1);
-        unsigned d;
-        while ((d = atomic_load(&pool.done)) != nchunks) futex_wait(&pool.done, d);
-        atomic_store(&pool.caller_sleeps, 0);
-    }
+    pool.nchunks = nchunks;
+    atomic_store(&pool.next, 0);
+    atomic_store(&pool.pending, pool.n - 1);
+    pthread_mutex_lock(&pool.lock);
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    run_chunks();
+    while (atomic_load(&pool.pending) > 0) { }
 }
 
 void threads_stop(void) {
     if (pool.n <= 1) return;
+    pthread_mutex_lock(&pool.lock);
     atomic_store(&pool.stop, 1);
-    atomic_fetch_add(&pool.generation, 1);
-    futex_wake(&pool.generation);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
     for (int k = 1; k < pool.n; k++) pthread_join(pool.tid[k], NULL);
     pool.n = 1;
 }
