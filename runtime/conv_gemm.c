@@ -504,7 +504,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {
-        parallel_for(taps * (j.dot ? ceil_div(C, 64) : C / WR), (taps * (j.dot ? ceil_div(C, 64) : C / WR) + 1) / 2, wgrad_range, &j);   /* 2 chunks: each streams all pixels */
+        parallel_for(taps * (j.dot ? ceil_div(C, 64) : C / WR), 1, wgrad_range, &j);
         free(zero);
         return;
     }

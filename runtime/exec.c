@@ -1,7 +1,6 @@
 /* exec.c: runs a plan: random fills from the counter-based RNG, matrix products (gemm.c),
  * im2col / col2im (conv.c), compiled kernels. */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "conv.h"
@@ -69,22 +68,6 @@ static void kernel_range(void *ctx, int64_t begin, int64_t end) {
     KernelCall *c = ctx;
     if (c->fn) c->fn(c->args, begin, end);
     else kernel_interpret(c->k, c->args, begin, end);
-}
-
-/* the least stride along dims[0] of the kernel's loads and store: chunks of fewer than
- * 16 / stride outer indices would share cache lines, and a reduction over a channel axis (a
- * bias gradient) would then read its whole input once per chunk */
-static int64_t outer_stride(const KExpr *e, int64_t least) {
-    if (!e) return least;
-    if (e->op == KE_LOAD && e->stride[0] && llabs(e->stride[0]) < least) least = llabs(e->stride[0]);
-    for (int i = 0; i < 3; i++) least = outer_stride(e->arg[i], least);
-    return least;
-}
-
-static int64_t line_chunk(const Kernel *k) {
-    int64_t least = k->nout && k->out_stride[0] ? llabs(k->out_stride[0]) : 16;
-    least = outer_stride(k->post, outer_stride(k->body, least));
-    return (16 + least - 1) / least;
 }
 
 ExecStats exec_stats;
@@ -194,7 +177,6 @@ void plan_run(Plan *p, Rng *rng) {
             /* split along the outermost output dim when the kernel is big enough to pay for
              * waking the other threads; each output point is computed by one thread */
             int64_t min_chunk = points / (end ? end : 1) >= 4096 ? 1 : (4096 * (end ? end : 1) + points - 1) / (points ? points : 1);
-            if (min_chunk < line_chunk(k)) min_chunk = line_chunk(k);
             if (points >= 32768 && end > 1) parallel_for(end, min_chunk, kernel_range, &call);
             else kernel_range(&call, 0, end);
             break;

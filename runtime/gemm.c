@@ -12,7 +12,7 @@
 
 enum { BLOCK_ALIGN = 16 };          /* rows or columns per block: a multiple of the sgemm tiles */
 #define BLOCK_FLOPS 2e6             /* the least work per block worth a thread's wake-up */
-enum { MAX_BLOCKS = PARALLEL_MAX_CHUNKS };   /* one block per chunk of the pool */
+enum { MAX_BLOCKS = 64 };
 /* Each block of an sgemm packs the whole other operand again (OpenBLAS's own threads share
  * one packing): at 256 rows a block does 512 flops per float it packs, so the repacking costs
  * a few per cent. Matrix-vector and outer products pack nothing. */

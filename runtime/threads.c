@@ -1,15 +1,7 @@
-/* threads.c: a persistent pool with dynamic, deterministic scheduling. A job is cut into
- * chunks fixed by its size (parallel_chunk); the caller publishes it under a new generation
- * number, and every thread, the caller included, takes chunks from one atomic counter until
- * none are left, then counts down. A chunk's bounds never depend on who runs it, so results
- * are the same for any thread count, and a thread that starts late or runs slowly takes
- * fewer chunks instead of holding up a fixed share.
- *
- * Waiting is the old pool's, kept because it measured best under load (docs/performance.md,
- * "Threads under load"): workers spin briefly, then sleep on a condition variable; the caller
- * spins until every worker has checked in, so no worker can still be reading a job when the
- * next one is published. A futex pool that let the caller return without the late workers,
- * spun 20 us with pause and then yielded, was 2-3x slower on DCGAN with a CPU hog here. */
+/* threads.c: a persistent pool. The caller publishes a job (function, context, range) and a
+ * new generation number; workers wake, take their fixed chunk, and count down. Workers spin
+ * only briefly before sleeping: on two cores a spinning worker takes the core OpenBLAS's
+ * threads need (measured: a quarter of a VAE step lost to scheduling with long spins). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -27,35 +19,22 @@ static struct {
     atomic_int stop;
     RangeFn fn;
     void *ctx;
-    int64_t total, chunk, nchunks;
-    atomic_llong next;                  /* the next unclaimed chunk of the current job */
+    int64_t total, chunk;
 } pool = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
-static _Thread_local int inside;        /* this thread is running a chunk */
-
-int64_t parallel_chunk(int64_t n, int64_t min_chunk) {
-    if (min_chunk < 1) min_chunk = 1;
-    int64_t chunk = (n + PARALLEL_MAX_CHUNKS - 1) / PARALLEL_MAX_CHUNKS;
-    return chunk > min_chunk ? chunk : min_chunk;
+static void run_chunk(int k) {
+    int64_t begin = k * pool.chunk, end = begin + pool.chunk;
+    if (end > pool.total) end = pool.total;
+    if (begin < end) pool.fn(pool.ctx, begin, end);
 }
 
-/* claim and run chunks of the current job until none are left */
-static void run_chunks(void) {
-    inside = 1;
-    for (;;) {
-        int64_t i = atomic_fetch_add(&pool.next, 1);
-        if (i >= pool.nchunks) break;
-        int64_t begin = i * pool.chunk, end = begin + pool.chunk;
-        pool.fn(pool.ctx, begin, end < pool.total ? end : pool.total);
-    }
-    inside = 0;
-}
-
-typedef struct WorkerStart { unsigned generation; } WorkerStart;
+typedef struct WorkerStart { int k; unsigned generation; } WorkerStart;
 static WorkerStart starts[MAX_THREADS];
 
 static void *worker(void *arg) {
-    unsigned seen = ((const WorkerStart *)arg)->generation;   /* earlier jobs are not its own */
+    const WorkerStart *w = arg;
+    int k = w->k;
+    unsigned seen = w->generation;     /* jobs published before this worker existed are not its */
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -68,7 +47,7 @@ static void *worker(void *arg) {
         }
         if (atomic_load(&pool.stop)) return NULL;
         seen = g;
-        run_chunks();
+        run_chunk(k);
         atomic_fetch_sub(&pool.pending, 1);
     }
 }
@@ -80,7 +59,7 @@ void threads_start(int n) {
     pool.n = n;
     atomic_store(&pool.stop, 0);
     for (int k = 1; k < n; k++) {
-        starts[k] = (WorkerStart){ atomic_load(&pool.generation) };
+        starts[k] = (WorkerStart){ k, atomic_load(&pool.generation) };
         if (pthread_create(&pool.tid[k], NULL, worker, &starts[k]) != 0) { pool.n = k; break; }
     }
 }
@@ -88,28 +67,24 @@ void threads_start(int n) {
 int threads_count(void) { return pool.n; }
 
 void parallel_for(int64_t n, int64_t min_chunk, RangeFn fn, void *ctx) {
-    if (n <= 0) return;
-    int64_t chunk = parallel_chunk(n, min_chunk), nchunks = (n + chunk - 1) / chunk;
-    if (pool.n <= 1 || nchunks == 1 || inside) {
-        /* the same chunks, in order, on this thread */
-        int was = inside;
-        inside = 1;
-        for (int64_t b = 0; b < n; b += chunk) fn(ctx, b, b + chunk < n ? b + chunk : n);
-        inside = was;
+    int parts = pool.n;
+    if (min_chunk < 1) min_chunk = 1;
+    if (n / min_chunk < parts) parts = (int)(n / min_chunk);
+    if (parts <= 1) {
+        if (n > 0) fn(ctx, 0, n);
         return;
     }
+    /* chunk bounds depend on n and the pool size only; idle workers get empty ranges */
     pool.fn = fn;
     pool.ctx = ctx;
     pool.total = n;
-    pool.chunk = chunk;
-    pool.nchunks = nchunks;
-    atomic_store(&pool.next, 0);
+    pool.chunk = (n + parts - 1) / parts;
     atomic_store(&pool.pending, pool.n - 1);
     pthread_mutex_lock(&pool.lock);
     atomic_fetch_add(&pool.generation, 1);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
-    run_chunks();
+    run_chunk(0);
     while (atomic_load(&pool.pending) > 0) { }
 }
 
