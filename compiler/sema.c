@@ -1714,9 +1714,12 @@ int sema_summary(Program *p, FILE *f) {
         Train *t = &p->trains[ti];
         for (int k = 0; k < t->ninst; k++) {
             Instance *in = &t->inst[k];
-            /* trainable here: named by one of this block's optimizers (an instance taken from
-             * an earlier block, `E1 = ae1.E1`, and left out of them is frozen in this one) */
-            int optimised = 0;
+            /* trainable here: named by one of this block's optimizers. An instance taken from
+             * an earlier block (`E1 = ae1.E1`) and left out of them is frozen in this one, and
+             * so is one the block declares but gives to none (M28's VGG); a block with no
+             * optimizer at all (a model written to be summarised) counts what it declares as
+             * trainable, as its layers say */
+            int optimised = !in->from && t->nopt == 0;
             for (int o = 0; o < t->nopt; o++)
                 for (int j = 0; j < t->opt[o].nowners; j++) optimised |= !strcmp(t->opt[o].owners[j], in->name);
             IrGraph g;

@@ -10,7 +10,8 @@
 #    --no-fuse, --interpret, GMC_NO_IMPLICIT_CONV=1 and GMC_NO_THIN_GEMM=1 to 1e-5 relative
 #    (float32 rounding of a few ops in another order; these programs are shallow), and
 #    GMC_POISON_DEAD=1 (dead buffers filled with NaN) bit for bit.
-# Then --dump-ir, --dump-kernels and --dump-llvm of a small program say what they should.
+# Then --dump-ir, --dump-kernels and --dump-llvm of a small program say what they should, and
+# short training runs and a sampling loop give the same bits with dead buffers poisoned.
 # The optimiser updates are not kernels: runtime/optim.c applies each in one pass over a
 # parameter, checked against torch.optim in tests/torch/run.sh.
 cd "$(dirname "$0")/../.." || exit 2
@@ -71,3 +72,32 @@ nk=$(grep -c '^kernel ' "$tmp/chain.fused.txt"); nd=$(grep -c '^define void @gmc
 expect "--dump-llvm prints a function per kernel ($nd, --dump-kernels lists $nk), vector code, the tanh of the fused reduction" \
     "[ $rc -eq 0 ] && head -1 '$tmp/llvm.txt' | grep -q '^; train t, step 0\$' && [ $nd -eq $nk ] &&
      grep -q '<[0-9]* x float>' '$tmp/llvm.txt' && grep -q 'tanh' '$tmp/llvm.txt'"
+
+# The planner across blocks: a training run's plans (the GAN's two steps, validation, `every`
+# hooks) share one scratch, and a sampling loop carries tensors between stages. Three short
+# runs and a sampling procedure, poisoned (GMC_POISON_DEAD=1) and not: the same checkpoints,
+# losses and samples, bit for bit.
+same_run() {  # $1 what, $2 the files to compare (under each output directory), $3... the command
+    what=$1; files=$2; shift 2
+    "$@" --out "$tmp/plain" > "$tmp/plain.log" 2>&1 && GMC_POISON_DEAD=1 "$@" --out "$tmp/poison" > "$tmp/poison.log" 2>&1; rc=$?
+    differ=""
+    for f in $files; do
+        case $f in
+        *.csv) cut -d, -f1,2,4- "$tmp/plain/$f" > "$tmp/a.csv" 2>/dev/null && cut -d, -f1,2,4- "$tmp/poison/$f" > "$tmp/b.csv" 2>/dev/null &&
+               cmp -s "$tmp/a.csv" "$tmp/b.csv" || differ="$differ $f" ;;     # all but the time column
+        *) [ -s "$tmp/plain/$f" ] && cmp -s "$tmp/plain/$f" "$tmp/poison/$f" || differ="$differ $f" ;;
+        esac
+    done
+    expect "GMC_POISON_DEAD=1 changes nothing: $what${differ:+ (differ:$differ)}" '[ $rc -eq 0 ] && [ -z "$differ" ]' ||
+        tail -3 "$tmp/poison.log"
+    rm -rf "$tmp/plain" "$tmp/poison"
+}
+same_run "gan_mlp.gm, 3 steps of D and G (two plans sharing the scratch) and the epoch's hook" \
+    "checkpoints/step_00000003.safetensors metrics.csv generator.safetensors" \
+    $GMC examples/gan_mlp.gm --run --set epochs=1 --limit-batches 3 --seed 3
+same_run "vae_mlp.gm, 3 steps, validation and the epoch's hook" \
+    "checkpoints/step_00000003.safetensors metrics.csv vae_epoch_1.png" \
+    $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 3 --seed 3
+same_run "lang/loop.gm --sample denoise (a run-time loop: stages carrying tensors)" \
+    "ddpm_final.npy ddpm_x_500.npy" \
+    $GMC tests/lang/loop.gm --sample denoise --seed 3

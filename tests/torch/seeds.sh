@@ -154,10 +154,13 @@ done
 $PY tests/torch/compare_dumps.py "$tmp/seeds" "$tmp/poison" "GMC_POISON_DEAD=1" 0
 # the models of make bench that are not seed programs (no PyTorch builder here): each other
 # path against the fused one, to 1e-4 relative as above (float32 rounding through a dozen
-# layers is ~1e-6; a wrong fusion, index or lifetime is off by far more), poisoning to the bit
+# layers is ~1e-6; a wrong fusion, index or lifetime is off by far more), poisoning to the bit.
+# As with the GANs above, a ReLU input within float32 rounding of 0 takes one slope in one path
+# and the other in another, and moves every gradient below it by ~1e-3: the U-Net at --seed 11
+# and 13 has one, at 12 none
 BENCH=$(cat <<'LIST'
 bench_conv_vae bench/conv_vae.gm img32 0 batch_size=4
-bench_ddpm_unet bench/ddpm_unet.gm img32 0 batch_size=4
+bench_ddpm_unet bench/ddpm_unet.gm img32 0 batch_size=4,seed=12
 bench_char_lstm bench/char_lstm.gm chars65,next65 0 batch_size=4,corpus=@TMP@/corpus65.txt
 LIST
 )
