@@ -442,23 +442,69 @@ typedef void (*WFn)(int64_t np, const float *const *tab, int64_t coff, const flo
     tile_w(MRV, NV, np, tab, coff, dy, ldy, c, ldc, acc, m); }
 #define WT_ALL(NV) WT(8, NV) WT(9, NV) WT(10, NV) WT(11, NV) WT(12, NV) WT(13, NV) WT(14, NV)
 WT_ALL(1) WT_ALL(2)
+/* WGRAD with filters a multiple of 64 and fewer than 96 channels: C[4-7 channels of one tap,
+ * 64 filters] (+)= sum over pixels q of tab[q][coff + r] dy[q]; per pixel 4 loads of dy and mr
+ * broadcasts for 4 mr FMAs (up to 28 accumulators). One thread, GFLOP per CPU-second
+ * (bench/conv_products): DDPM's 16x16x32 -> 64, 16x16x64 -> 64 and 8x8x64 -> 128 from
+ * 119-133 with the 8 x 32 tile to 133-148. */
+static inline __attribute__((always_inline)) TARGET void
+tile_w4(const int mr, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
+        float *c, int64_t ldc, int accumulate) {
+    __m512 acc[7][4];
+#pragma GCC unroll 7
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
+    for (int64_t q = 0; q < np; q++) {
+        const float *a = tab[q] + coff;
+        __m512 bv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) bv[v] = _mm512_loadu_ps(dy + q * ldy + 16 * v);
+#pragma GCC unroll 7
+        for (int r = 0; r < mr; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 7
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+}
+typedef void (*W4Fn)(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
+                     float *c, int64_t ldc, int acc);
+#define W4(MRV) static TARGET void w4_##MRV(int64_t np, const float *const *tab, int64_t coff, \
+    const float *dy, int64_t ldy, float *c, int64_t ldc, int acc) { tile_w4(MRV, np, tab, coff, dy, ldy, c, ldc, acc); }
+W4(4) W4(5) W4(6) W4(7)
+static const W4Fn w4_fn[8] = { [4] = w4_4, w4_5, w4_6, w4_7 };
+static int w_wide(const ConvJob *j) { return j->n % 64 == 0 && j->g->c < 96; }
+
 /* WGRAD's channel tiles: C (a multiple of 8) in tiles of 8, or from 96 channels on in ceil(C /
  * 14) tiles of 8-14 as even as they go. Measured one thread, GFLOP per CPU-second
  * (bench/conv_products): 14 won on 128-192 channels (109 -> 122, 106 -> 121) and lost on
  * 32-64 (111 -> 103, 125 -> 115, 131 -> 120); 96 channels were even. */
 static int64_t w_groups(int64_t C) { return C >= 96 ? ceil_div(C, WRMAX) : C / WR; }
+
+/* a tap's channel tiles: groups of 64 along the channels (dot), 4-7 x 64 filters (w_wide), or
+ * 8-14 x 32 filters */
+static int64_t w_tiles(const ConvJob *j) {
+    int64_t C = j->g->c;
+    return j->dot ? ceil_div(C, 64) : w_wide(j) ? ceil_div(C, 7) : w_groups(C);
+}
 static const WFn w_fn[2][WRMAX + 1] = {
     { [8] = w_8x1, w_9x1, w_10x1, w_11x1, w_12x1, w_13x1, w_14x1 },
     { [8] = w_8x2, w_9x2, w_10x2, w_11x2, w_12x2, w_13x2, w_14x2 },
 };
 
-/* WGRAD: row tiles [t0, t1) of dw, each 8-14 channels of one tap (tile k of groups: channels
+/* WGRAD: row tiles [t0, t1) of dw, each 4-14 channels of one tap (tile k of groups: channels
  * [C k / groups, C (k + 1) / groups)), over all pixels in blocks; only the taps of these
  * tiles in the table */
 static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : w_groups(C), P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = w_tiles(j), P = g->n * g->ho * g->wo;
     int ta = (int)(t0 / groups), tb = (int)((t1 - 1) / groups) + 1;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
@@ -472,6 +518,11 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
         for (int64_t tile = t0; tile < t1 && !j->dot; tile++) {
             int64_t t = tile / groups, k = tile % groups, coff = C * k / groups, mr = C * (k + 1) / groups - coff;
             float *c = j->c + (t * C + coff) * j->n;
+            if (w_wide(j)) {
+                for (int64_t col = 0; col < j->n; col += 64)
+                    w4_fn[mr](np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0);
+                continue;
+            }
             for (int64_t col = 0; col < j->n; col += NR) {
                 int64_t w = j->n - col < NR ? j->n - col : NR;
                 __mmask16 m = (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1);
@@ -552,7 +603,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {
-        parallel_for(taps * (j.dot ? ceil_div(C, 64) : w_groups(C)), 1, wgrad_range, &j);
+        parallel_for(taps * w_tiles(&j), 1, wgrad_range, &j);
         free(zero);
         return;
     }

@@ -168,6 +168,13 @@ int main(void) {
     check_conv("3x3 stride 2, 112 -> 20 (wgrad tiles of 14, masked)", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 8, 112, 20);
     check_conv("2x2 valid, 120 -> 64 (wgrad tiles of 13-14)", (ConvWindow){ 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 }, 1, 5, 4, 120, 64);
     check_conv("1x1, 200 -> 40 (wgrad tiles of 13-14, 300 pixels)", (ConvWindow){ 1, 1, 1, 1, 1, 1, 0, 0, 0, 0 }, 3, 10, 10, 200, 40);
+    /* filters a multiple of 64 below 96 channels: tiles of 4-7 channels x 64 filters (8: 4 + 4,
+     * 16: 5 + 5 + 6, 24: 6 x 4, 40: 6-7, 88: 6-7), across 256-pixel blocks */
+    check_conv("3x3 same, 8 -> 64 (wgrad tiles 4 x 64)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 8, 64);
+    check_conv("3x3 same, 16 -> 128 (wgrad tiles of 5-6 x 64)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 3, 11, 9, 16, 128);
+    check_conv("3x3 stride 2, 24 -> 64 (wgrad tiles 6 x 64)", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 8, 24, 64);
+    check_conv("1x1, 40 -> 192 (wgrad tiles of 6-7 x 64, 300 pixels)", (ConvWindow){ 1, 1, 1, 1, 1, 1, 0, 0, 0, 0 }, 3, 10, 10, 40, 192);
+    check_conv("2x2 valid, 88 -> 64 (wgrad tiles of 6-7 x 64)", (ConvWindow){ 2, 2, 1, 1, 1, 1, 0, 0, 0, 0 }, 1, 5, 4, 88, 64);
     check_conv("3x3 same, 16 -> 16, 109 pixels (two blocks and a remainder)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 1, 109, 16, 16);
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
