@@ -670,16 +670,26 @@ static void emit_outputs(Gen *g, int p, LLVMValueRef begin, LLVMValueRef end) {
         loop_end(g, &L);
         return;
     }
+    /* A tier runs only where points can be left for it, and so does the scalar tail: along
+     * p > 0 a chunk runs exactly dims[p] points (a row of 64 runs 32 lanes twice and needs
+     * neither the 8-lane tier nor the tail); along nest dim 0, which the threads split by
+     * the original dim 0, some multiple of scale0. Dead tiers cost machine code time. */
+    int64_t rem = g->n.dims[p];     /* p > 0: the points left after the tiers so far */
+    int prev = 0;                   /* p == 0: the width of the last tier run (0: none) */
     const int tiers[2] = {g->wide, NARROW_LANES};
     for (int t = 0; t < 2 && p == g->jam; t++) {
-        if (g->n.dims[p] < tiers[t]) continue;
-        g->lanes = tiers[t];
+        int w = tiers[t];
+        if (g->n.dims[p] < w || (p > 0 ? rem < w : prev && g->n.scale0 % prev == 0)) continue;
+        g->lanes = w;
         loop_begin(g, &L, lo, hi, g->lanes);
         g->idx[p] = L.i;
         emit_point(g);
         loop_end(g, &L);
         lo = L.i;
+        rem %= w;
+        prev = w;
     }
+    if (p == g->jam && (p > 0 ? rem == 0 : prev && g->n.scale0 % prev == 0)) return;
     g->lanes = 1;
     loop_begin(g, &L, lo, hi, 1);
     g->idx[p] = L.i;
