@@ -237,6 +237,20 @@ static void test_shapes(void) {
              KR_SUM, L3(0, 1, 6, 6 * 48), NULL), EXACT);
     run_case("sum keeping rows of 72 [3 x 72 | 4]", kernel("k72", 3, 2, (int64_t[]){3, 72, 4},
              KR_MAX, L3(0, 72 * 4, 4, 1), NULL), EXACT);
+    /* copies of contiguous rows run as memmove calls in kernel_interpret (kernel_copy.c),
+     * not compiled: checked here against the JIT's code for the same kernels */
+    k = kernel("copy3", 3, 3, (int64_t[]){5, 3, 40}, KR_NONE, L3(0, 200, 40, 1), NULL);
+    k->out_stride[0] = 250;             /* into the second part of a concat along dim 0 rows */
+    k->out_stride[1] = 80;
+    k->out_offset = 40;
+    CHECK(kernel_is_row_copy(k), "a copy of rows of 40 is a row copy");
+    run_case("row copy into a concat's part [5 x 3 x 40]", k, EXACT);
+    k = kernel("copy1", 1, 1, big1, KR_NONE, load(2, 7, 1, 1, 0, 0, 0), NULL);
+    k->out_offset = 3;
+    run_case("row copy of one row [1001]", k, EXACT);
+    k = kernel("notcopy", 2, 2, (int64_t[]){40, 8}, KR_NONE, L2(0, 8, 1), NULL);
+    CHECK(!kernel_is_row_copy(k), "rows of 8 are left to the JIT");
+    run_case("short rows [40 x 8]", k, EXACT);
     k = kernel("inplace", 2, 2, mnist, KR_NONE,
                kx_bin(KE_ADD, kx_bin(KE_MUL, L2(0, 784, 1), kx_const(0.9f)), L2(2, 784, 1)), NULL);
     k->out_buf = 0;
