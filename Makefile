@@ -63,6 +63,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/check.h tests/tmpfiles.h $(BUILD)/libgmc.
 $(BUILD)/gemm_blocks: bench/gemm_blocks.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
 
+# runtime/conv_gemm.c's implicit convolution products against sgemm (not in make test)
+$(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 

@@ -7,8 +7,12 @@
  * written. Three products (g = the window geometry, P pixels of output, K = taps * C):
  *   CONV_FWD:   y [P, F] = im2col(x) @ w [K, F]
  *   CONV_WGRAD: dw [K, F] = im2col(x)^T @ dy [P, F]
- *   CONV_DGRAD: dx = col2im(dy @ w^T), stride 1 and dilation 1 only: dx[i, c] = sum over taps
- *               t of dy[i + pad - t] . w[t, c, :] (a convolution of dy with w turned around)
+ *   CONV_DGRAD: dx = col2im(dy @ w^T): dx[i, c] = sum over taps t whose window covers i of
+ *               dy[(i + pad - t * dil) / stride] . w[t, c, :] (a convolution of dy with w
+ *               turned around). With strides, the input pixels fall into sub-pixel classes
+ *               (y mod sy, x mod sx); only the taps of matching parity reach a class, so
+ *               each class is a product over its own taps, no zero taps multiplied.
+ * F need not be a multiple of 16: the last 16 columns are loaded and stored under a mask.
  * Each output element is summed by one thread in a fixed order, so the results do not depend
  * on the thread count. Without AVX-512 (or with GMC_NO_THIN_GEMM=1) the same steps run as
  * im2col / col2im and OpenBLAS on a temporary matrix. */
@@ -22,47 +26,117 @@
 
 #define TARGET __attribute__((target("avx512f,fma")))
 
-/* MR output pixels per micro-kernel call (24 accumulators of 32 columns); WR channels per
- * weight-gradient tile; PB pixels, WB for the weight gradient, share one table of sources */
-enum { MR = 12, PB = 48, WB = 256, MAXTAPS = 64, WR = 8 };
+/* MR output pixels per micro-kernel call (24 accumulators of 32 columns); pixels in blocks of
+ * PB (a multiple of MR) sharing one table of sources, or one block of up to PBMAX when a
+ * class has no more; WR channels per weight-gradient tile, WB pixels per its table */
+enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, NR = 32 };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* a set of output rows computed over the same taps: all output pixels (FWD), or the input
+ * pixels (n, ry + sy i, rx + sx j) of one sub-pixel class (DGRAD) */
+typedef struct PixClass {
+    int ry, rx;
+    int64_t hc, wc;               /* the class's grid: rows and columns */
+    int ntaps;
+    int tap[MAXTAPS];
+    int64_t row0;                 /* the first B row of these taps (tap after tap) */
+} PixClass;
+
+typedef struct PixBlock {
+    int cls;
+    int64_t q0, np;               /* pixels [q0, q0 + np) of the class */
+} PixBlock;
 
 typedef struct ConvJob {
     const ConvGeom *g;
     int mode;
     const float *src;            /* the image the table points into: x, or dy for CONV_DGRAD */
     int64_t sc;                  /* its channels */
-    const float *b;              /* FWD/DGRAD: B rows (tap, channel) of ldb floats; WGRAD: dy */
-    int64_t ldb, n;              /* columns of the output */
+    const float *b;              /* FWD, DGRAD: B [rows, n] (ldb); WGRAD: dy */
+    int64_t ldb, n;              /* n: columns of the output */
+    int64_t rows;                /* FWD, DGRAD: B's rows */
     float *c;
     const float *zero;           /* sc zeros */
     int taps;
     const float *bias;           /* CONV_FWD: added to each output row as it is stored, or NULL */
+    const PixClass *cls;
+    const PixBlock *blocks;
+    int64_t nblocks, ncp;        /* pixel blocks, column panels of NR */
+    int colmajor;                /* items panel by panel (each weight panel read once), each
+                                  * panel copied to contiguous rows of NR first */
+    int ncls;
+    const float *w;              /* DGRAD: the kernel as given, [K, f] (trans_b) or [f, K] */
+    int trans_b;
+    int64_t f;
+    float *packed;               /* not colmajor: B's panels, rows NR apart, panel after panel */
+    int dot;                     /* f (1 or 2) when the products run along the channels */
+    const float *wt;             /* FWD with dot: the kernel as [f, K] */
 } ConvJob;
 
-/* the source row of pixel p for tap t: CONV_FWD / WGRAD: output pixel p reads x; DGRAD:
- * input pixel p reads dy at p + pad - t */
-static void fill_table(const ConvJob *j, int64_t p0, int64_t np, const float **tab, int64_t ld) {
-    const ConvGeom *g = j->g;
-    const ConvWindow *w = &g->win;
-    for (int64_t q = 0; q < np; q++) {
-        int64_t p = p0 + q, n, y, x, sh, sw;
-        if (j->mode == CONV_DGRAD) { n = p / (g->h * g->w); y = p / g->w % g->h; x = p % g->w; sh = g->ho; sw = g->wo; }
-        else { n = p / (g->ho * g->wo); y = p / g->wo % g->ho; x = p % g->wo; sh = g->h; sw = g->w; }
-        for (int t = 0; t < j->taps; t++) {
-            int ky = t / w->kw, kx = t % w->kw;
-            int64_t sy, sx;
-            if (j->mode == CONV_DGRAD) { sy = y + w->pt - ky; sx = x + w->pl - kx; }
-            else { sy = y * w->sy - w->pt + ky * w->dy; sx = x * w->sx - w->pl + kx * w->dx; }
-            tab[t * ld + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
-                              : j->src + ((n * sh + sy) * sw + sx) * j->sc;
+/* columns [col, col + w) of B's rows into panel, rows NR apart, zeros past w. DGRAD reads the
+ * kernel as given: row (tap t, filter jj) of the turned kernel is w[t, col.., jj]. */
+static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
+    if (j->mode != CONV_DGRAD || !j->w) {
+        for (int64_t r = 0; r < j->rows; r++) {
+            memcpy(panel + r * NR, j->b + r * j->ldb + col, (size_t)w * sizeof *panel);
+            if (w < NR) memset(panel + r * NR + w, 0, (size_t)(NR - w) * sizeof *panel);
+        }
+        return;
+    }
+    int64_t C = j->g->c, f = j->f, K = (int64_t)j->taps * C;
+    for (int k = 0; k < j->ncls; k++) {
+        const PixClass *cl = &j->cls[k];
+        for (int s = 0; s < cl->ntaps; s++) {
+            int t = cl->tap[s];
+            float *dst = panel + (cl->row0 + s * f) * NR;
+            if (w < NR)
+                for (int64_t jj = 0; jj < f; jj++) memset(dst + jj * NR + w, 0, (size_t)(NR - w) * sizeof *dst);
+            if (j->trans_b)          /* 16 filters of 32 kernel rows at a time: both sides in L1 */
+                for (int64_t j0 = 0; j0 < f; j0 += 16)
+                    for (int64_t x = 0; x < w; x++) {
+                        const float *src = j->w + (t * C + col + x) * f;
+                        for (int64_t jj = j0; jj < f && jj < j0 + 16; jj++) dst[jj * NR + x] = src[jj];
+                    }
+            else
+                for (int64_t jj = 0; jj < f; jj++) memcpy(dst + jj * NR, j->w + jj * K + t * C + col, (size_t)w * sizeof *dst);
         }
     }
 }
 
-/* C[mr rows, 16 nv] = sum over taps t and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] */
+/* the sources of the pixels of block bl for each of its class's taps, and their output rows */
+static void fill_table(const ConvJob *j, const PixBlock *bl, const float **tab, float **crow) {
+    const ConvGeom *g = j->g;
+    const ConvWindow *w = &g->win;
+    const PixClass *cl = &j->cls[bl->cls];
+    for (int64_t q = 0; q < bl->np; q++) {
+        int64_t p = bl->q0 + q, n = p / (cl->hc * cl->wc);
+        int64_t y = cl->ry + p / cl->wc % cl->hc * (j->mode == CONV_DGRAD ? w->sy : 1);
+        int64_t x = cl->rx + p % cl->wc * (j->mode == CONV_DGRAD ? w->sx : 1);
+        for (int s = 0; s < cl->ntaps; s++) {
+            int t = cl->tap[s], ky = t / w->kw, kx = t % w->kw;
+            int64_t sy, sx, sh, sw;
+            if (j->mode == CONV_DGRAD) {       /* exact: the class's taps have the parity */
+                sy = (y + w->pt - ky * w->dy) / w->sy;
+                sx = (x + w->pl - kx * w->dx) / w->sx;
+                sh = g->ho; sw = g->wo;
+            } else {
+                sy = y * w->sy - w->pt + ky * w->dy;
+                sx = x * w->sx - w->pl + kx * w->dx;
+                sh = g->h; sw = g->w;
+            }
+            tab[s * PBMAX + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
+                                 : j->src + ((n * sh + sy) * sw + sx) * j->sc;
+        }
+        crow[q] = j->c + (j->mode == CONV_DGRAD ? (n * g->h + y) * g->w + x : p) * j->n;
+    }
+}
+
+/* C rows crow[0..mr) + col, 16 nv columns (the last vector under mask m) = sum over taps t
+ * and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] (+ bias) */
 static inline __attribute__((always_inline)) TARGET void
-tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab, int64_t ld,
-          const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) {
+tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab,
+          const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
@@ -71,12 +145,14 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
     for (int t = 0; t < taps; t++) {
         const float *ap[MR];
 #pragma GCC unroll 12
-        for (int r = 0; r < mr; r++) ap[r] = tab[t * ld + r];
+        for (int r = 0; r < mr; r++) ap[r] = tab[t * PBMAX + r];
         const float *bt = b + t * len * ldb;
         for (int64_t kk = 0; kk < len; kk++) {
             __m512 bv[2];
 #pragma GCC unroll 2
-            for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(bt + kk * ldb + 16 * v);
+            for (int v = 0; v < nv; v++)
+                bv[v] = v < nv - 1 ? _mm512_loadu_ps(bt + kk * ldb + 16 * v)
+                                   : _mm512_maskz_loadu_ps(m, bt + kk * ldb + 16 * v);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
                 __m512 av = _mm512_set1_ps(ap[r][kk]);
@@ -88,7 +164,7 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
     if (bias) {                   /* the sum first, then the bias: the bits of a separate add */
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) {
-            __m512 bv = _mm512_loadu_ps(bias + 16 * v);
+            __m512 bv = _mm512_maskz_loadu_ps(v < nv - 1 ? 0xFFFF : m, bias + 16 * v);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) acc[r][v] = _mm512_add_ps(acc[r][v], bv);
         }
@@ -96,54 +172,222 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(crow[r] + col + 16 * v, v < nv - 1 ? 0xFFFF : m, acc[r][v]);
 }
 
+typedef void (*RowsFn)(int taps, int64_t len, const float *const *tab, const float *b, int64_t ldb,
+                       float *const *crow, int64_t col, const float *bias, __mmask16 m);
 #define ROWS(MRV, NV) static TARGET void rows_##MRV##x##NV(int taps, int64_t len, const float *const *tab, \
-    int64_t ld, const float *b, int64_t ldb, float *c, int64_t ldc, const float *bias) { \
-    tile_rows(MRV, NV, taps, len, tab, ld, b, ldb, c, ldc, bias); }
-ROWS(12, 2) ROWS(12, 1) ROWS(1, 2) ROWS(1, 1)
+    const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) { \
+    tile_rows(MRV, NV, taps, len, tab, b, ldb, crow, col, bias, m); }
+#define ROWS_ALL(NV) ROWS(1, NV) ROWS(2, NV) ROWS(3, NV) ROWS(4, NV) ROWS(5, NV) ROWS(6, NV) \
+    ROWS(7, NV) ROWS(8, NV) ROWS(9, NV) ROWS(10, NV) ROWS(11, NV) ROWS(12, NV)
+ROWS_ALL(1) ROWS_ALL(2)
+/* every row count, so a block's last rows are one call, not one call per row */
+static const RowsFn rows_fn[2][MR + 1] = {
+    { NULL, rows_1x1, rows_2x1, rows_3x1, rows_4x1, rows_5x1, rows_6x1, rows_7x1, rows_8x1,
+      rows_9x1, rows_10x1, rows_11x1, rows_12x1 },
+    { NULL, rows_1x2, rows_2x2, rows_3x2, rows_4x2, rows_5x2, rows_6x2, rows_7x2, rows_8x2,
+      rows_9x2, rows_10x2, rows_11x2, rows_12x2 },
+};
 
-/* FWD and DGRAD: output pixels [p0, p1) in blocks of PB */
-static TARGET void pixels_range(void *ctx, int64_t p0, int64_t p1) {
+/* Few filters (f <= 2, C a multiple of 16): a 16-wide column panel would leave 15 of 16 lanes
+ * idle, so these run along the channels instead. FWD: y[p, jj] = the dot product of pixel p's
+ * window with the kernel's column jj (wt: the kernel as [f, K]), 4 pixels at a time, each in
+ * two accumulators (even and odd 16 channels), summed in that fixed order. */
+static inline __attribute__((always_inline)) TARGET void
+dot_rows(const int nf, int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+         float *const *crow, const float *bias) {
+    __m512 acc[4][2][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) acc[r][jj][0] = acc[r][jj][1] = _mm512_setzero_ps();
+    for (int t = 0; t < taps; t++) {
+        const float *ap[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) ap[r] = tab[t * PBMAX + (r < np ? r : 0)];
+        const float *wp = wt + t * C;
+        int64_t c = 0;
+        for (; c + 32 <= C; c += 32) {
+            __m512 w0[2], w1[2];
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) {
+                w0[jj] = _mm512_loadu_ps(wp + jj * K + c);
+                w1[jj] = _mm512_loadu_ps(wp + jj * K + c + 16);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m512 x0 = _mm512_loadu_ps(ap[r] + c), x1 = _mm512_loadu_ps(ap[r] + c + 16);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++) {
+                    acc[r][jj][0] = _mm512_fmadd_ps(x0, w0[jj], acc[r][jj][0]);
+                    acc[r][jj][1] = _mm512_fmadd_ps(x1, w1[jj], acc[r][jj][1]);
+                }
+            }
+        }
+        if (c < C) {                               /* C = 32 k + 16 */
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m512 x0 = _mm512_loadu_ps(ap[r] + c);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++)
+                    acc[r][jj][0] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(wp + jj * K + c), acc[r][jj][0]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) {
+            float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][jj][0], acc[r][jj][1]));
+            if (bias) s += bias[jj];
+            if (r < np) crow[r][jj] = s;
+        }
+}
+
+static TARGET void dot_rows1(int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+                             float *const *crow, const float *bias) { dot_rows(1, taps, C, tab, np, wt, K, crow, bias); }
+static TARGET void dot_rows2(int taps, int64_t C, const float *const *tab, int np, const float *wt, int64_t K,
+                             float *const *crow, const float *bias) { dot_rows(2, taps, C, tab, np, wt, K, crow, bias); }
+
+/* WGRAD with f <= 2: dw[t, c.., jj] = sum over pixels of x[pixel's tap t, c..] dy[pixel, jj],
+ * 64 channels of one tap at a time, even and odd pixels in separate accumulators */
+static inline __attribute__((always_inline)) TARGET void
+dot_w(const int nf, const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy,
+      float *out /* [nv * 16][nf] */, int accumulate) {
+    __m512 acc[2][4][2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) acc[h][v][jj] = _mm512_setzero_ps();
+    int64_t q = 0;
+    for (; q + 2 <= np; q += 2)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const float *a = tab[q + h] + coff;
+            __m512 d[2];
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++) d[jj] = _mm512_set1_ps(dy[(q + h) * nf + jj]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nv; v++) {
+                __m512 x = _mm512_loadu_ps(a + 16 * v);
+#pragma GCC unroll 2
+                for (int jj = 0; jj < nf; jj++) acc[h][v][jj] = _mm512_fmadd_ps(x, d[jj], acc[h][v][jj]);
+            }
+        }
+    if (q < np) {
+        const float *a = tab[q] + coff;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++) {
+            __m512 x = _mm512_loadu_ps(a + 16 * v);
+#pragma GCC unroll 2
+            for (int jj = 0; jj < nf; jj++)
+                acc[0][v][jj] = _mm512_fmadd_ps(x, _mm512_set1_ps(dy[q * nf + jj]), acc[0][v][jj]);
+        }
+    }
+    float s[16];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+#pragma GCC unroll 2
+        for (int jj = 0; jj < nf; jj++) {
+            _mm512_storeu_ps(s, _mm512_add_ps(acc[0][v][jj], acc[1][v][jj]));
+            for (int l = 0; l < 16; l++) {
+                float *o = out + (16 * v + l) * nf + jj;
+                *o = accumulate ? *o + s[l] : s[l];
+            }
+        }
+}
+
+typedef void (*DotWFn)(int64_t np, const float *const *tab, int64_t coff, const float *dy, float *out, int acc);
+#define DOTW(NF, NV) static TARGET void dot_w##NF##_##NV(int64_t np, const float *const *tab, int64_t coff, \
+    const float *dy, float *out, int acc) { dot_w(NF, NV, np, tab, coff, dy, out, acc); }
+DOTW(1, 1) DOTW(1, 2) DOTW(1, 3) DOTW(1, 4) DOTW(2, 1) DOTW(2, 2) DOTW(2, 3) DOTW(2, 4)
+static const DotWFn dot_w_fn[2][5] = { { NULL, dot_w1_1, dot_w1_2, dot_w1_3, dot_w1_4 },
+                                       { NULL, dot_w2_1, dot_w2_2, dot_w2_3, dot_w2_4 } };
+
+static void pack_range(void *ctx, int64_t c0, int64_t c1) {
     const ConvJob *j = ctx;
-    const float *tab[MAXTAPS * PB];
-    int64_t seg = j->sc;                                        /* floats of one tap's row */
-    for (int64_t pb = p0; pb < p1; pb += PB) {
-        int64_t np = p1 - pb < PB ? p1 - pb : PB;
-        fill_table(j, pb, np, tab, PB);
-        for (int64_t col = 0; col < j->n; col += 32) {
-            int two = j->n - col >= 32;
-            int64_t q = 0;
-            for (; q + MR <= np; q += MR) {
-                float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_12x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
-                else rows_12x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
-            }
-            for (; q < np; q++) {
-                float *c = j->c + (pb + q) * j->n + col;
-                if (two) rows_1x2(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
-                else rows_1x1(j->taps, seg, tab + q, PB, j->b + col, j->ldb, c, j->n, j->bias ? j->bias + col : NULL);
-            }
+    for (int64_t cp = c0; cp < c1; cp++) {
+        int64_t col = cp * NR, w = j->n - col < NR ? j->n - col : NR;
+        pack_panel(j, col, w, j->packed + cp * j->rows * NR);
+    }
+}
+
+/* FWD and DGRAD: work items [i0, i1), each a pixel block against a column panel of NR */
+static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
+    const ConvJob *j = ctx;
+    const float *tab[MAXTAPS * PBMAX];
+    float *crow[PBMAX];
+    float *panel = NULL;
+    if (j->colmajor && !(panel = malloc((size_t)(j->rows * NR) * sizeof *panel))) abort();
+    int64_t cur = -1, curp = -1;
+    for (int64_t i = i0; i < i1; i++) {
+        int64_t bi = j->colmajor ? i % j->nblocks : i / j->ncp, cp = j->colmajor ? i / j->nblocks : i % j->ncp;
+        const PixBlock *bl = &j->blocks[bi];
+        if (bi != cur) fill_table(j, bl, tab, crow), cur = bi;
+        const PixClass *cl = &j->cls[bl->cls];
+        if (j->dot) {
+            for (int64_t q = 0; q < bl->np; q += 4)
+                (j->dot == 1 ? dot_rows1 : dot_rows2)(cl->ntaps, j->sc, tab + q, bl->np - q < 4 ? (int)(bl->np - q) : 4,
+                                                      j->wt, j->rows, crow + q, j->bias);
+            continue;
+        }
+        int64_t col = cp * NR, w = j->n - col < NR ? j->n - col : NR;
+        int nv = w > 16 ? 2 : 1;
+        __mmask16 m = (__mmask16)((1u << (w - 16 * (nv - 1))) - 1);
+        const float *b = NULL;
+        int64_t ldb = NR;
+        if (panel) {
+            /* the panel's rows 2 KB or more apart would fight over the same cache sets */
+            if (cp != curp) pack_panel(j, col, w, panel), curp = cp;
+            b = panel + cl->row0 * NR;
+        }
+        else if (j->packed) b = j->packed + (cp * j->rows + cl->row0) * NR;
+        else b = j->b + cl->row0 * j->ldb + col, ldb = j->ldb;
+        for (int64_t q = 0; q < bl->np; q += MR) {
+            int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
+            rows_fn[nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
+                                j->bias ? j->bias + col : NULL, m);
+        }
+    }
+    free(panel);
+}
+
+/* WGRAD: the sources of output pixels [p0, p0 + np) for every tap, tab[t * WB + q] */
+static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, const float **tab) {
+    const ConvGeom *g = j->g;
+    const ConvWindow *w = &g->win;
+    for (int64_t q = 0; q < np; q++) {
+        int64_t p = p0 + q, n = p / (g->ho * g->wo), y = p / g->wo % g->ho, x = p % g->wo;
+        for (int t = 0; t < j->taps; t++) {
+            int64_t sy = y * w->sy - w->pt + t / w->kw * w->dy, sx = x * w->sx - w->pl + t % w->kw * w->dx;
+            tab[t * WB + q] = sy < 0 || sy >= g->h || sx < 0 || sx >= g->w ? j->zero
+                              : j->src + ((n * g->h + sy) * g->w + sx) * j->sc;
         }
     }
 }
 
-/* WGRAD: C[8 channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q] */
+/* WGRAD: C[8 channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
+ * the last vector of columns under mask m */
 static inline __attribute__((always_inline)) TARGET void
 tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
-       float *c, int64_t ldc, int accumulate) {
+       float *c, int64_t ldc, int accumulate, __mmask16 m) {
     __m512 acc[WR][2];
 #pragma GCC unroll 8
     for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++)
-            acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
+            acc[r][v] = accumulate ? _mm512_maskz_loadu_ps(v < nv - 1 ? 0xFFFF : m, c + r * ldc + 16 * v)
+                                   : _mm512_setzero_ps();
     for (int64_t q = 0; q < np; q++) {
         const float *a = tab[q] + coff;
         __m512 bv[2];
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(dy + q * ldy + 16 * v);
+        for (int v = 0; v < nv; v++)
+            bv[v] = v < nv - 1 ? _mm512_loadu_ps(dy + q * ldy + 16 * v) : _mm512_maskz_loadu_ps(m, dy + q * ldy + 16 * v);
 #pragma GCC unroll 8
         for (int r = 0; r < WR; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
@@ -154,30 +398,36 @@ tile_w(const int nv, int64_t np, const float *const *tab, int64_t coff, const fl
 #pragma GCC unroll 8
     for (int r = 0; r < WR; r++)
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) _mm512_storeu_ps(c + r * ldc + 16 * v, acc[r][v]);
+        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(c + r * ldc + 16 * v, v < nv - 1 ? 0xFFFF : m, acc[r][v]);
 }
 
 static TARGET void w_2(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
-                       float *c, int64_t ldc, int acc) { tile_w(2, np, tab, coff, dy, ldy, c, ldc, acc); }
+                       float *c, int64_t ldc, int acc, __mmask16 m) { tile_w(2, np, tab, coff, dy, ldy, c, ldc, acc, m); }
 static TARGET void w_1(int64_t np, const float *const *tab, int64_t coff, const float *dy, int64_t ldy,
-                       float *c, int64_t ldc, int acc) { tile_w(1, np, tab, coff, dy, ldy, c, ldc, acc); }
+                       float *c, int64_t ldc, int acc, __mmask16 m) { tile_w(1, np, tab, coff, dy, ldy, c, ldc, acc, m); }
 
 /* WGRAD: row tiles [t0, t1) of dw, each 8 channels of one tap, over all pixels in blocks */
-static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
+static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     const ConvJob *j = ctx;
     const ConvGeom *g = j->g;
-    int64_t C = g->c, groups = C / WR, P = g->n * g->ho * g->wo;
+    int64_t C = g->c, groups = j->dot ? ceil_div(C, 64) : C / WR, P = g->n * g->ho * g->wo;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
-        fill_table(j, p0, np, tab, WB);
-        for (int64_t tile = t0; tile < t1; tile++) {
+        fill_wtable(j, p0, np, tab);
+        for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
+            int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
+            dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
+        }
+        for (int64_t tile = t0; tile < t1 && !j->dot; tile++) {
             int64_t t = tile / groups, coff = tile % groups * WR;
             float *c = j->c + (t * C + coff) * j->n;
-            for (int64_t col = 0; col < j->n; col += 32) {
-                if (j->n - col >= 32) w_2(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0);
-                else w_1(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0);
+            for (int64_t col = 0; col < j->n; col += NR) {
+                int64_t w = j->n - col < NR ? j->n - col : NR;
+                __mmask16 m = (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1);
+                if (w > 16) w_2(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
+                else w_1(np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
             }
         }
     }
@@ -186,10 +436,11 @@ static TARGET void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
 
 int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
     int taps = g->win.kh * g->win.kw;
-    if (!gemm_thin_enabled() || f % 16 || taps > MAXTAPS) return 0;
+    if (!gemm_thin_enabled() || f < 1 || taps > MAXTAPS) return 0;
     if (mode == CONV_WGRAD) return g->c % WR == 0;
-    if (mode == CONV_DGRAD)
-        return g->c % 16 == 0 && g->win.sy == 1 && g->win.sx == 1 && g->win.dy == 1 && g->win.dx == 1;
+    /* DGRAD's columns are the C input channels: fewer than 16 would leave most lanes idle,
+     * and sgemm + col2im runs those (an image's gradient) faster */
+    if (mode == CONV_DGRAD) return g->c >= 16;
     return 1;
 }
 
@@ -216,6 +467,25 @@ static void explicit_conv(const ConvGeom *g, int mode, const float *a, const flo
     free(cols);
 }
 
+/* the classes' pixel blocks: PB pixels each, or the whole class when it has at most PBMAX */
+static PixBlock *make_blocks(const PixClass *cls, int ncls, int64_t nimg, int64_t *nblocks) {
+    int64_t nb = 0;
+    for (int c = 0; c < ncls; c++) {
+        int64_t count = nimg * cls[c].hc * cls[c].wc;
+        nb += count <= PBMAX ? count > 0 : (count + PB - 1) / PB;
+    }
+    PixBlock *b = malloc((size_t)(nb ? nb : 1) * sizeof *b);
+    if (!b) abort();
+    nb = 0;
+    for (int c = 0; c < ncls; c++) {
+        int64_t count = nimg * cls[c].hc * cls[c].wc, step = count <= PBMAX ? PBMAX : PB;
+        for (int64_t q = 0; q < count; q += step)
+            b[nb++] = (PixBlock){ c, q, count - q < step ? count - q : step };
+    }
+    *nblocks = nb;
+    return b;
+}
+
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                int trans_b, const float *bias) {
     if (mode != CONV_FWD) bias = NULL;
@@ -223,33 +493,88 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
         explicit_conv(g, mode, a, b, c, f, trans_b, bias);
         return;
     }
-    int taps = g->win.kh * g->win.kw;
-    int64_t C = g->c;
+    const ConvWindow *w = &g->win;
+    int taps = w->kh * w->kw;
+    int64_t C = g->c, K = taps * C;
     int64_t zn = mode == CONV_DGRAD ? f : C;
     float *zero = calloc((size_t)zn + 16, sizeof *zero);
     if (!zero) abort();
-    ConvJob j = { g, mode, a, C, b, f, f, c, zero, taps, bias };
+    ConvJob j = { .g = g, .mode = mode, .src = a, .sc = C, .b = b, .ldb = f, .n = f, .c = c, .zero = zero,
+                  .taps = taps, .bias = bias };
+    /* one or two filters: along the channels (see dot_rows) */
+    j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
+    if (mode == CONV_WGRAD) {
+        parallel_for(taps * (j.dot ? ceil_div(C, 64) : C / WR), 1, wgrad_range, &j);
+        free(zero);
+        return;
+    }
+    int ncls = mode == CONV_DGRAD ? w->sy * w->sx : 1;
+    PixClass *cls = calloc((size_t)ncls, sizeof *cls);
     float *packed = NULL;
+    if (!cls) abort();
     if (mode == CONV_FWD) {
-        parallel_for(g->n * g->ho * g->wo, 32, pixels_range, &j);
-    } else if (mode == CONV_WGRAD) {
-        parallel_for(taps * (C / WR), 1, wgrad_range, &j);
+        cls[0] = (PixClass){ 0, 0, g->ho, g->wo, taps, { 0 }, 0 };
+        for (int t = 0; t < taps; t++) cls[0].tap[t] = t;
+        j.rows = K;
     } else {
-        /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]; rows (t, j) of the turned kernel hold
-         * w[t, :, j] over the C input channels */
-        int64_t K = taps * C;
-        packed = malloc((size_t)(K * f) * sizeof *packed);
-        if (!packed) abort();
-        for (int t = 0; t < taps; t++)
-            for (int64_t jj = 0; jj < f; jj++)
-                for (int64_t ch = 0; ch < C; ch++)
-                    packed[(t * f + jj) * C + ch] = trans_b ? b[(t * C + ch) * f + jj] : b[jj * K + t * C + ch];
+        /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]. The turned kernel B has a row (t, jj)
+         * per tap and filter, w[t, :, jj] over the C input channels, the taps of each class
+         * together */
+        int64_t row = 0;
+        for (int k = 0; k < ncls; k++) {
+            PixClass *cl = &cls[k];
+            cl->ry = k / w->sx;
+            cl->rx = k % w->sx;
+            cl->hc = cl->ry < g->h ? ceil_div(g->h - cl->ry, w->sy) : 0;
+            cl->wc = cl->rx < g->w ? ceil_div(g->w - cl->rx, w->sx) : 0;
+            cl->row0 = row;
+            for (int t = 0; t < taps; t++) {
+                int64_t vy = cl->ry + w->pt - (int64_t)(t / w->kw) * w->dy, vx = cl->rx + w->pl - (int64_t)(t % w->kw) * w->dx;
+                if (((vy % w->sy) + w->sy) % w->sy || ((vx % w->sx) + w->sx) % w->sx) continue;
+                cl->tap[cl->ntaps++] = t;
+                row += f;
+            }
+        }
         j.sc = f;
-        j.b = packed;
         j.ldb = C;
         j.n = C;
-        parallel_for(g->n * g->h * g->w, 32, pixels_range, &j);
+        j.rows = taps * f;
+        j.w = b;
+        j.trans_b = trans_b;
+        j.f = f;
     }
+    j.cls = cls;
+    j.ncls = ncls;
+    int64_t nblocks;
+    PixBlock *blocks = make_blocks(cls, ncls, g->n, &nblocks);
+    j.blocks = blocks;
+    j.nblocks = nblocks;
+    j.ncp = j.dot ? 1 : ceil_div(j.n, NR);
+    float *wt = NULL;
+    if (j.dot) {
+        if (!(wt = malloc((size_t)(K * f) * sizeof *wt))) abort();
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t jj = 0; jj < f; jj++) wt[jj * K + k] = b[k * f + jj];
+        j.wt = wt;
+    }
+    /* panel by panel when the weights do not stay in cache and re-reading the image per
+     * panel costs less than re-reading the weights per pixel block */
+    double wbytes = 4.0 * K * f, ibytes = 4.0 * g->n * (mode == CONV_DGRAD ? g->ho * g->wo * f : g->h * g->w * C);
+    j.colmajor = wbytes > (1 << 20) && ibytes * j.ncp < wbytes * nblocks;
+    if (j.dot) j.colmajor = 0;
+    if (!j.dot && !j.colmajor && (mode == CONV_DGRAD || j.n > NR)) {
+        /* every panel once, up front (DGRAD: the kernel turned around), for all pixel blocks */
+        packed = malloc((size_t)(j.ncp * j.rows * NR) * sizeof *packed);
+        if (!packed) abort();
+        j.packed = packed;
+        parallel_for(j.ncp, 1, pack_range, &j);
+    }
+    int64_t items = nblocks * j.ncp;
+    double item_flops = 2.0 * PB * NR * K / (mode == CONV_DGRAD ? w->sy * w->sx : 1);
+    parallel_for(items, (int64_t)(5e5 / item_flops) + 1, pixels_range, &j);
+    free(blocks);
+    free(wt);
     free(packed);
+    free(cls);
     free(zero);
 }

@@ -1,8 +1,11 @@
 /* test_conv_gemm.c: the implicit-GEMM convolutions (runtime/conv_gemm.c) and the thin matrix
  * products (runtime/gemm_thin.c) against im2col / col2im and products summed in double, for
- * window shapes with padding, strides, dilation, pixel counts that are not multiples of the
- * micro-kernel's 12 (or 8) rows, 16 and 48 filters; and the same bits with 1 and 2 threads. On a CPU
- * without AVX-512 the same calls take the OpenBLAS fallback, which is checked the same way. */
+ * window shapes with padding, strides (the input gradient by sub-pixel classes), dilation,
+ * odd image sizes, every pixel count below the micro-kernel's 12 rows, filters and channels
+ * that are not multiples of 16 (masked columns), few pixels against large weights; and the
+ * same bits with 1 and 2 threads. On a CPU without AVX-512 the same calls take the OpenBLAS
+ * fallback, which is checked the same way. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -124,7 +127,37 @@ int main(void) {
     check_conv("4x4 stride 2, 16 -> 32", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 8, 9, 16, 32);
     check_conv("3x2 dilated, asymmetric padding, 8 -> 16", (ConvWindow){ 3, 2, 1, 1, 2, 2, 2, 1, 0, 1 }, 1, 6, 7, 8, 16);
     check_conv("1x1, 32 -> 16", (ConvWindow){ 1, 1, 1, 1, 1, 1, 0, 0, 0, 0 }, 2, 4, 3, 32, 16);
-    check_conv("3x3 valid, 24 -> 20 (fallback)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 }, 2, 6, 6, 24, 20);
+    check_conv("3x3 valid, 24 -> 20 (masked columns)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 0, 0, 0, 0 }, 2, 6, 6, 24, 20);
+    /* filters that are not a multiple of 16 (the last columns under a mask) */
+    check_conv("4x4 stride 2 pad 1, 16 -> 1", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 9, 7, 16, 1);
+    /* one or two filters: along the channels (channels a multiple of 16), pixel counts not a
+     * multiple of 4, channel groups of 64 with a remainder of 16, 32 or 48 */
+    check_conv("3x3 same, 64 -> 1", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 5, 7, 64, 1);
+    check_conv("3x3 same, 48 -> 2", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 7, 7, 48, 2);
+    check_conv("4x4 same, 80 -> 1", (ConvWindow){ 4, 4, 1, 1, 1, 1, 1, 2, 1, 2 }, 1, 3, 5, 80, 1);
+    check_conv("4x4 stride 2 pad 1, 96 -> 2", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 3, 6, 5, 96, 2);
+    check_conv("3x3 same, 8 -> 1 (masked columns)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 5, 5, 8, 1);
+    check_conv("3x3 same, 16 -> 3", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 16, 3);
+    check_conv("3x3 same, 8 -> 3", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 2, 7, 5, 8, 3);
+    check_conv("3x3 same, 16 -> 17", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 5, 6, 16, 17);
+    check_conv("3x3 same, 8 -> 40", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 5, 5, 8, 40);
+    /* strided input gradients by sub-pixel classes, odd image sizes, any channel count */
+    check_conv("3x3 stride 2 pad 1, odd sizes, 24 -> 16", (ConvWindow){ 3, 3, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 7, 9, 24, 16);
+    check_conv("4x4 stride 2 pad 1, 3 -> 32", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 2, 8, 7, 3, 32);
+    check_conv("4x4 stride 2 pad 1, 16 -> 16, one image of 5x5", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 1, 5, 5, 16, 16);
+    check_conv("3x3 stride 2 dilation 2 pad 2, 16 -> 17", (ConvWindow){ 3, 3, 2, 2, 2, 2, 2, 2, 2, 2 }, 2, 9, 8, 16, 17);
+    check_conv("4x3 strides 3x2, asymmetric padding, 24 -> 16", (ConvWindow){ 4, 3, 3, 2, 1, 1, 2, 0, 1, 0 }, 2, 10, 7, 24, 16);
+    check_conv("1x1 stride 2 (classes without taps), 16 -> 16", (ConvWindow){ 1, 1, 2, 2, 1, 1, 0, 0, 0, 0 }, 2, 5, 6, 16, 16);
+    check_conv("3x3 dilation 2, stride 1, 16 -> 16", (ConvWindow){ 3, 3, 1, 1, 2, 2, 2, 2, 2, 2 }, 1, 6, 7, 16, 16);
+    /* few pixels against large weights (panel-by-panel order), and every leftover row count */
+    check_conv("4x4 stride 2 pad 1, 64 -> 512, 128 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 32, 4, 4, 64, 512);
+    check_conv("4x4 stride 2 pad 1, 64 -> 400, 11 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 11, 2, 2, 64, 400);
+    for (int n = 1; n <= 12; n++) {
+        char what[64];
+        snprintf(what, sizeof what, "3x3 same, 16 -> 48, %d pixels", n);
+        check_conv(what, (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, n, 1, 1, 16, 48);
+    }
+    check_conv("3x3 same, 16 -> 16, 109 pixels (two blocks and a remainder)", (ConvWindow){ 3, 3, 1, 1, 1, 1, 1, 1, 1, 1 }, 1, 1, 109, 16, 16);
     check_thin(0, 0, 1000, 48, 300);
     check_thin(0, 1, 600, 96, 40);
     check_thin(1, 0, 200, 32, 1500);

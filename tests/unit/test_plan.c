@@ -212,10 +212,15 @@ int main(void) {
     Jit *jit = jit_create();
     check_program("examples/vae_mlp.gm", 4, 0, jit);
     check_program("examples/conv_ae.gm", 2, -1, jit);
-    check_program("examples/conv_ae.gm", 48, 1, jit);        /* windows over 1 MB: recomputed */
     check_program("examples/cyclegan.gm", 1, -1, jit);
     check_shared_scratch(jit);
     check_shared_offsets(jit);
+    /* every convolution of conv_ae is implicit now (no window buffers left, and last:
+     * its large scratch would spoil check_shared_scratch's growth); with im2col kept,
+     * its windows over 1 MB are recomputed where the weight gradient reads them */
+    setenv("GMC_NO_IMPLICIT_CONV", "1", 1);
+    check_program("examples/conv_ae.gm", 48, 1, jit);
+    unsetenv("GMC_NO_IMPLICIT_CONV");
     jit_destroy(jit);
     CHECK_DONE();
 }
