@@ -63,6 +63,10 @@ $(BUILD)/tests/%: tests/unit/%.c tests/check.h tests/tmpfiles.h $(BUILD)/libgmc.
 $(BUILD)/gemm_blocks: bench/gemm_blocks.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
 
+# OpenBLAS sgemm on given shapes: bench.py's per-layer reference (bench/sgemm_shapes.c)
+$(BUILD)/sgemm_shapes: bench/sgemm_shapes.c | $(BUILD)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
 # runtime/conv_gemm.c's implicit convolution products against sgemm (not in make test)
 $(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
@@ -84,7 +88,7 @@ run: deps
 	./gmc examples/vae_mlp.gm --sample grid --out out/vae_mlp
 
 test: deps-test
-	$(MAKE) gmc $(UNIT_BIN)
+	$(MAKE) gmc $(UNIT_BIN) $(BUILD)/sgemm_shapes
 	sh tests/run.sh
 
 check-asan:
@@ -96,7 +100,7 @@ gmc-asan-tests: $(BUILD)/compiler/main.o $(BUILD)/libgmc.a $(UNIT_BIN)
 	$(CC) $(LDFLAGS) -o $(BUILD)/gmc $^ $(LDLIBS) 2>/dev/null || $(CC) $(LDFLAGS) -o $(BUILD)/gmc $(BUILD)/compiler/main.o $(BUILD)/libgmc.a $(LDLIBS)
 	GMC=$(BUILD)/gmc GMC_STDLIB=$(CURDIR)/stdlib UNIT_DIR=$(BUILD)/tests ASAN_OPTIONS=detect_leaks=0 sh tests/run.sh
 
-bench: deps-test gmc
+bench: deps-test gmc $(BUILD)/sgemm_shapes
 	sh bench/run.sh $(BENCH_ARGS)
 
 install: gmc

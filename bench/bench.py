@@ -19,6 +19,17 @@ issue's target in brackets), examples per second, peak resident memory of each p
 gmc's matrix-product GFLOP/s from --stats with its share of a 1024^3 OpenBLAS sgemm timed at
 the end of the same gmc run (median over rounds).
 
+A second table sets gmc's large matrix products against OpenBLAS per shape (the issue's target:
+large GEMM-bound layers at 85 % or more of sgemm's throughput): every product of 100 MFLOP or
+more a call that gmc's --stats lists (plain products and implicit convolutions, whose shape is
+that of the product they replace: [N*Ho*Wo x kh*kw*C] @ [kh*kw*C x F] forward, the weight
+gradient's A^T, the input gradient's B^T), with gmc's GFLOP/s on it (all its calls, warm-up
+included) and OpenBLAS sgemm's on the same [m, k, n] and transposes, timed right after each
+gmc run by build/sgemm_shapes (bench/sgemm_shapes.c: single sgemm calls on OpenBLAS's own T
+threads, the fastest of 5 or more after a warm-up, in a process of its own so the operands do
+not count in gmc's peak memory); medians over the rounds. "all" is the model's large products together:
+their FLOPs over gmc's seconds, against the time sgemm would take for the same calls.
+
 Settings: gmc --threads T; PyTorch torch.set_num_threads(T), OMP_NUM_THREADS=T, OpenBLAS
 single-threaded (OPENBLAS_NUM_THREADS=1: fastest for torch here, its OpenMP pool and
 OpenBLAS's own threads otherwise fight over the cores), OMP_WAIT_POLICY=PASSIVE and, on
@@ -140,6 +151,9 @@ def run_gmc(m, args, tmp, rnd):
             if row[-1] == "":                  # training rows only, not validation rows
                 times.append(float(row[col]))
     res = dict(samples=block_samples(times, m["warmup"], m["steps"]), rss=rss)
+    res["large"] = large_products(text)
+    if res["large"]:
+        res["large_ref"] = sgemm_reference(res["large"], args, out + ".sgemm.log")
     for line in text.splitlines():
         if "matrix products:" in line:         # "193.6 GFLOP/s, 64 % of OpenBLAS sgemm ..."
             parts = line.split()
@@ -147,6 +161,58 @@ def run_gmc(m, args, tmp, rnd):
             res["pct"] = float(parts[4])
             res["sgemm"] = float(line.split("(")[1].split()[0])
     return res
+
+
+def large_products(text):
+    """gmc --stats's products of 100 MFLOP or more a call: one dict per shape, e.g. from
+    "     65536 x    864 x     32          conv fwd     0.267 s        6 calls     81.4 GFLOP/s" """
+    out, on = [], False
+    for line in text.splitlines():
+        if line.startswith("  matrix products of 100 MFLOP or more"):
+            on = True
+            continue
+        if on and not line.startswith("    "):
+            break
+        if not on:
+            continue
+        head, rest = line.split(" s ", 1) if " s " in line else (line, "")
+        w = head.split()
+        try:
+            d = dict(m=int(w[0]), k=int(w[2]), n=int(w[4]), ta=int("A^T" in w), tb=int("B^T" in w),
+                     batch=1, kind="product", seconds=float(w[-1]))
+            for x in w[5:-1]:
+                if x.startswith("(x"):
+                    d["batch"] = int(x[2:-1])
+            if "conv" in w:
+                d["kind"] = "conv " + w[w.index("conv") + 1]
+            d["calls"] = int(rest.split()[0])
+            d["gflops"] = float(rest.split()[2])
+        except (ValueError, IndexError):
+            continue
+        out.append(d)
+    return out
+
+
+def sgemm_reference(shapes, args, log):
+    """OpenBLAS sgemm's GFLOP/s on each shape (None for batched products or without the
+    helper), by build/sgemm_shapes with the same threads, right now"""
+    helper = os.path.join(ROOT, args.sgemm)
+    single = [d for d in shapes if d["batch"] == 1]
+    if not single or not os.access(helper, os.X_OK):
+        return [None] * len(shapes)
+    cmd = [helper, str(args.threads), "5"]
+    for d in single:
+        cmd += [str(d["m"]), str(d["k"]), str(d["n"]), str(d["ta"]), str(d["tb"])]
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads))
+    if avx512():
+        env.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    rc, text, _ = run_child(cmd, env, log)
+    got = {}
+    for line in text.splitlines():
+        w = line.split()
+        if len(w) == 6:
+            got[tuple(int(x) for x in w[:5])] = float(w[5])
+    return [got.get((d["m"], d["k"], d["n"], d["ta"], d["tb"])) if d["batch"] == 1 else None for d in shapes]
 
 
 def run_torch(m, args, tmp, rnd):
@@ -241,10 +307,64 @@ def print_table(rows, notes, markdown):
         print(("- " if markdown else "  ") + n)
 
 
-def print_plain(rows):
-    widths = [max(len(r[i]) for r in rows + [HEAD]) for i in range(len(HEAD))]
-    for r in [HEAD] + rows:
+def print_plain(rows, head=HEAD):
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+    for r in [head] + rows:
         print("  ".join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])]))
+
+
+LARGE_HEAD = ["model", "product [m x k x n]", "kind", "MFLOP a call", "gmc GFLOP/s", "sgemm GFLOP/s",
+              "gmc / sgemm (target ≥ 85 %)"]
+
+
+def merge_large(acc, r):
+    """adds one gmc run's large products (and their sgemm reference) to acc: shape -> lists"""
+    for d, ref in zip(r.get("large", []), r.get("large_ref", [])):
+        key = (d["m"], d["k"], d["n"], d["ta"], d["tb"], d["batch"], d["kind"])
+        e = acc.setdefault(key, dict(gmc=[], ref=[], seconds=[], calls=d["calls"]))
+        e["gmc"].append(d["gflops"])
+        e["seconds"].append(d["seconds"])
+        if ref:
+            e["ref"].append(ref)
+
+
+def large_rows(m, acc):
+    """rows of the second table for one model: each shape, largest first, then "all" """
+    rows, flops, secs, ref_secs = [], 0.0, 0.0, 0.0
+    for key in sorted(acc, key=lambda k: -k[0] * k[1] * k[2]):
+        mm, k, n, ta, tb, batch, kind = key
+        e = acc[key]
+        mflop = 2.0 * mm * k * n * batch / 1e6
+        g, ref = median(e["gmc"]), median(e["ref"]) if e["ref"] else None
+        shape = "%d x %d x %d%s%s%s" % (mm, k, n, " Aᵀ" if ta else "", " Bᵀ" if tb else "",
+                                         " (x%d)" % batch if batch > 1 else "")
+        rows.append(["%s, batch %d" % (m["label"], m["batch"]), shape, kind, "%.0f" % mflop, fmt(g, ".1f"),
+                     fmt(ref, ".1f"), "%.0f %%" % (100 * g / ref) if ref and g == g else "—"])
+        work = mflop * 1e6 * e["calls"]
+        flops += work
+        secs += median(e["seconds"])
+        ref_secs += work / (ref * 1e9) if ref else float("nan")
+    if len(rows) > 1 and secs > 0:
+        g = flops / secs / 1e9
+        ref = flops / ref_secs / 1e9 if ref_secs == ref_secs and ref_secs > 0 else None
+        rows.append(["%s, batch %d" % (m["label"], m["batch"]), "all of the above", "", "", fmt(g, ".1f"),
+                     fmt(ref, ".1f"), "%.0f %%" % (100 * g / ref) if ref else "—"])
+    return rows
+
+
+def print_large(rows, markdown):
+    print()
+    print("Large matrix products (100 MFLOP or more a call): gmc against OpenBLAS sgemm on the same shape")
+    print()
+    if markdown:
+        print("| " + " | ".join(LARGE_HEAD) + " |")
+        print("|" + "---|" * len(LARGE_HEAD))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+    elif rows:
+        print_plain(rows, LARGE_HEAD)
+    if not rows:
+        print("(none)")
 
 
 def check(models, args, tmp):
@@ -276,6 +396,8 @@ def main():
     p.add_argument("--sides", default="gmc,torch", help="run only gmc or only torch")
     p.add_argument("--torch-blas-threads", type=int, default=1)
     p.add_argument("--gmc", default="./gmc")
+    p.add_argument("--sgemm", default="build/sgemm_shapes",
+                   help="the per-shape sgemm reference (make build/sgemm_shapes)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--check", action="store_true", help="only check that every model builds and runs")
     p.add_argument("--keep", default="", help="keep the runs' outputs and logs in this folder")
@@ -303,13 +425,16 @@ def main():
     print("# gmc vs PyTorch, %s, %d cores (%s), %d threads each, %d rounds, load average %.2f at start"
           % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count(), cpu, args.threads,
              args.rounds, load0[0]), flush=True)
-    rows, notes, failed = [], [], False
+    rows, notes, failed, large = [], [], False, []
+    if not os.access(os.path.join(ROOT, args.sgemm), os.X_OK):
+        notes.append("no sgemm reference per shape: %s is not built (make build/sgemm_shapes)" % args.sgemm)
     for m in models:
         m = dict(m, steps=max(1, int(round(m["steps"] * args.scale))))
         have_gmc = expressible(m, args, tmp)
         sides = args.sides.split(",")
         g = dict(samples=[], rss=[], gflops=[], pct=[], sgemm=[]) if have_gmc else None
         t = dict(samples=[], rss=[])
+        g_large = {}
         for rnd in range(args.rounds):
             order = ["gmc", "torch"] if rnd % 2 == 0 else ["torch", "gmc"]
             for side in order:
@@ -327,17 +452,22 @@ def main():
                 for k in acc:
                     if k in r:
                         acc[k] += r[k] if isinstance(r[k], list) else [r[k]]
+                if side == "gmc":
+                    merge_large(g_large, r)
                 print("  %-10s %-5s round %d: %8.2f ms/iter, peak %5.0f MB%s" % (
                     m["key"], side, rnd + 1, median(r["samples"]) * 1000, r["rss"],
                     ", %.1f GFLOP/s (%.0f %% of sgemm)" % (r["gflops"], r["pct"]) if "gflops" in r else ""),
                     flush=True)
         rows.append(row_cells(m, g, t, notes))
+        large += large_rows(m, g_large)
     load1 = os.getloadavg()
     print("# load average %.2f at the end (this benchmark alone keeps it near %d; more means other "
           "processes shared the cores and the times are noisy)" % (load1[0], args.threads))
     print("# command: /usr/bin/python3 bench/bench.py " + " ".join(sys.argv[1:]))
     print()
     print_table(rows, notes, args.markdown)
+    if "gmc" in args.sides.split(","):
+        print_large(large, args.markdown)
     if not args.keep:
         subprocess.run(["rm", "-rf", tmp])
     sys.exit(1 if failed else 0)

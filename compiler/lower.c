@@ -17,6 +17,7 @@ typedef struct Lower {
     const IrGraph *g;
     Plan *p;
     char *mat;           /* node is stored in a buffer */
+    int fuse;            /* 0: the unfused oracle, one kernel per op */
 } Lower;
 
 static void *xcalloc(size_t n, size_t s) {
@@ -33,6 +34,7 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *st) {
 static int is_leaf(IrOp op) { return op <= IR_UNIFORM; }
 
 static KExpr *build(Lower *L, int node, const Map *m);
+static int merged_in_place(const Lower *L, int node);
 
 static KExpr *load_node(Lower *L, int node, const Map *m) {
     const IrNode *n = &L->g->nodes[node];
@@ -61,6 +63,31 @@ static KOp kop_of(IrOp op) {
     return KE_ADD + (op - IR_ADD);
 }
 
+/* Does `fine` split every dim of `coarse` into a run of consecutive dims (dims of size 1
+ * anywhere)? Then coordinate j of coarse is sum over its run of mul[o] * (coordinate o of
+ * fine), with group[o] = j: an affine map, so a reshape that splits can be walked through
+ * like a transpose, and one that merges can be written by a kernel iterating the finer shape
+ * (the nearest upsampling's broadcast into its slice of a concat). */
+static int reshape_split(const IrNode *coarse, const IrNode *fine, int *group, int64_t *mul) {
+    int o = 0;
+    for (int j = 0; j < coarse->ndim; j++) {
+        int start = o;
+        int64_t prod = 1;
+        while (prod < coarse->shape[j] && o < fine->ndim) prod *= fine->shape[o++];
+        if (prod != coarse->shape[j]) return 0;
+        int64_t inner = 1;
+        for (int q = o - 1; q >= start; q--) { group[q] = j; mul[q] = inner; inner *= fine->shape[q]; }
+    }
+    for (; o < fine->ndim; o++) {
+        if (fine->shape[o] != 1) return 0;
+        group[o] = 0;
+        mul[o] = 0;
+    }
+    for (int q = 0; q < fine->ndim; q++)          /* size-1 dims contribute nothing */
+        if (fine->shape[q] == 1) mul[q] = 0;
+    return 1;
+}
+
 /* the expression of node's own operation (its inputs loaded or inlined) */
 static KExpr *build_op(Lower *L, int node, const Map *m) {
     const IrNode *n = &L->g->nodes[node];
@@ -85,6 +112,19 @@ static KExpr *build_op(Lower *L, int node, const Map *m) {
         return build(L, n->in[0], &im);
     case IR_STOPGRAD:             /* only autodiff tells it from its input */
         return build(L, n->in[0], m);
+    case IR_RESHAPE: {            /* a split (materialise() keeps the others in buffers) */
+        const IrNode *x = &L->g->nodes[n->in[0]];
+        int group[IR_MAXDIM];
+        int64_t mul[IR_MAXDIM];
+        if (!reshape_split(x, n, group, mul)) break;
+        memset(&im, 0, sizeof im);
+        im.niter = m->niter;
+        for (int o = 0; o < n->ndim; o++) {
+            for (int k = 0; k < m->niter; k++) im.a[group[o]][k] += mul[o] * m->a[o][k];
+            im.off[group[o]] += mul[o] * m->off[o];
+        }
+        return build(L, n->in[0], &im);
+    }
     default:
         break;
     }
@@ -142,9 +182,65 @@ static void emit_elementwise(Lower *L, int node) {
     add_kernel(L, node, k);
 }
 
+/* A sum of many elements into few outputs (a bias gradient: [C] from [N, H, W, C]) in one
+ * kernel gives each thread a few outputs and walks the whole input once per vector of them,
+ * strided. Summed first over everything but the leading axis, into [N, outputs] (one thread
+ * per example, each reading its own contiguous block once), then over N, it is one pass over
+ * memory split N ways. The partials are rounded to float before the second sum. */
+enum { SPLIT_SUM_MAX_OUT = 4096, SPLIT_SUM_MIN_IN = 65536, SPLIT_SUM_MIN_LEAD = 8 };
+
+static int split_sum(Lower *L, int node) {
+    const IrNode *n = &L->g->nodes[node];
+    const IrNode *x = &L->g->nodes[n->in[0]];
+    int64_t out = ir_numel(n), in = ir_numel(x);
+    int nred = 0;
+    for (int j = 0; j < x->ndim; j++) nred += n->axes_mask >> j & 1;
+    if (!L->fuse || n->op != IR_SUM || !(n->axes_mask & 1) || nred < 2 || x->shape[0] < SPLIT_SUM_MIN_LEAD ||
+        out > SPLIT_SUM_MAX_OUT || in < SPLIT_SUM_MIN_IN || out * 64 > in)
+        return 0;
+    Plan *p = L->p;
+    int64_t lead = x->shape[0];
+    int part = new_buffer(p, BUF_TEMP, -1, lead * out);
+    Kernel *k = xcalloc(1, sizeof *k);             /* [lead, kept...] summed over the rest */
+    Map m = { .niter = x->ndim };
+    int it = 0;
+    k->dims[it] = lead;
+    m.a[0][it++] = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int j = 1; j < x->ndim; j++)
+            if ((int)(n->axes_mask >> j & 1) == pass) {
+                k->dims[it] = x->shape[j];
+                m.a[j][it++] = 1;
+            }
+    k->ndim = x->ndim;
+    k->nout = x->ndim - nred + 1;
+    k->reduce = KR_SUM;
+    k->body = build(L, n->in[0], &m);
+    contiguous_strides(k->nout, k->dims, k->out_stride);
+    snprintf(k->name, sizeof k->name, "k%d_sum_part", node);
+    k->out_buf = part;
+    p->kernels[p->nkernels] = k;
+    add_step(p, (PlanStep){ .kind = STEP_KERNEL, .kernel = p->nkernels++, .node = node });
+    Kernel *t = xcalloc(1, sizeof *t);             /* [kept...] summed over lead */
+    int64_t st[K_MAXDIM] = { 0 };
+    for (int d = 0; d < k->nout - 1; d++) {
+        t->dims[d] = k->dims[d + 1];
+        st[d] = k->out_stride[d + 1];
+    }
+    t->dims[k->nout - 1] = lead;
+    st[k->nout - 1] = k->out_stride[0];
+    t->ndim = k->nout;
+    t->nout = k->nout - 1;
+    t->reduce = KR_SUM;
+    t->body = kx_load(part, 0, st, t->ndim);
+    add_kernel(L, node, t);
+    return 1;
+}
+
 static void emit_reduction(Lower *L, int node) {
     const IrNode *n = &L->g->nodes[node];
     const IrNode *x = &L->g->nodes[n->in[0]];
+    if (split_sum(L, node)) return;
     Kernel *k = xcalloc(1, sizeof *k);
     Map m = { .niter = x->ndim };
     int it = 0;
@@ -183,13 +279,31 @@ static void emit_matmul(Lower *L, int node) {
 static void emit_placement(Lower *L, int node, int src, const int64_t *at, const char *part) {
     const IrNode *n = &L->g->nodes[node], *x = &L->g->nodes[src];
     Kernel *k = xcalloc(1, sizeof *k);
-    k->ndim = k->nout = x->ndim;
-    memcpy(k->dims, x->shape, x->ndim * sizeof *x->shape);
-    Map m = { .niter = x->ndim };
-    for (int j = 0; j < x->ndim; j++) m.a[j][j] = 1;
-    k->body = build(L, src, &m);
-    contiguous_strides(n->ndim, n->shape, k->out_stride);
-    for (int j = 0; j < n->ndim; j++) k->out_offset += at[j] * k->out_stride[j];
+    int64_t cst[IR_MAXDIM];
+    contiguous_strides(n->ndim, n->shape, cst);
+    for (int j = 0; j < n->ndim; j++) k->out_offset += at[j] * cst[j];
+    int group[IR_MAXDIM];
+    int64_t mul[IR_MAXDIM];
+    if (merged_in_place(L, src)) {
+        /* a merging reshape: iterate over its operand's finer shape and write each element
+         * where the merged coordinates put it (upsampling's broadcast straight into the
+         * concat, instead of into a buffer of its own and then copied) */
+        const IrNode *f = &L->g->nodes[x->in[0]];
+        reshape_split(x, f, group, mul);
+        k->ndim = k->nout = f->ndim;
+        memcpy(k->dims, f->shape, f->ndim * sizeof *f->shape);
+        for (int o = 0; o < f->ndim; o++) k->out_stride[o] = mul[o] * cst[group[o]];
+        Map m = { .niter = f->ndim };
+        for (int j = 0; j < f->ndim; j++) m.a[j][j] = 1;
+        k->body = build(L, x->in[0], &m);
+    } else {
+        k->ndim = k->nout = x->ndim;
+        memcpy(k->dims, x->shape, x->ndim * sizeof *x->shape);
+        memcpy(k->out_stride, cst, n->ndim * sizeof *cst);
+        Map m = { .niter = x->ndim };
+        for (int j = 0; j < x->ndim; j++) m.a[j][j] = 1;
+        k->body = build(L, src, &m);
+    }
     add_kernel_at(L, node, k, part);
 }
 
@@ -229,11 +343,103 @@ static int reads_contiguous(IrOp op) {
            op == IR_GATHER || op == IR_SCATTER || op == IR_CUMSUM || op == IR_CUMPROD;
 }
 
+/* a reshape that merges dims and that emit_placement writes through (see reshape_views) */
+static int merged_in_place(const Lower *L, int node) {
+    const IrNode *r = &L->g->nodes[node];
+    if (L->mat[node] || r->op != IR_RESHAPE) return 0;
+    const IrNode *x = &L->g->nodes[r->in[0]];
+    int group[IR_MAXDIM];
+    int64_t mul[IR_MAXDIM];
+    return !reshape_split(x, r, group, mul) && reshape_split(r, x, group, mul);
+}
+
+/* Reshapes that need no buffer (views): one that splits dims, read by kernels only (they
+ * walk through it with an affine map), or one that merges dims and is only placed into a
+ * concat or a pad. The nearest upsampling is reshape(broadcast(reshape(x))): the merging
+ * reshape of its broadcast goes straight into the U-Net's concat, and its gradient (the
+ * concat's gradient sliced, split and summed over each block) reads the slice in place. */
+static void reshape_views(const Lower *L, const char *live, const int *uses, const int *roots, int nroots,
+                          char *view) {
+    const IrGraph *g = L->g;
+    char *placed = xcalloc(g->n, 1), *other = xcalloc(g->n, 1);
+    for (int i = 0; i < g->n; i++) {
+        if (!live[i]) continue;
+        const IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            if (n->op == IR_CONCAT || n->op == IR_PAD) placed[n->in[k]] = 1;
+            else if (reads_contiguous(n->op)) other[n->in[k]] = 1;
+        }
+    }
+    for (int r = 0; r < nroots; r++) other[roots[r]] = 1;
+    int group[IR_MAXDIM];
+    int64_t mul[IR_MAXDIM];
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i], *x = &g->nodes[n->in[0]];
+        if (!live[i] || n->op != IR_RESHAPE || uses[i] != 1 || other[i]) continue;
+        view[i] = reshape_split(x, n, group, mul) || (placed[i] && reshape_split(n, x, group, mul));
+    }
+    free(placed);
+    free(other);
+}
+
+/* a reshape in a buffer aliases its operand's: that must be a buffer too (operands come
+ * before their consumers, so one pass from the last node carries it down chains) */
+static void alias_reshapes(Lower *L, const char *live) {
+    for (int i = L->g->n - 1; i >= 0; i--)
+        if (live[i] && L->mat[i] && L->g->nodes[i].op == IR_RESHAPE) L->mat[L->g->nodes[i].in[0]] = 1;
+}
+
+/* One cheap op of one buffer and constants (relu's max(x, 0), leaky relu's mask x > 0 and
+ * alpha * x): with several readers it is recomputed in each instead of written to a buffer
+ * of its own and read back, when every reader is a kernel reading it element for element
+ * (not through a broadcast, which would recompute it per copy). The forward and backward
+ * kernels of a leaky relu each compare x with 0 instead of sharing a mask: one pass over
+ * memory and one kernel launch fewer per layer. */
+static int cheap_op(IrOp op) {
+    return op == IR_NEG || op == IR_ABS || op == IR_ADD || op == IR_SUB || op == IR_MUL || op == IR_MAX ||
+           op == IR_MIN || (op >= IR_GT && op <= IR_NE);
+}
+
+static void recompute_cheap(Lower *L, const char *live, const int *uses, const int *roots, int nroots) {
+    const IrGraph *g = L->g;
+    char *keep = xcalloc(g->n, 1);
+    for (int r = 0; r < nroots; r++) keep[roots[r]] = 1;
+    for (int i = 0; i < g->n; i++) {
+        if (!live[i]) continue;
+        const IrNode *n = &g->nodes[i];
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[n->in[k]];
+            if (reads_contiguous(n->op) || n->op == IR_CONCAT || n->op == IR_PAD || ir_numel(in) != ir_numel(n) ||
+                !(ir_is_elementwise(n->op) || (n->op >= IR_SUM && n->op <= IR_MINR)))
+                keep[n->in[k]] = 1;
+        }
+    }
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (!live[i] || !L->mat[i] || keep[i] || uses[i] < 2 || uses[i] > 4 || !cheap_op(n->op)) continue;
+        int bufs = 0, ok = 1;
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *in = &g->nodes[n->in[k]];
+            if (in->op == IR_CONST) continue;
+            bufs++;
+            ok &= L->mat[n->in[k]] && in->op != IR_RESHAPE && ir_numel(in) == ir_numel(n);
+        }
+        if (ok && bufs == 1) L->mat[i] = 0;
+    }
+    free(keep);
+}
+
 /* Which nodes get buffers. Leaves, roots, matmuls and reductions always; operands that must
  * be contiguous; with fusion off, everything but constants. */
 static void materialise(Lower *L, const char *live, const int *roots, int nroots, int fuse) {
     const IrGraph *g = L->g;
     int *uses = xcalloc(g->n, sizeof *uses);
+    char *view = xcalloc(g->n, 1);
+    for (int i = 0; i < g->n; i++)
+        if (live[i])
+            for (int k = 0; k < g->nodes[i].nin; k++) uses[g->nodes[i].in[k]]++;
+    if (fuse) reshape_views(L, live, uses, roots, nroots, view);
+    memset(uses, 0, g->n * sizeof *uses);
     for (int i = 0; i < g->n; i++) {
         if (!live[i]) continue;
         const IrNode *n = &g->nodes[i];
@@ -244,9 +450,9 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
             if (ir_numel(in) < ir_numel(n) && (ir_is_elementwise(n->op) || n->op == IR_BROADCAST))
                 L->mat[n->in[k]] = 1;
         }
-        if ((is_leaf(n->op) && n->op != IR_CONST) || n->op == IR_MATMUL || n->op == IR_RESHAPE ||
+        if ((is_leaf(n->op) && n->op != IR_CONST) || n->op == IR_MATMUL || (n->op == IR_RESHAPE && !view[i]) ||
             (n->op >= IR_SUM && n->op <= IR_MINR) || n->op == IR_PAD || n->op == IR_CONCAT ||
-            reads_contiguous(n->op) || !fuse)
+            (reads_contiguous(n->op) && !view[i]) || !fuse)
             L->mat[i] = 1;
     }
     for (int i = 0; i < g->n; i++)
@@ -255,9 +461,12 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
         if (g->nodes[i].op == IR_CONST) L->mat[i] = 0;
     for (int r = 0; r < nroots; r++) L->mat[roots[r]] = 1;
     for (int i = 0; i < g->n; i++)          /* operands read as contiguous memory */
-        if (live[i] && reads_contiguous(g->nodes[i].op))
+        if (live[i] && reads_contiguous(g->nodes[i].op) && !(g->nodes[i].op == IR_RESHAPE && !L->mat[i]))
             for (int k = 0; k < g->nodes[i].nin; k++) L->mat[g->nodes[i].in[k]] = 1;
+    alias_reshapes(L, live);
+    if (fuse) recompute_cheap(L, live, uses, roots, nroots);
     free(uses);
+    free(view);
 }
 
 /* the distinct buffers the expression of node's inputs loads: materialised nodes reached
@@ -496,7 +705,7 @@ static void rematerialise_windows(Plan *p) {
 
 Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, int nroots,
                  int ninputs, const LowerOptions *opt, Jit *jit, char *err, int errlen) {
-    Lower L = { .g = g };
+    Lower L = { .g = g, .fuse = opt->fuse };
     Plan *p = L.p = xcalloc(1, sizeof *p);
     char *live = xcalloc(g->n, 1);
     L.mat = xcalloc(g->n, 1);
@@ -506,10 +715,11 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
             for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
     materialise(&L, live, roots, nroots, opt->fuse);
     bound_loads(&L, live);
+    alias_reshapes(&L, live);          /* bound_loads may have given a view a buffer */
 
     p->nnodes = g->n;
     p->node_buf = xcalloc(g->n, sizeof *p->node_buf);
-    p->bufs = xcalloc(g->n, sizeof *p->bufs);
+    p->bufs = xcalloc(2 * g->n, sizeof *p->bufs);          /* split sums add partials */
     p->steps = xcalloc(2 * g->n, sizeof *p->steps);        /* pad and concat take two */
     p->kernels = xcalloc(2 * g->n, sizeof *p->kernels);
     p->ninputs = ninputs;

@@ -132,7 +132,7 @@ typedef struct ExecStats {
     double seconds[SG_COUNT];
     int64_t calls[SG_COUNT];
     double flops[SG_COUNT];                  /* matrix products */
-    GemmShape shapes[64];
+    GemmShape shapes[256];
     int nshapes;
     KernelTime kernels[256];                 /* gmc's kernels, the first 256 seen */
     int nkernels;

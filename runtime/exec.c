@@ -132,7 +132,7 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
                                        sh[i].batch == batch && sh[i].trans_a == st->trans_a &&
                                        sh[i].trans_b == st->trans_b && sh[i].conv == st->conv)) i++;
     if (i == exec_stats.nshapes) {
-        if (i == 64) return;          /* the first 64 shapes are plenty for a profile */
+        if (i == 256) return;         /* the first 256 shapes are plenty for a profile */
         sh[exec_stats.nshapes++] = (GemmShape){ st->m, st->n, st->k, batch, st->trans_a, st->trans_b, st->conv, 0, 0 };
     }
     sh[i].seconds += seconds;

@@ -659,7 +659,7 @@ static void print_stats(Run *r) {
     if (r->optimizer_seconds > 0)
         printf("  %-22s %9.3f  %5.1f %%\n", "optimizer", r->optimizer_seconds, 100 * r->optimizer_seconds / total);
     /* the matrix products that took longest, by shape */
-    GemmShape sh[64];
+    GemmShape sh[256];
     int nsh = exec_stats.nshapes;
     memcpy(sh, exec_stats.shapes, nsh * sizeof *sh);
     for (int i = 0; i < nsh; i++)
@@ -672,6 +672,24 @@ static void print_stats(Run *r) {
         printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
                (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
                batch, sh[i].conv ? " conv" : "", sh[i].seconds, (long long)sh[i].calls,
+               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
+    }
+    /* every product of 100 MFLOP or more a call, largest first: bench/bench.py sets each
+     * against OpenBLAS sgemm on the same shape (the issue's per-layer target) */
+    for (int i = 0; i < nsh; i++)
+        for (int j = i + 1; j < nsh; j++)
+            if (sh[j].m * sh[j].n * sh[j].k > sh[i].m * sh[i].n * sh[i].k) { GemmShape t = sh[i]; sh[i] = sh[j]; sh[j] = t; }
+    int nlarge = 0;
+    for (int i = 0; i < nsh; i++) nlarge += 2.0 * sh[i].m * sh[i].n * sh[i].k >= 1e8;
+    if (nlarge) printf("  matrix products of 100 MFLOP or more a call ([m x k] @ [k x n]; conv: fwd, wgrad, dgrad):\n");
+    static const char *mode[4] = { "", " conv fwd", " conv wgrad", " conv dgrad" };
+    for (int i = 0; i < nsh; i++) {
+        if (2.0 * sh[i].m * sh[i].n * sh[i].k < 1e8) continue;
+        char batch[32] = "";
+        if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
+        printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
+               (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
+               batch, mode[sh[i].conv >= 0 && sh[i].conv <= 3 ? sh[i].conv : 0], sh[i].seconds, (long long)sh[i].calls,
                sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
     }
     /* the kernels that took longest */

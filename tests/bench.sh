@@ -1,7 +1,8 @@
 #!/bin/sh
 # The benchmark suite (make bench) stays runnable: its .gm programs compile, the conv VAE has
 # SEEDS.md's parameter counts, and the driver reads gmc's metrics.csv and --stats output and
-# PyTorch's timings into a table row (a tiny run: no timing is asserted).
+# PyTorch's timings into a table row, and gmc's large products with OpenBLAS sgemm timed on
+# the same shapes into the second table (a tiny run: no timing is asserted).
 cd "$(dirname "$0")/.." || exit 2
 . tests/lib.sh
 
@@ -36,4 +37,9 @@ row="^| MLP VAE (M22), batch 128 | $num | "
 row="$row$num ($num % of $num) |$"
 expect "bench.py ($sides): a table row with step times, examples/s, peak memory and GFLOP/s against sgemm" \
     '[ $rc -eq 0 ] && grep -q "$row" "$tmp/bench.log"'
-grep -q "$row" "$tmp/bench.log" || sed 's/^/# /' "$tmp/bench.log"
+# the second table: each large product against OpenBLAS sgemm on the same shape (build/sgemm_shapes)
+lrow="^| MLP VAE (M22), batch 128 | 128 x 784 x 512 | product | 103 | $num | $num | $num % |$"
+arow="^| MLP VAE (M22), batch 128 | all of the above |  |  | $num | $num | $num % |$"
+expect "bench.py: the large products, each with gmc's GFLOP/s and sgemm's on the same shape, and all together" \
+    '[ $rc -eq 0 ] && grep -q "^Large matrix products (100 MFLOP or more a call)" "$tmp/bench.log" && grep -q "$lrow" "$tmp/bench.log" && grep -q "$arow" "$tmp/bench.log"'
+grep -q "$row" "$tmp/bench.log" && grep -q "$lrow" "$tmp/bench.log" || sed 's/^/# /' "$tmp/bench.log"

@@ -516,6 +516,11 @@ expect "--stats reports kernels compiled, time per kind of work, GFLOP/s against
     '[ $rc -eq 0 ] && grep -q "^stats: .* kernels compiled" "$tmp/stats.log" && grep -q "^  sgemm " "$tmp/stats.log" && grep -q "^  optimizer " "$tmp/stats.log" && grep -q "% of OpenBLAS sgemm 1024^3 here" "$tmp/stats.log" && grep -q "peak resident memory" "$tmp/stats.log"'
 expect "--stats reports time per kernel group (elementwise, reductions, sgemm by size, per shape), the slowest kernels, the buffers and each block's arena" \
     'grep -q "^  elementwise kernels " "$tmp/stats.log" && grep -q "^  reduction kernels " "$tmp/stats.log" && grep -q "^  sgemm >= 100 MFLOP .* [0-9.]*$" "$tmp/stats.log" && grep -q "^       128 x    784 x    512 " "$tmp/stats.log" && grep -q "^  buffers: [0-9.]* MB ([0-9.]* kept by the blocks, [0-9.]* of scratch they share)" "$tmp/stats.log" && grep -q "^    block at line [0-9]*, batch [0-9]*: arena [0-9.]* MB ([0-9.]* kept after a run); at its peak" "$tmp/stats.log" && grep -q "^  slowest kernels:" "$tmp/stats.log"'
+# every product of 100 MFLOP or more a call (bench.py reads these): the VAE's 128 x 784 x 512
+# and its two gradients, nothing smaller (its 128 x 512 x 20 heads are 2.6 MFLOP)
+sed -n '/^  matrix products of 100 MFLOP or more a call/,/^  [^ ]/p' "$tmp/stats.log" > "$tmp/large.txt"
+expect "--stats lists the products of 100 MFLOP or more a call with their GFLOP/s, none smaller" \
+    'grep -q "^       128 x    784 x    512   .* calls  *[0-9.]* GFLOP/s$" "$tmp/large.txt" && grep -q "^       784 x    128 x    512 A^T .* GFLOP/s$" "$tmp/large.txt" && grep -q "^       128 x    784 x    512     B^T .* GFLOP/s$" "$tmp/large.txt" && ! grep -q " x     20 " "$tmp/large.txt"'
 
 # the kernel cache on disk: a first run compiles and stores, a second loads every kernel
 # and computes the same; damaged entries are misses that get rebuilt; --no-cache bypasses it.

@@ -8,8 +8,11 @@
  *    write in place (over an operand read only at the element written);
  *  - the loss and every gradient are bit-identical with the planner on and off, over two
  *    runs (the second run starts from the first run's leftovers in the shared memory); this
- *    also checks the in-place kernels, which the simulation cannot see inside a step. */
+ *    also checks the in-place kernels, which the simulation cannot see inside a step.
+ * And reshapes lowered as views (an upsampling into a concat, a slice split into blocks), and
+ * sums into few outputs split in two kernels, and cheap ops recomputed by their readers. */
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -207,6 +210,165 @@ static void check_shared_offsets(Jit *jit) {
     ir_free(&g);
 }
 
+/* Reshapes as views (lower.c): the nearest upsampling's broadcast goes straight into its
+ * slice of a concat, and the concat's slice, split into 2x2 blocks and summed (the
+ * upsampling's gradient), is read in place: no broadcast or slice kernel, no buffer for
+ * them, and the same bits as the unfused path that copies both. */
+static void check_reshape_views(Jit *jit) {
+    IrGraph g;
+    ir_init(&g);
+    int64_t xs[4] = { 2, 3, 4, 5 }, ys[4] = { 2, 6, 8, 3 }, at[4] = { 0 }, part[4] = { 2, 6, 8, 5 };
+    int64_t blocks[6] = { 2, 3, 2, 4, 2, 5 };
+    int x = ir_leaf(&g, IR_INPUT, 4, xs, 0), y = ir_leaf(&g, IR_INPUT, 4, ys, 1);
+    int up = ir_upsample2d(&g, x, 2, 2, 0);
+    int c = ir_concat(&g, up, y, 3);
+    int twice = ir_binary(&g, IR_MUL, c, ir_const(&g, 2.0f, 0, NULL));
+    int down = ir_reduce(&g, IR_SUM, ir_reshape(&g, ir_slice(&g, twice, at, part), 6, blocks), (1u << 2) | (1u << 4));
+    int roots[2] = { twice, down };
+    ParamTable params = { 0 };
+    Plan *p[2];
+    for (int f = 0; f < 2; f++) {
+        LowerOptions lo = { .fuse = !f };
+        char err[256] = "";
+        p[f] = plan_build(&g, &params, roots, 2, 2, &lo, jit, err, sizeof err);
+        CHECK(p[f] != NULL, "reshape views: plan built, fusion %s (%s)", f ? "off" : "on", err);
+        if (!p[f]) { ir_free(&g); return; }
+        Rng data;
+        rng_init(&data, 5);
+        for (int k = 0; k < 2; k++) rng_uniform(&data, plan_input(p[f], k), p[f]->bufs[p[f]->input_buf[k]].size);
+        Rng rng;
+        rng_init(&rng, 1);
+        plan_run(p[f], &rng);
+    }
+    int copies = 0, views = 1;
+    for (int k = 0; k < p[0]->nkernels; k++)
+        copies += strstr(p[0]->kernels[k]->name, "_broadcast") || strstr(p[0]->kernels[k]->name, "_slice");
+    for (int i = 0; i < g.n; i++)
+        if (g.nodes[i].op == IR_BROADCAST || g.nodes[i].op == IR_SLICE)
+            views &= p[0]->node_buf[i] < 0;
+    CHECK(copies == 0 && views && p[0]->nkernels == 4,
+          "reshape views: concat (2 kernels), doubling and block sums: %d kernels, %d broadcast or slice copies "
+          "(want 4, 0), upsampling and slice %s", p[0]->nkernels, copies, views ? "without buffers" : "in buffers");
+    const float *xv = plan_input(p[0], 0), *yv = plan_input(p[0], 1);
+    const float *t = plan_node(p[0], twice), *d = plan_node(p[0], down);
+    int ok = t && d, same = ok && plan_node(p[1], twice) && plan_node(p[1], down) &&
+             !memcmp(t, plan_node(p[1], twice), ir_numel(&g.nodes[twice]) * sizeof *t) &&
+             !memcmp(d, plan_node(p[1], down), ir_numel(&g.nodes[down]) * sizeof *d);
+    for (int n = 0; ok && n < 2; n++)
+        for (int h = 0; h < 6; h++)
+            for (int w = 0; w < 8; w++)
+                for (int ch = 0; ch < 8; ch++) {
+                    float v = ch < 5 ? xv[((n * 3 + h / 2) * 4 + w / 2) * 5 + ch] : yv[((n * 6 + h) * 8 + w) * 3 + ch - 5];
+                    ok &= t[((n * 6 + h) * 8 + w) * 8 + ch] == 2 * v;
+                    if (ch < 5 && h % 2 == 0 && w % 2 == 0)
+                        ok &= d[((n * 3 + h / 2) * 4 + w / 2) * 5 + ch] == 8 * v;
+                }
+    CHECK(ok, "reshape views: the concat holds the upsampled x and y, the block sums 4 x 2x each x");
+    CHECK(same, "reshape views: the same bits with fusion off (broadcast and slice copied)");
+    plan_free(p[0]);
+    plan_free(p[1]);
+    ir_free(&g);
+}
+
+/* A sum of many elements into few outputs (a bias gradient, [C] from [N, H, W, C]) runs as
+ * two kernels (lower.c's split_sum): per example into [N, C], then over N. Fusion off keeps
+ * one kernel; a sum that keeps the leading axis is not split; the results agree with sums
+ * in double. */
+static void check_split_sum(Jit *jit) {
+    IrGraph g;
+    ir_init(&g);
+    int64_t xs[4] = { 64, 8, 8, 32 };
+    int x = ir_leaf(&g, IR_INPUT, 4, xs, 0);
+    int roots[2] = { ir_reduce(&g, IR_SUM, x, 7u), ir_reduce(&g, IR_SUM, x, 6u) };   /* [32], [64, 32] */
+    ParamTable params = { 0 };
+    Plan *p[2];
+    for (int f = 0; f < 2; f++) {
+        LowerOptions lo = { .fuse = !f };
+        char err[256] = "";
+        p[f] = plan_build(&g, &params, roots, 2, 1, &lo, jit, err, sizeof err);
+        CHECK(p[f] != NULL, "split sums: plan built, fusion %s (%s)", f ? "off" : "on", err);
+        if (!p[f]) { ir_free(&g); return; }
+        float *in = plan_input(p[f], 0);
+        for (int64_t i = 0; i < 64 * 8 * 8 * 32; i++) in[i] = (float)((i * 7919) % 1000) * 0.001f - 0.3f;
+        Rng rng;
+        rng_init(&rng, 1);
+        plan_run(p[f], &rng);
+    }
+    const Kernel *k0 = p[0]->kernels[0];
+    CHECK(p[0]->nkernels == 3 && p[1]->nkernels == 2 && strstr(k0->name, "_sum_part") && k0->nout == 2 &&
+          k0->dims[0] == 64 && k0->dims[1] == 32,
+          "split sums: the bias-like sum is two kernels, [64 x 32] then over 64 (%d kernels fused, %d unfused; "
+          "first %s), the per-example sum one", p[0]->nkernels, p[1]->nkernels, k0->name);
+    const float *in = plan_input(p[0], 0), *b = plan_node(p[0], roots[0]), *u = plan_node(p[1], roots[0]);
+    const float *pe = plan_node(p[0], roots[1]);
+    double worst = 0;
+    for (int c = 0; c < 32 && b && u && pe; c++) {
+        double ref = 0;
+        for (int64_t i = c; i < 64 * 8 * 8 * 32; i += 32) ref += in[i];
+        double e1 = fabs(b[c] - ref) / (fabs(ref) + 1), e2 = fabs(u[c] - ref) / (fabs(ref) + 1);
+        if (e1 > worst) worst = e1;
+        if (e2 > worst) worst = e2;
+        for (int n = 0; n < 64; n++) {
+            double r = 0;
+            for (int64_t i = n * 2048 + c; i < (n + 1) * 2048; i += 32) r += in[i];
+            double e = fabs(pe[n * 32 + c] - r) / (fabs(r) + 1);
+            if (e > worst) worst = e;
+        }
+    }
+    CHECK(b && u && pe && worst < 1e-6, "split sums: fused and unfused sums within %.1e of sums in double", worst);
+    plan_free(p[0]);
+    plan_free(p[1]);
+    ir_free(&g);
+}
+
+/* A cheap op of one buffer with several element-for-element readers (leaky relu's mask
+ * x > 0, read by the forward where and by the gradient) is recomputed in each reader: no
+ * kernel and no buffer of its own, the same bits as the unfused path. A mask read through a
+ * broadcast keeps its buffer. */
+static void check_cheap_recompute(Jit *jit) {
+    IrGraph g;
+    ir_init(&g);
+    int64_t xs[2] = { 8, 300 }, rs[2] = { 8, 1 };
+    int x = ir_leaf(&g, IR_INPUT, 2, xs, 0), dy = ir_leaf(&g, IR_INPUT, 2, xs, 1);
+    int mask = ir_binary(&g, IR_GT, x, ir_const(&g, 0.0f, 0, NULL));
+    int a = ir_const(&g, 0.3f, 0, NULL);
+    int y = ir_where(&g, mask, x, ir_binary(&g, IR_MUL, x, a));
+    int dx = ir_where(&g, mask, dy, ir_binary(&g, IR_MUL, dy, a));
+    int row = ir_reduce(&g, IR_SUM, x, 2u);                       /* [8] */
+    int rmask = ir_binary(&g, IR_GT, ir_reshape(&g, row, 2, rs), ir_const(&g, 0.0f, 0, NULL));
+    int z = ir_binary(&g, IR_MUL, rmask, x), z2 = ir_binary(&g, IR_MUL, rmask, dy);    /* broadcast */
+    int roots[4] = { y, dx, z, z2 };
+    ParamTable params = { 0 };
+    Plan *p[2];
+    for (int f = 0; f < 2; f++) {
+        LowerOptions lo = { .fuse = !f };
+        char err[256] = "";
+        p[f] = plan_build(&g, &params, roots, 4, 2, &lo, jit, err, sizeof err);
+        CHECK(p[f] != NULL, "cheap recompute: plan built, fusion %s (%s)", f ? "off" : "on", err);
+        if (!p[f]) { ir_free(&g); return; }
+        Rng data;
+        rng_init(&data, 3);
+        for (int k = 0; k < 2; k++) {
+            float *in = plan_input(p[f], k);
+            rng_normal(&data, in, 8 * 300);
+        }
+        Rng rng;
+        rng_init(&rng, 1);
+        plan_run(p[f], &rng);
+    }
+    CHECK(p[0]->node_buf[mask] < 0 && p[0]->node_buf[rmask] >= 0,
+          "cheap recompute: the mask x > 0 has no buffer (read by two kernels), the broadcast one keeps its own");
+    int same = 1;
+    for (int r = 0; r < 4; r++) {
+        const float *u = plan_node(p[0], roots[r]), *v = plan_node(p[1], roots[r]);
+        same &= u && v && !memcmp(u, v, ir_numel(&g.nodes[roots[r]]) * sizeof *u);
+    }
+    CHECK(same, "cheap recompute: leaky relu and its gradient bit-identical with fusion off");
+    plan_free(p[0]);
+    plan_free(p[1]);
+    ir_free(&g);
+}
+
 int main(void) {
     setenv("GMC_STDLIB", "stdlib", 0);
     Jit *jit = jit_create();
@@ -215,6 +377,9 @@ int main(void) {
     check_program("examples/cyclegan.gm", 1, -1, jit);
     check_shared_scratch(jit);
     check_shared_offsets(jit);
+    check_reshape_views(jit);
+    check_split_sum(jit);
+    check_cheap_recompute(jit);
     /* every convolution of conv_ae is implicit now (no window buffers left, and last:
      * its large scratch would spoil check_shared_scratch's growth); with im2col kept,
      * its windows over 1 MB are recomputed where the weight gradient reads them */
