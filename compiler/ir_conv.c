@@ -84,7 +84,7 @@ int ir_conv2d_transpose(IrGraph *g, int x, int w, const ConvWindow *win, int64_t
     return ir_col2im(g, cols, win, ho, wo);
 }
 
-/* A constant [1, Ho, Wo, taps, 1] (or [1, Ho, Wo, 1] when per_window) from f(tap inside). */
+/* A constant [1, Ho, Wo, kh, kw, 1] (or [1, Ho, Wo, 1] when per_window) from f(tap inside). */
 static int window_table(IrGraph *g, const ConvGeom *geo, int per_window, float inside, float outside) {
     const ConvWindow *w = &geo->win;
     int64_t taps = (int64_t)w->kh * w->kw, size = geo->ho * geo->wo * (per_window ? 1 : taps);
@@ -102,8 +102,8 @@ static int window_table(IrGraph *g, const ConvGeom *geo, int per_window, float i
                 }
             if (per_window) t[at] = 1.0f / (float)(count ? count : 1);
         }
-    int64_t shape5[5] = { 1, geo->ho, geo->wo, taps, 1 }, shape4[4] = { 1, geo->ho, geo->wo, 1 };
-    return per_window ? ir_data(g, t, 4, shape4) : ir_data(g, t, 5, shape5);
+    int64_t shape6[6] = { 1, geo->ho, geo->wo, w->kh, w->kw, 1 }, shape4[4] = { 1, geo->ho, geo->wo, 1 };
+    return per_window ? ir_data(g, t, 4, shape4) : ir_data(g, t, 6, shape6);
 }
 
 int ir_pool2d(IrGraph *g, int x, const ConvWindow *win, int is_max) {
@@ -112,15 +112,17 @@ int ir_pool2d(IrGraph *g, int x, const ConvWindow *win, int is_max) {
     if (cols < 0) return -1;
     ConvGeom geo = conv_geom(win, xn.shape[0], xn.shape[1], xn.shape[2], xn.shape[3]);
     int64_t taps = (int64_t)win->kh * win->kw;
-    int64_t shape[5] = { geo.n, geo.ho, geo.wo, taps, geo.c };
-    int t = ir_reshape(g, cols, 5, shape);
+    /* the taps as two axes (ky, kx): without padding, lower.c reads the windows straight
+     * from the image through this reshape (an affine map), with no im2col step */
+    int64_t shape[6] = { geo.n, geo.ho, geo.wo, win->kh, win->kw, geo.c };
+    int t = ir_reshape(g, cols, 6, shape);
     int padded = win->pt || win->pb || win->pl || win->pr;
     if (is_max) {
         /* im2col reads 0 outside the image; push those taps below any value instead */
         if (padded) t = ir_binary(g, IR_ADD, t, window_table(g, &geo, 0, 0, -FLT_MAX));
-        return ir_reduce(g, IR_MAXR, t, 1u << 3);
+        return ir_reduce(g, IR_MAXR, t, (1u << 3) | (1u << 4));
     }
-    int sum = ir_reduce(g, IR_SUM, t, 1u << 3);
+    int sum = ir_reduce(g, IR_SUM, t, (1u << 3) | (1u << 4));
     int scale = padded ? window_table(g, &geo, 1, 0, 0) : ir_const(g, 1.0f / (float)taps, 0, NULL);
     return ir_binary(g, IR_MUL, sum, scale);
 }

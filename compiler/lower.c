@@ -116,6 +116,24 @@ static KExpr *build_op(Lower *L, int node, const Map *m) {
         const IrNode *x = &L->g->nodes[n->in[0]];
         int group[IR_MAXDIM];
         int64_t mul[IR_MAXDIM];
+        if (x->op == IR_IM2COL && !L->mat[n->in[0]]) {
+            /* windows [n, ho, wo, kh, kw, c] without padding: image (n, oy*sy + ky*dy,
+             * ox*sx + kx*dx, c), read straight from the image */
+            const ConvWindow *w = &x->win;
+            memset(&im, 0, sizeof im);
+            im.niter = m->niter;
+            for (int k = 0; k < m->niter; k++) {
+                im.a[0][k] = m->a[0][k];
+                im.a[1][k] = w->sy * m->a[1][k] + w->dy * m->a[3][k];
+                im.a[2][k] = w->sx * m->a[2][k] + w->dx * m->a[4][k];
+                im.a[3][k] = m->a[5][k];
+            }
+            im.off[0] = m->off[0];
+            im.off[1] = w->sy * m->off[1] + w->dy * m->off[3];
+            im.off[2] = w->sx * m->off[2] + w->dx * m->off[4];
+            im.off[3] = m->off[5];
+            return build(L, x->in[0], &im);
+        }
         if (!reshape_split(x, n, group, mul)) break;
         memset(&im, 0, sizeof im);
         im.niter = m->niter;
@@ -370,16 +388,40 @@ static void reshape_views(const Lower *L, const char *live, const int *uses, con
             else if (reads_contiguous(n->op)) other[n->in[k]] = 1;
         }
     }
-    for (int r = 0; r < nroots; r++) other[roots[r]] = 1;
+    char *root = xcalloc(g->n, 1), *bad = xcalloc(g->n, 1);
+    for (int r = 0; r < nroots; r++) other[roots[r]] = root[roots[r]] = 1;
     int group[IR_MAXDIM];
     int64_t mul[IR_MAXDIM];
+    /* a split costs nothing to walk through, however many kernels read it */
     for (int i = 0; i < g->n; i++) {
         const IrNode *n = &g->nodes[i], *x = &g->nodes[n->in[0]];
-        if (!live[i] || n->op != IR_RESHAPE || uses[i] != 1 || other[i]) continue;
-        view[i] = reshape_split(x, n, group, mul) || (placed[i] && reshape_split(n, x, group, mul));
+        if (!live[i] || n->op != IR_RESHAPE || other[i]) continue;
+        view[i] = reshape_split(x, n, group, mul) || (uses[i] == 1 && placed[i] && reshape_split(n, x, group, mul));
+    }
+    /* Windows without padding (max-pooling's) read only through views of shape
+     * [n, ho, wo, kh, kw, c] are an affine map of the image: no im2col step, no buffer */
+    for (int j = 0; j < g->n; j++) {
+        if (!live[j]) continue;
+        const IrNode *n = &g->nodes[j];
+        for (int k = 0; k < n->nin; k++) {
+            const IrNode *w = &g->nodes[n->in[k]];
+            if (w->op != IR_IM2COL) continue;
+            int ok = n->op == IR_RESHAPE && view[j] && n->ndim == 6 && n->shape[0] == w->shape[0] &&
+                     n->shape[1] == w->shape[1] && n->shape[2] == w->shape[2] && n->shape[3] == w->win.kh &&
+                     n->shape[4] == w->win.kw && n->shape[5] == g->nodes[w->in[0]].shape[3];
+            if (!ok) bad[n->in[k]] = 1;
+        }
+    }
+    for (int i = 0; i < g->n; i++) {
+        const IrNode *n = &g->nodes[i];
+        if (live[i] && n->op == IR_IM2COL && !bad[i] && !root[i] && uses[i] >= 1 &&
+            !n->win.pt && !n->win.pb && !n->win.pl && !n->win.pr)
+            view[i] = 1;
     }
     free(placed);
     free(other);
+    free(root);
+    free(bad);
 }
 
 /* a reshape in a buffer aliases its operand's: that must be a buffer too (operands come
@@ -456,7 +498,10 @@ static void materialise(Lower *L, const char *live, const int *roots, int nroots
             L->mat[i] = 1;
     }
     for (int i = 0; i < g->n; i++)
-        if (live[i] && uses[i] > 1) L->mat[i] = 1;
+        if (live[i] && uses[i] > 1 && !view[i]) L->mat[i] = 1;
+    for (int i = 0; i < g->n; i++)          /* a view read by several kernels: of a buffer */
+        if (view[i] && uses[i] > 1 && g->nodes[i].op == IR_RESHAPE && !view[g->nodes[i].in[0]])
+            L->mat[g->nodes[i].in[0]] = 1;
     for (int i = 0; i < g->n; i++)          /* constants are inlined wherever they are used */
         if (g->nodes[i].op == IR_CONST) L->mat[i] = 0;
     for (int r = 0; r < nroots; r++) L->mat[roots[r]] = 1;

@@ -10,7 +10,8 @@
  *    runs (the second run starts from the first run's leftovers in the shared memory); this
  *    also checks the in-place kernels, which the simulation cannot see inside a step.
  * And reshapes lowered as views (an upsampling into a concat, a slice split into blocks), and
- * sums into few outputs split in two kernels, and cheap ops recomputed by their readers. */
+ * sums into few outputs split in two kernels, cheap ops recomputed by their readers, and
+ * pooling windows read from the image. */
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -369,6 +370,55 @@ static void check_cheap_recompute(Jit *jit) {
     ir_free(&g);
 }
 
+/* Pooling windows without padding are read straight from the image (lower.c's im2col
+ * view): no im2col step for max and mean pooling, the same bits as the unfused path's
+ * im2col; a padded window keeps its im2col step. */
+static void check_window_views(Jit *jit) {
+    IrGraph g;
+    ir_init(&g);
+    int64_t xs[4] = { 2, 6, 7, 3 };
+    int x = ir_leaf(&g, IR_INPUT, 4, xs, 0);
+    ConvWindow w = { .kh = 2, .kw = 2, .sy = 2, .sx = 2, .dy = 1, .dx = 1 };
+    ConvWindow o = { .kh = 3, .kw = 2, .sy = 1, .sx = 2, .dy = 1, .dx = 1 };   /* overlapping */
+    ConvWindow pad = { .kh = 2, .kw = 2, .sy = 2, .sx = 2, .dy = 1, .dx = 1, .pb = 1, .pr = 1 };
+    int roots[4] = { ir_pool2d(&g, x, &w, 1), ir_pool2d(&g, x, &w, 0), ir_pool2d(&g, x, &o, 1),
+                     ir_pool2d(&g, x, &pad, 1) };
+    ParamTable params = { 0 };
+    Plan *p[2];
+    for (int f = 0; f < 2; f++) {
+        LowerOptions lo = { .fuse = !f };
+        char err[256] = "";
+        p[f] = plan_build(&g, &params, roots, 4, 1, &lo, jit, err, sizeof err);
+        CHECK(p[f] != NULL, "window views: plan built, fusion %s (%s)", f ? "off" : "on", err);
+        if (!p[f]) { ir_free(&g); return; }
+        Rng data;
+        rng_init(&data, 4);
+        rng_normal(&data, plan_input(p[f], 0), 2 * 6 * 7 * 3);
+        Rng rng;
+        rng_init(&rng, 1);
+        plan_run(p[f], &rng);
+    }
+    int steps[2] = { 0, 0 };
+    for (int f = 0; f < 2; f++)
+        for (int s = 0; s < p[f]->nsteps; s++) steps[f] += p[f]->steps[s].kind == STEP_IM2COL;
+    CHECK(steps[0] == 1 && steps[1] == 4, "window views: %d im2col steps fused (want 1: the padded pool's), %d unfused (want 4)",
+          steps[0], steps[1]);
+    int same = 1;
+    for (int r = 0; r < 4; r++) {
+        const float *u = plan_node(p[0], roots[r]), *v = plan_node(p[1], roots[r]);
+        same &= u && v && !memcmp(u, v, ir_numel(&g.nodes[roots[r]]) * sizeof *u);
+    }
+    const float *in = plan_input(p[0], 0), *mx = plan_node(p[0], roots[0]);
+    for (int n = 0; same && n < 2; n++)          /* one max by hand: window (1, 2) of channel 2 */
+        same &= mx[((n * 3 + 1) * 3 + 2) * 3 + 2] ==
+                fmaxf(fmaxf(in[((n * 6 + 2) * 7 + 4) * 3 + 2], in[((n * 6 + 2) * 7 + 5) * 3 + 2]),
+                      fmaxf(in[((n * 6 + 3) * 7 + 4) * 3 + 2], in[((n * 6 + 3) * 7 + 5) * 3 + 2]));
+    CHECK(same, "window views: max, mean, overlapping and padded pools bit-identical with fusion off");
+    plan_free(p[0]);
+    plan_free(p[1]);
+    ir_free(&g);
+}
+
 int main(void) {
     setenv("GMC_STDLIB", "stdlib", 0);
     Jit *jit = jit_create();
@@ -380,6 +430,7 @@ int main(void) {
     check_reshape_views(jit);
     check_split_sum(jit);
     check_cheap_recompute(jit);
+    check_window_views(jit);
     /* every convolution of conv_ae is implicit now (no window buffers left, and last:
      * its large scratch would spoil check_shared_scratch's growth); with im2col kept,
      * its windows over 1 MB are recomputed where the weight gradient reads them */
