@@ -74,6 +74,18 @@ typedef struct ConvJob {
     const float *wt;             /* FWD with dot: the kernel as [f, K] */
 } ConvJob;
 
+/* dst[jj * NR + x] = src[x * f + jj] for 32 rows x of f floats: a column of 16 rows per
+ * gather, the rows' cache lines reused by 16 consecutive jj */
+static TARGET void transpose32(const float *src, int64_t f, float *dst) {
+    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                     _mm512_set1_epi32((int)f));
+    const float *hi = src + 16 * f;
+    for (int64_t jj = 0; jj < f; jj++) {
+        _mm512_storeu_ps(dst + jj * NR, _mm512_i32gather_ps(idx, src + jj, 4));
+        _mm512_storeu_ps(dst + jj * NR + 16, _mm512_i32gather_ps(idx, hi + jj, 4));
+    }
+}
+
 /* columns [col, col + w) of B's rows into panel, rows NR apart, zeros past w. DGRAD reads the
  * kernel as given: row (tap t, filter jj) of the turned kernel is w[t, col.., jj]. */
 static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
@@ -92,7 +104,9 @@ static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
             float *dst = panel + (cl->row0 + s * f) * NR;
             if (w < NR)
                 for (int64_t jj = 0; jj < f; jj++) memset(dst + jj * NR + w, 0, (size_t)(NR - w) * sizeof *dst);
-            if (j->trans_b)          /* 16 filters of 32 kernel rows at a time: both sides in L1 */
+            if (j->trans_b && w == NR && f * NR < (1 << 30))
+                transpose32(j->w + (t * C + col) * f, f, dst);
+            else if (j->trans_b)     /* 16 filters of 32 kernel rows at a time: both sides in L1 */
                 for (int64_t j0 = 0; j0 < f; j0 += 16)
                     for (int64_t x = 0; x < w; x++) {
                         const float *src = j->w + (t * C + col + x) * f;
@@ -104,38 +118,43 @@ static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
     }
 }
 
-/* the sources of the pixels of block bl for each of its class's taps, and their output rows */
+/* the sources of the pixels of block bl for each of its class's taps, and their output rows.
+ * Source row and column are affine in the pixel's (i, j) on its class's grid: FWD: i * s +
+ * k * d - pad; DGRAD: i + (r + pad - k * d) / s, exact for the class's taps. No division per
+ * entry: this runs for every block, and a division per tap costs as much as the block's
+ * arithmetic for small channel counts. */
 static void fill_table(const ConvJob *j, const PixBlock *bl, const float **tab, float **crow) {
     const ConvGeom *g = j->g;
     const ConvWindow *w = &g->win;
     const PixClass *cl = &j->cls[bl->cls];
+    int dgrad = j->mode == CONV_DGRAD;
+    int64_t offy[MAXTAPS], offx[MAXTAPS], my = dgrad ? 1 : w->sy, mx = dgrad ? 1 : w->sx;
+    int64_t sh = dgrad ? g->ho : g->h, sw = dgrad ? g->wo : g->w;
+    for (int s = 0; s < cl->ntaps; s++) {
+        int64_t ky = cl->tap[s] / w->kw, kx = cl->tap[s] % w->kw;
+        offy[s] = dgrad ? (cl->ry + w->pt - ky * w->dy) / w->sy : ky * w->dy - w->pt;
+        offx[s] = dgrad ? (cl->rx + w->pl - kx * w->dx) / w->sx : kx * w->dx - w->pl;
+    }
+    int64_t n = bl->q0 / (cl->hc * cl->wc), i = bl->q0 / cl->wc % cl->hc, jx = bl->q0 % cl->wc;
     for (int64_t q = 0; q < bl->np; q++) {
-        int64_t p = bl->q0 + q, n = p / (cl->hc * cl->wc);
-        int64_t y = cl->ry + p / cl->wc % cl->hc * (j->mode == CONV_DGRAD ? w->sy : 1);
-        int64_t x = cl->rx + p % cl->wc * (j->mode == CONV_DGRAD ? w->sx : 1);
         for (int s = 0; s < cl->ntaps; s++) {
-            int t = cl->tap[s], ky = t / w->kw, kx = t % w->kw;
-            int64_t sy, sx, sh, sw;
-            if (j->mode == CONV_DGRAD) {       /* exact: the class's taps have the parity */
-                sy = (y + w->pt - ky * w->dy) / w->sy;
-                sx = (x + w->pl - kx * w->dx) / w->sx;
-                sh = g->ho; sw = g->wo;
-            } else {
-                sy = y * w->sy - w->pt + ky * w->dy;
-                sx = x * w->sx - w->pl + kx * w->dx;
-                sh = g->h; sw = g->w;
-            }
+            int64_t sy = i * my + offy[s], sx = jx * mx + offx[s];
             tab[s * PBMAX + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
                                  : j->src + ((n * sh + sy) * sw + sx) * j->sc;
         }
-        crow[q] = j->c + (j->mode == CONV_DGRAD ? (n * g->h + y) * g->w + x : p) * j->n;
+        crow[q] = j->c + (dgrad ? (n * g->h + cl->ry + i * w->sy) * g->w + cl->rx + jx * w->sx
+                                : bl->q0 + q) * j->n;
+        if (++jx == cl->wc) {
+            jx = 0;
+            if (++i == cl->hc) i = 0, n++;
+        }
     }
 }
 
 /* C rows crow[0..mr) + col, 16 nv columns (the last vector under mask m) = sum over taps t
  * and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] (+ bias) */
 static inline __attribute__((always_inline)) TARGET void
-tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const *tab,
+tile_rows(const int mr, const int nv, const int masked, int taps, int64_t len, const float *const *tab,
           const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
@@ -151,8 +170,8 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
             __m512 bv[2];
 #pragma GCC unroll 2
             for (int v = 0; v < nv; v++)
-                bv[v] = v < nv - 1 ? _mm512_loadu_ps(bt + kk * ldb + 16 * v)
-                                   : _mm512_maskz_loadu_ps(m, bt + kk * ldb + 16 * v);
+                bv[v] = v < nv - 1 || !masked ? _mm512_loadu_ps(bt + kk * ldb + 16 * v)
+                                              : _mm512_maskz_loadu_ps(m, bt + kk * ldb + 16 * v);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) {
                 __m512 av = _mm512_set1_ps(ap[r][kk]);
@@ -164,7 +183,7 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
     if (bias) {                   /* the sum first, then the bias: the bits of a separate add */
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) {
-            __m512 bv = _mm512_maskz_loadu_ps(v < nv - 1 ? 0xFFFF : m, bias + 16 * v);
+            __m512 bv = v < nv - 1 || !masked ? _mm512_loadu_ps(bias + 16 * v) : _mm512_maskz_loadu_ps(m, bias + 16 * v);
 #pragma GCC unroll 12
             for (int r = 0; r < mr; r++) acc[r][v] = _mm512_add_ps(acc[r][v], bv);
         }
@@ -172,23 +191,28 @@ tile_rows(const int mr, const int nv, int taps, int64_t len, const float *const 
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) _mm512_mask_storeu_ps(crow[r] + col + 16 * v, v < nv - 1 ? 0xFFFF : m, acc[r][v]);
+        for (int v = 0; v < nv; v++)
+            if (v < nv - 1 || !masked) _mm512_storeu_ps(crow[r] + col + 16 * v, acc[r][v]);
+            else _mm512_mask_storeu_ps(crow[r] + col + 16 * v, m, acc[r][v]);
 }
 
 typedef void (*RowsFn)(int taps, int64_t len, const float *const *tab, const float *b, int64_t ldb,
                        float *const *crow, int64_t col, const float *bias, __mmask16 m);
-#define ROWS(MRV, NV) static TARGET void rows_##MRV##x##NV(int taps, int64_t len, const float *const *tab, \
+#define ROWS(MRV, NV, MK) static TARGET void rows_##MRV##x##NV##MK(int taps, int64_t len, const float *const *tab, \
     const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) { \
-    tile_rows(MRV, NV, taps, len, tab, b, ldb, crow, col, bias, m); }
-#define ROWS_ALL(NV) ROWS(1, NV) ROWS(2, NV) ROWS(3, NV) ROWS(4, NV) ROWS(5, NV) ROWS(6, NV) \
-    ROWS(7, NV) ROWS(8, NV) ROWS(9, NV) ROWS(10, NV) ROWS(11, NV) ROWS(12, NV)
-ROWS_ALL(1) ROWS_ALL(2)
-/* every row count, so a block's last rows are one call, not one call per row */
-static const RowsFn rows_fn[2][MR + 1] = {
-    { NULL, rows_1x1, rows_2x1, rows_3x1, rows_4x1, rows_5x1, rows_6x1, rows_7x1, rows_8x1,
-      rows_9x1, rows_10x1, rows_11x1, rows_12x1 },
-    { NULL, rows_1x2, rows_2x2, rows_3x2, rows_4x2, rows_5x2, rows_6x2, rows_7x2, rows_8x2,
-      rows_9x2, rows_10x2, rows_11x2, rows_12x2 },
+    tile_rows(MRV, NV, MK, taps, len, tab, b, ldb, crow, col, bias, m); }
+#define ROWS_ALL(NV, MK) ROWS(1, NV, MK) ROWS(2, NV, MK) ROWS(3, NV, MK) ROWS(4, NV, MK) ROWS(5, NV, MK) \
+    ROWS(6, NV, MK) ROWS(7, NV, MK) ROWS(8, NV, MK) ROWS(9, NV, MK) ROWS(10, NV, MK) ROWS(11, NV, MK) ROWS(12, NV, MK)
+ROWS_ALL(1, 1) ROWS_ALL(2, 1) ROWS_ALL(2, 0)
+/* every row count, so a block's last rows are one call, not one call per row; masked columns
+ * (the last panel of a count not a multiple of 32) and full panels of 32 */
+static const RowsFn rows_fn[3][MR + 1] = {
+    { NULL, rows_1x11, rows_2x11, rows_3x11, rows_4x11, rows_5x11, rows_6x11, rows_7x11, rows_8x11,
+      rows_9x11, rows_10x11, rows_11x11, rows_12x11 },
+    { NULL, rows_1x21, rows_2x21, rows_3x21, rows_4x21, rows_5x21, rows_6x21, rows_7x21, rows_8x21,
+      rows_9x21, rows_10x21, rows_11x21, rows_12x21 },
+    { NULL, rows_1x20, rows_2x20, rows_3x20, rows_4x20, rows_5x20, rows_6x20, rows_7x20, rows_8x20,
+      rows_9x20, rows_10x20, rows_11x20, rows_12x20 },
 };
 
 /* Few filters (f <= 2, C a multiple of 16): a 16-wide column panel would leave 15 of 16 lanes
@@ -349,7 +373,7 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
         else b = j->b + cl->row0 * j->ldb + col, ldb = j->ldb;
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
-            rows_fn[nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
+            rows_fn[w == NR ? 2 : nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
                                 j->bias ? j->bias + col : NULL, m);
         }
     }
@@ -360,12 +384,21 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
 static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, const float **tab) {
     const ConvGeom *g = j->g;
     const ConvWindow *w = &g->win;
+    int64_t offy[MAXTAPS], offx[MAXTAPS];
+    for (int t = 0; t < j->taps; t++) {
+        offy[t] = (int64_t)(t / w->kw) * w->dy - w->pt;
+        offx[t] = (int64_t)(t % w->kw) * w->dx - w->pl;
+    }
+    int64_t n = p0 / (g->ho * g->wo), y = p0 / g->wo % g->ho, x = p0 % g->wo;
     for (int64_t q = 0; q < np; q++) {
-        int64_t p = p0 + q, n = p / (g->ho * g->wo), y = p / g->wo % g->ho, x = p % g->wo;
         for (int t = 0; t < j->taps; t++) {
-            int64_t sy = y * w->sy - w->pt + t / w->kw * w->dy, sx = x * w->sx - w->pl + t % w->kw * w->dx;
+            int64_t sy = y * w->sy + offy[t], sx = x * w->sx + offx[t];
             tab[t * WB + q] = sy < 0 || sy >= g->h || sx < 0 || sx >= g->w ? j->zero
                               : j->src + ((n * g->h + sy) * g->w + sx) * j->sc;
+        }
+        if (++x == g->wo) {
+            x = 0;
+            if (++y == g->ho) y = 0, n++;
         }
     }
 }
