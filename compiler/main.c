@@ -133,8 +133,20 @@ int main(int argc, char **argv) {
             for (int s = 0; s < p->trains[t].nsteps; s++) {
                 BlockGraph bg;
                 if (sema_build_block(p, &p->trains[t], p->trains[t].steps[s], 0, 1, &bg) != 0) return 1;
-                if (dump_ir) { printf("# train %s, step %d\n", p->trains[t].name, s); ir_print(&bg.g, stdout); }
+                const char *sname = p->trains[t].steps[s]->name;
+                if (dump_ir) {
+                    printf("# train %s, step %s\n", p->trains[t].name, sname ? sname : "0");
+                    ir_print(&bg.g, stdout);
+                    /* what the nodes are for: the parameters by name, the loss, each gradient */
+                    for (int i = 0; i < bg.g.n; i++)
+                        if (bg.g.nodes[i].op == IR_PARAM)
+                            printf("# %%%d = param #%d %s\n", i, bg.g.nodes[i].slot, p->params.items[bg.g.nodes[i].slot].name);
+                    if (bg.loss >= 0) printf("# loss: %%%d\n", bg.loss);
+                    for (int k = 0; k < bg.ngrads; k++)
+                        printf("# gradient of %s: %%%d\n", p->params.items[bg.grad_param[k]].name, bg.grad_node[k]);
+                }
                 if (dump_llvm) {
+                    printf("; train %s, step %s\n", p->trains[t].name, sname ? sname : "0");
                     int roots[600], n = 0;
                     roots[n++] = bg.loss;
                     for (int k = 0; k < bg.ngrads; k++) roots[n++] = bg.grad_node[k];

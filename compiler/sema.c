@@ -1714,7 +1714,14 @@ int sema_summary(Program *p, FILE *f) {
         Train *t = &p->trains[ti];
         for (int k = 0; k < t->ninst; k++) {
             Instance *in = &t->inst[k];
-            if (in->from) continue;          /* summarised in the block that declares it */
+            /* trainable here: named by one of this block's optimizers. An instance taken from
+             * an earlier block (`E1 = ae1.E1`) and left out of them is frozen in this one, and
+             * so is one the block declares but gives to none (M28's VGG); a block with no
+             * optimizer at all (a model written to be summarised) counts what it declares as
+             * trainable, as its layers say */
+            int optimised = !in->from && t->nopt == 0;
+            for (int o = 0; o < t->nopt; o++)
+                for (int j = 0; j < t->opt[o].nowners; j++) optimised |= !strcmp(t->opt[o].owners[j], in->name);
             IrGraph g;
             ir_init(&g);
             SummaryRow rows[256];
@@ -1735,10 +1742,13 @@ int sema_summary(Program *p, FILE *f) {
             int64_t total = 0, frozen = 0;
             for (int i = 0; i < p->params.n; i++)
                 if (!strcmp(p->params.items[i].owner, in->name)) {
-                    if (p->params.items[i].trainable) total += p->params.items[i].size;
+                    if (p->params.items[i].trainable && optimised) total += p->params.items[i].size;
                     else frozen += p->params.items[i].size;
                 }
-            fprintf(f, "Model: %s (instance %s)\n", in->model->name, in->name);
+            if (in->from)
+                fprintf(f, "Model: %s (instance %s of train block %s, in block %s)\n", in->model->name, in->name,
+                        p->trains[in->from - 1].name, t->name);
+            else fprintf(f, "Model: %s (instance %s)\n", in->model->name, in->name);
             fprintf(f, "%-32s %-24s %12s\n", "Layer", "Output shape", "Param #");
             fprintf(f, "%.*s\n", 70, "======================================================================");
             for (int i = 0; i < c.nrows; i++) {

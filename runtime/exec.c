@@ -1,6 +1,7 @@
 /* exec.c: runs a plan: random fills from the counter-based RNG, matrix products (gemm.c),
  * im2col / col2im (conv.c), compiled kernels. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "conv.h"
@@ -139,8 +140,45 @@ static void count_step(const Plan *p, const PlanStep *st, double seconds) {
     sh[i].calls++;
 }
 
+/* GMC_POISON_DEAD=1: a check of the memory planner, not a mode to train in. The temps of the
+ * scratch start every run as NaN, and each temp is filled with NaN right after the last step
+ * the planner thinks reads it, unless that step wrote its result over it (an in-place
+ * kernel). A step that reads a buffer before it is written, or after its memory may have
+ * been given to another, then reads NaN: results that differ from an unpoisoned run (or a
+ * non-finite loss) point at a lifetime the planner got wrong. */
+static int poison_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GMC_POISON_DEAD");
+        on = e && *e && strcmp(e, "0");
+    }
+    return on;
+}
+
+static void poison(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = NAN;
+}
+
+static void poison_dead(const Plan *p, int s) {
+    int reads[K_MAXARGS + 2], nreads;
+    int w = plan_step_buffers(p, s, reads, &nreads);
+    if (w >= 0) reads[nreads++] = w;
+    const Buffer *out = w >= 0 ? &p->bufs[w] : NULL;
+    for (int i = 0; i < nreads; i++) {
+        const Buffer *b = &p->bufs[reads[i]];
+        if (b->kind != BUF_TEMP || b->keep || b->last != s || !b->data) continue;
+        if (out && out != b && out->last > s && out->data &&
+            out->data < b->data + b->size && b->data < out->data + out->size) continue;   /* in place */
+        poison(b->data, b->size);
+    }
+}
+
 void plan_run(Plan *p, Rng *rng) {
     plan_bind_scratch(p);
+    int poisoned = poison_enabled();
+    if (poisoned)
+        for (int b = 0; b < p->nbufs; b++)
+            if (p->bufs[b].kind == BUF_TEMP && !p->bufs[b].keep && p->bufs[b].data) poison(p->bufs[b].data, p->bufs[b].size);
     for (int s = 0; s < p->nsteps; s++) {
         const PlanStep *st = &p->steps[s];
         double t0 = exec_stats.enabled ? seconds_now() : 0;
@@ -183,5 +221,6 @@ void plan_run(Plan *p, Rng *rng) {
         }
         }
         if (exec_stats.enabled) count_step(p, st, seconds_now() - t0);
+        if (poisoned) poison_dead(p, s);
     }
 }

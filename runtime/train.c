@@ -87,6 +87,7 @@ static double cpu_seconds(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int default_batch(const Run *r, const Compiled *c);
 static int compile_plan(Run *r, Compiled *c) {
     double c0 = cpu_seconds();
     BlockGraph *bg = &c->bg;
@@ -104,7 +105,8 @@ static int compile_plan(Run *r, Compiled *c) {
     r->plan_cpu += cpu_seconds() - c0;
     if (!c->plan) { fprintf(stderr, "gmc: kernel compilation failed: %s\n", err); return -1; }
     if (r->o->dump_kernels) {
-        printf("# block at %s:%d, batch %d\n", c->block->loc.file, c->block->loc.line, c->batch);
+        printf("# block at %s:%d, batch %d: %d steps, %d kernels\n", c->block->loc.file, c->block->loc.line,
+               c->batch ? c->batch : default_batch(r, c), c->plan->nsteps, c->plan->nkernels);
         plan_print(c->plan, &bg->g, stdout);
     }
     return 0;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The test runner of `make test`: C unit tests (tests/unit), command-line tests
-# (tests/cli.sh), language constructs against numpy (tests/lang), the tutorial's programs and
+# (tests/cli.sh), language constructs against numpy (tests/lang), fusion of each op class and
+# the dump flags (tests/fusion), the tutorial's programs and
 # commands (tests/tutorial.sh), diagnostics of malformed
 # programs (tests/errors), PyTorch cross-checks (tests/torch). Every check prints one line "ok - ...", "FAIL - ..." or "skip - ...";
 # the last line is the total: "N passed, N failed, N skipped".
@@ -34,6 +35,7 @@ run cli sh tests/cli.sh
 run stdlib sh tests/stdlib.sh
 run seeds sh tests/seeds.sh
 run lang sh tests/lang/run.sh
+run fusion sh tests/fusion/run.sh
 run tutorial sh tests/tutorial.sh
 run torch sh tests/torch/run.sh
 run bench sh tests/bench.sh

@@ -83,6 +83,15 @@ sys.exit(np.array_equal(a['E1.dense.W'], b['E1.dense.W']))\""
 first() { sed -n '2p' "$tmp/m04/metrics_$1.csv" | cut -d, -f4; }
 expect "m04_greedy_ae.gm: the stacked AE starts from pretrained weights: first loss $(first stacked) < 0.5 x ae1's first $(first ae1)" \
     "/usr/bin/python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 0.5 * float(sys.argv[2]))' $(first stacked) $(first ae1)"
+$GMC $m04 --summary > "$tmp/sum" 2>&1
+expect "m04_greedy_ae.gm --summary: E1, taken from ae1 and frozen in ae2, counts 78500 non-trainable there and trainable again in stacked" \
+    "sed -n '/(instance E1 of train block ae1, in block ae2)/,/^Non-trainable/p' '$tmp/sum' | grep -q '^Trainable params: 0\$' &&
+     sed -n '/(instance E1 of train block ae1, in block ae2)/,/^Non-trainable/p' '$tmp/sum' | grep -q '^Non-trainable params: 78500\$' &&
+     sed -n '/(instance E1 of train block ae1, in block stacked)/,/^Non-trainable/p' '$tmp/sum' | grep -q '^Trainable params: 78500\$' &&
+     sed -n '/(instance E1)\$/,/^Non-trainable/p' '$tmp/sum' | grep -q '^Trainable params: 78500\$'"
+$GMC examples/seeds/m28_style_transfer.gm --summary > "$tmp/sum" 2>&1
+expect "m28_style_transfer.gm --summary: VGG, given to no optimizer, is all non-trainable" \
+    "sed -n '/(instance V)/,/^Non-trainable/p' '$tmp/sum' | grep -q '^Trainable params: 0\$'"
 out=$($GMC $m04 --sample reconstruct --out "$tmp/m04" 2>&1); rc=$?
 expect "m04_greedy_ae.gm: --sample reconstruct reads each block's last checkpoint" \
     '[ $rc -eq 0 ] && [ -s "$tmp/m04/reconstructions.png" ] && printf "%s\n" "$out" | grep -q "checkpoints/stacked/step_00000040"'

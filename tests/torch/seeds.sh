@@ -18,7 +18,6 @@ trap 'rm -rf "$tmp"' EXIT
 # options (seed=N: gmc's --seed, 11 otherwise; the GANs whose LeakyReLUs have an input within
 # float32 rounding of 0 at seed 11, where float32 gmc and float32 PyTorch both take the other
 # slope than float64, use another).
-mkdir -p "$tmp/seeds"
 $PY - "$tmp" <<'PY'
 import sys, numpy as np
 r = np.random.default_rng(3)
@@ -30,8 +29,12 @@ for name, a in {"img28": u(0, 4, 28, 28), "img28s": u(-1, 4, 28, 28), "img28c": 
                 "pix28": r.integers(0, 256, (4, 28, 28, 1)).astype(np.float32),
                 "pix28rgb": r.integers(0, 256, (4, 28, 28, 3)).astype(np.float32),
                 "chars": np.eye(76, dtype=np.float32)[r.integers(0, 76, (4, 40))],
-                "next": np.eye(76, dtype=np.float32)[r.integers(0, 76, 4)]}.items():
+                "next": np.eye(76, dtype=np.float32)[r.integers(0, 76, 4)],
+                "chars65": np.eye(65, dtype=np.float32)[r.integers(0, 65, (4, 40))],
+                "next65": np.eye(65, dtype=np.float32)[r.integers(0, 65, 4)]}.items():
     np.save("%s/%s.npy" % (sys.argv[1], name), a)
+# bench/char_lstm.gm's corpus: any text of 65 distinct bytes
+open("%s/corpus65.txt" % sys.argv[1], "w").write("".join(map(chr, range(48, 113))) * 4)
 # CycleGAN's 300,000 ReLU inputs: some lie within float32 rounding of 0, where float32 and
 # float64 can take different slopes (the failure message counts them); these images have none
 # that flips with gmc's --seed 11 weights
@@ -39,24 +42,33 @@ r = np.random.default_rng(10)
 for name in ("a32", "b32"):
     np.save("%s/%s.npy" % (sys.argv[1], name), u(-1, 1, 32, 32, 1))
 PY
-while read -r stem file feeds steps sets; do
-    [ -z "$stem" ] && continue
-    feedargs=""
-    for f in $(echo "$feeds" | tr , ' '); do [ "$f" != - ] && feedargs="$feedargs --feed $tmp/$f.npy"; done
-    setargs=""; seed=11
-    for s in $(echo "$sets" | tr , ' '); do
-        case $s in seed=*) seed=${s#seed=} ;; *) setargs="$setargs --set $s" ;; esac
-    done
-    for step in $(echo "$steps" | tr , ' '); do
-        stepargs=""; [ "$step" != 0 ] && stepargs="--step $step"
-        for mode in train eval; do
-            modeargs=""; [ $mode = eval ] && modeargs="--eval"
-            if ! $GMC "$file" --grad-dump "$tmp/seeds/$stem.$step.$mode.safetensors" $feedargs $stepargs $modeargs $setargs --seed $seed > "$tmp/log" 2>&1; then
-                echo "FAIL - gmc --grad-dump of $file, step $step, $mode mode: $(cat "$tmp/log")"
-            fi
+# dump_all LIST DIR ENV [GMC OPTIONS]: every step of the list dumped into DIR by gmc run under
+# the environment assignment ENV (an execution mode: GMC_NO_IMPLICIT_CONV=1, ...) with the
+# options; TRAIN_ONLY=1 skips the --eval dumps; @TMP@ in a --set value is the temporary directory
+dump_all() {
+    list=$1; dir=$2; envset=$3; shift 3
+    mkdir -p "$dir"
+    printf '%s\n' "$list" | while read -r stem file feeds steps sets; do
+        [ -z "$stem" ] && continue
+        feedargs=""
+        for f in $(echo "$feeds" | tr , ' '); do [ "$f" != - ] && feedargs="$feedargs --feed $tmp/$f.npy"; done
+        setargs=""; seed=11
+        for s in $(echo "$sets" | tr , ' '); do
+            case $s in seed=*) seed=${s#seed=} ;; *) setargs="$setargs --set $(echo "$s" | sed "s|@TMP@|$tmp|")" ;; esac
+        done
+        for step in $(echo "$steps" | tr , ' '); do
+            stepargs=""; [ "$step" != 0 ] && stepargs="--step $step"
+            for mode in train eval; do
+                [ $mode = eval ] && [ -n "$TRAIN_ONLY" ] && continue
+                modeargs=""; [ $mode = eval ] && modeargs="--eval"
+                if ! env $envset $GMC "$file" --grad-dump "$dir/$stem.$step.$mode.safetensors" $feedargs $stepargs $modeargs $setargs --seed $seed "$@" > "$tmp/log" 2>&1; then
+                    echo "FAIL - gmc --grad-dump of $file, step $step, $mode mode ($envset $*): $(cat "$tmp/log")"
+                fi
+            done
         done
     done
-done <<'LIST'
+}
+SEEDS=$(cat <<'LIST'
 m01_linear_ae examples/seeds/m01_linear_ae.gm cloud 0
 ae_mlp examples/ae_mlp.gm img28 0
 ae_tied examples/ae_tied.gm img28 0
@@ -115,8 +127,50 @@ m29_pixelcnn-rgb examples/seeds/m29_pixelcnn.gm pix28rgb 0 colors=3,filters=12,b
 m31_nice examples/seeds/m31_nice.gm img28 0 hidden=32,depth=2
 m32_realnvp examples/seeds/m32_realnvp.gm img28 0 hidden=32
 LIST
-if $PY tests/torch/seeds_crosscheck.py "$tmp/seeds" > "$tmp/check" 2>&1; then cat "$tmp/check"
-else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py: exited with an error"; fi
+)
+crosscheck_dir() {  # DIR [MODE]: seeds_crosscheck.py's lines; a crash of it is a failure too
+    if $PY tests/torch/seeds_crosscheck.py "$@" > "$tmp/check" 2>&1; then cat "$tmp/check"
+    else cat "$tmp/check"; grep -q "^FAIL - " "$tmp/check" || echo "FAIL - seeds_crosscheck.py $*: exited with an error"; fi
+}
+dump_all "$SEEDS" "$tmp/seeds" GMC_MODE=fused
+crosscheck_dir "$tmp/seeds"
+
+# The fast paths against the slow ones (docs/performance.md, "Correctness of the fast
+# paths"): every step again, in each other execution mode, on the same weights and inputs.
+# A dump bit-identical to the fused one is that one's result (already equal to PyTorch's);
+# the others are checked against PyTorch themselves, with the same tolerance. The unfused
+# path (--no-fuse: one kernel per op, im2col + sgemm) in training and evaluation mode; im2col
+# instead of the implicit convolutions, OpenBLAS instead of gmc's thin-product kernel, and
+# the planner's poisoning of dead memory (which must change no bit) in training mode.
+TRAIN_ONLY= dump_all "$SEEDS" "$tmp/nofuse" GMC_MODE=nofuse --no-fuse
+TRAIN_ONLY=1 dump_all "$SEEDS" "$tmp/noimplicit" GMC_NO_IMPLICIT_CONV=1
+TRAIN_ONLY=1 dump_all "$SEEDS" "$tmp/nothin" GMC_NO_THIN_GEMM=1
+TRAIN_ONLY=1 dump_all "$SEEDS" "$tmp/poison" GMC_POISON_DEAD=1
+for m in "nofuse --no-fuse" "noimplicit GMC_NO_IMPLICIT_CONV=1" "nothin GMC_NO_THIN_GEMM=1"; do
+    set -- $m
+    $PY tests/torch/compare_dumps.py "$tmp/seeds" "$tmp/$1" "$2" 0 "$tmp/$1-differing"
+    crosscheck_dir "$tmp/$1-differing" "$2"
+done
+$PY tests/torch/compare_dumps.py "$tmp/seeds" "$tmp/poison" "GMC_POISON_DEAD=1" 0
+# the models of make bench that are not seed programs (no PyTorch builder here): each other
+# path against the fused one, to 1e-4 relative as above (float32 rounding through a dozen
+# layers is ~1e-6; a wrong fusion, index or lifetime is off by far more), poisoning to the bit.
+# As with the GANs above, a ReLU input within float32 rounding of 0 takes one slope in one path
+# and the other in another, and moves every gradient below it by ~1e-3: the U-Net at --seed 11
+# and 13 has one, at 12 none
+BENCH=$(cat <<'LIST'
+bench_conv_vae bench/conv_vae.gm img32 0 batch_size=4
+bench_ddpm_unet bench/ddpm_unet.gm img32 0 batch_size=4,seed=12
+bench_char_lstm bench/char_lstm.gm chars65,next65 0 batch_size=4,corpus=@TMP@/corpus65.txt
+LIST
+)
+TRAIN_ONLY=1 dump_all "$BENCH" "$tmp/bench" GMC_MODE=fused
+for m in "nofuse GMC_MODE=nofuse --no-fuse" "noimplicit GMC_NO_IMPLICIT_CONV=1" "poison GMC_POISON_DEAD=1"; do
+    set -- $m
+    TRAIN_ONLY=1 dump_all "$BENCH" "$tmp/bench-$1" "$2" $3
+    tol=1e-4; [ $1 = poison ] && tol=0
+    $PY tests/torch/compare_dumps.py "$tmp/bench" "$tmp/bench-$1" "${3:-$2}" $tol
+done
 
 # M14's sampler: T = 5 run-time steps with the weights of the eval dump above (random, batch
 # norm on its moving statistics), every step replayed in PyTorch with the noise gmc drew

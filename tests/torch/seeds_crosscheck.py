@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""seeds_crosscheck.py DIR
+"""seeds_crosscheck.py DIR [MODE]
 
 Cross-checks the seed models (examples/seeds/README.md) against PyTorch. DIR holds gmc
 --grad-dump files named STEM.STEP.MODE.safetensors: STEM is the .gm file's name (m05_conv_ae,
@@ -15,7 +15,8 @@ from being judged on float32 noise alone). A tensor above 1e-4 passes only if fl
 on the same computation, is itself off by at least half as much (a sum of many cancelling
 terms, CycleGAN's output bias); the line says so. Keras layouts, as gmc: dense W [in, out], conv W
 [kh, kw, in, out], transposed conv W [kh, kw, out, in], channels-last images.
-Prints one "ok - ..." or "FAIL - ..." line per dump. Exit 0, 1 on a failure, 77 without torch.
+Prints one "ok - ..." or "FAIL - ..." line per dump (naming MODE, the execution mode gmc
+made the dumps in, when given: --no-fuse, GMC_NO_IMPLICIT_CONV=1, ...). Exit 0, 1 on a failure, 77 without torch.
 """
 import math
 import os
@@ -1003,9 +1004,10 @@ def reference(tensors, mode, stem, step, grads, dt):
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: seeds_crosscheck.py DIR", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: seeds_crosscheck.py DIR [MODE]", file=sys.stderr)
         return 2
+    mode = " (%s)" % argv[2] if len(argv) == 3 else ""
     failed = 0
     for f in sorted(os.listdir(argv[1])):
         if not f.endswith(".safetensors"):
@@ -1014,7 +1016,7 @@ def main(argv):
             good, msg = check(os.path.join(argv[1], f))
         except Exception as e:  # a malformed dump or a builder that does not fit it
             good, msg = False, "%s: %s: %s" % (f, type(e).__name__, e)
-        print("%s - seed cross-check %s" % ("ok" if good else "FAIL", msg))
+        print("%s - seed cross-check%s %s" % ("ok" if good else "FAIL", mode, msg))
         failed += not good
     return 1 if failed else 0
 
