@@ -89,6 +89,10 @@ void kernel_print(const Kernel *k, FILE *f);   /* readable dump for --dump-kerne
 
 /* kernel_interp.c: the reference semantics, used by tests and as the unfused oracle */
 void kernel_interpret(const Kernel *k, float *const *bufs, int64_t begin, int64_t end);
+/* kernel_copy.c: kernels that only copy contiguous rows (of 16 floats or more) are not
+ * compiled: kernel_interpret runs them as memmove calls */
+int kernel_is_row_copy(const Kernel *k);
+void kernel_copy_rows(const Kernel *k, float *const *bufs, int64_t begin, int64_t end);
 
 /* render_llvm.c: compile kernels with LLVM (for the host CPU, ORC LLJIT) */
 typedef struct Jit Jit;
@@ -101,7 +105,7 @@ char *jit_dump_llvm(Kernel *const *ks, int n, int optimized);
 void jit_destroy(Jit *j);
 /* The kernel cache on disk (kernel_cache.c): jit_compile_keyed looks every kernel up by
  * its canonical text (lower.c's kernel_key) in dir, loads the object files it finds and
- * compiles and stores the others, one object file per kernel, the kernels spread over the
+ * compiles and stores the others, 16 kernels to an object file, the groups spread over the
  * thread pool (threads.h). dir NULL: no disk cache, the same compilation without the files. */
 void jit_set_disk_cache(Jit *j, const char *dir);
 int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,

@@ -1,8 +1,10 @@
 /* kernel_cache.c: the files of the kernel cache. An entry is
- *     "GMCKOBJ1" | key length (u64) | object length (u64) | FNV-1a 64 of key and object (u64)
- *     | key | object
- * in DIR/<hash of key>.o; anything that does not match exactly (short file, other key,
- * wrong checksum) is a miss and gets overwritten by the next store. */
+ *     "GMCKOBJ1" | key length (u64) | data length (u64) | FNV-1a 64 of key and data (u64)
+ *     | key | data
+ * in DIR/<hash of key>.<ext>; anything that does not match exactly (short file, other key,
+ * wrong checksum) is a miss and gets overwritten by the next store. render_llvm.c keeps two
+ * kinds: .o, an object file of several kernels, and .k, one kernel's entry naming the
+ * object it is in. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,19 +39,19 @@ void kcache_hash(const char *key, char out[33]) {
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)a, (unsigned long long)b);
 }
 
-static void entry_path(const char *dir, const char *key, char *path, size_t n) {
+static void entry_path(const char *dir, const char *key, const char *ext, char *path, size_t n) {
     char h[33];
     kcache_hash(key, h);
-    snprintf(path, n, "%s/%s.o", dir, h);
+    snprintf(path, n, "%s/%s.%s", dir, h, ext);
 }
 
 static uint64_t checksum(const char *key, size_t keylen, const unsigned char *obj, size_t n) {
     return fnv1a(fnv1a(1469598103934665603ull, (const unsigned char *)key, keylen), obj, n);
 }
 
-unsigned char *kcache_load(const char *dir, const char *key, size_t *n) {
+unsigned char *kcache_load(const char *dir, const char *key, const char *ext, size_t *n) {
     char path[2048], err[256];
-    entry_path(dir, key, path, sizeof path);
+    entry_path(dir, key, ext, path, sizeof path);
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;          /* the common miss: no entry; not worth an error */
     fclose(f);
@@ -70,9 +72,9 @@ unsigned char *kcache_load(const char *dir, const char *key, size_t *n) {
     return obj;
 }
 
-int kcache_store(const char *dir, const char *key, const void *obj, size_t n) {
+int kcache_store(const char *dir, const char *key, const char *ext, const void *obj, size_t n) {
     char path[2048];
-    entry_path(dir, key, path, sizeof path);
+    entry_path(dir, key, ext, path, sizeof path);
     size_t keylen = strlen(key), size = 32 + keylen + n;
     unsigned char *data = malloc(size);
     if (!data) return -1;

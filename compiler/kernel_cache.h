@@ -1,5 +1,5 @@
-/* kernel_cache.h: compiled kernels on disk, one object file per kernel, named by a hash of
- * its key (everything that decides its machine code: the kernel's canonical text, the LLVM
+/* kernel_cache.h: compiled kernels on disk, entries named by a hash of their key (for a
+ * kernel, everything that decides its machine code: the kernel's canonical text, the LLVM
  * version, the CPU and its features, the build of gmc's code generator). An entry carries
  * its whole key and a checksum, so a collision or a damaged file reads as a miss. */
 #ifndef GMC_KERNEL_CACHE_H
@@ -10,8 +10,8 @@
 int kcache_default_dir(char *out, size_t n);
 /* a 128-bit hash of key as 32 hex digits (a file name and a symbol name) */
 void kcache_hash(const char *key, char out[33]);
-/* the object stored under key in dir, malloc'ed (*n bytes), or NULL: missing or invalid */
-unsigned char *kcache_load(const char *dir, const char *key, size_t *n);
-/* stores obj under key, atomically (a reader sees the old entry or the new one); 0 or -1 */
-int kcache_store(const char *dir, const char *key, const void *obj, size_t n);
+/* the data stored under key in dir/<hash>.ext, malloc'ed (*n bytes), or NULL: missing or invalid */
+unsigned char *kcache_load(const char *dir, const char *key, const char *ext, size_t *n);
+/* stores data under key, atomically (a reader sees the old entry or the new one); 0 or -1 */
+int kcache_store(const char *dir, const char *key, const char *ext, const void *data, size_t n);
 #endif

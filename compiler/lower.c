@@ -666,8 +666,9 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     const char **fresh_keys = xcalloc(n, sizeof *fresh_keys);
     for (int k = 0; k < n; k++) {
         offsets_to_args(p->kernels[k]);
-        keys[k] = kernel_key(p->kernels[k]);
         fresh_of[k] = -1;
+        if (kernel_is_row_copy(p->kernels[k])) continue;   /* run by kernel_copy.c, not compiled */
+        keys[k] = kernel_key(p->kernels[k]);
         if ((p->fns[k] = jit_cached(jit, keys[k]))) continue;
         size_t h = fnv1a(keys[k]) & (cap - 1);
         while (slot[h] && strcmp(keys[slot[h] - 1], keys[k])) h = (h + 1) & (cap - 1);

@@ -57,6 +57,8 @@ struct Jit {
     size_t ncached, capcached;
     char *disk_dir;            /* the kernel cache on disk (kernel_cache.c); NULL: off */
     char *disk_prefix;         /* what decides the code besides the kernel: LLVM, CPU, build */
+    char (*groups)[33];        /* the object files from the disk cache or compiled, by hash */
+    int ngroups, capgroups;
     JitStats stats;
 };
 
@@ -670,16 +672,26 @@ static void emit_outputs(Gen *g, int p, LLVMValueRef begin, LLVMValueRef end) {
         loop_end(g, &L);
         return;
     }
+    /* A tier runs only where points can be left for it, and so does the scalar tail: along
+     * p > 0 a chunk runs exactly dims[p] points (a row of 64 runs 32 lanes twice and needs
+     * neither the 8-lane tier nor the tail); along nest dim 0, which the threads split by
+     * the original dim 0, some multiple of scale0. Dead tiers cost machine code time. */
+    int64_t rem = g->n.dims[p];     /* p > 0: the points left after the tiers so far */
+    int prev = 0;                   /* p == 0: the width of the last tier run (0: none) */
     const int tiers[2] = {g->wide, NARROW_LANES};
     for (int t = 0; t < 2 && p == g->jam; t++) {
-        if (g->n.dims[p] < tiers[t]) continue;
-        g->lanes = tiers[t];
+        int w = tiers[t];
+        if (g->n.dims[p] < w || (p > 0 ? rem < w : prev && g->n.scale0 % prev == 0)) continue;
+        g->lanes = w;
         loop_begin(g, &L, lo, hi, g->lanes);
         g->idx[p] = L.i;
         emit_point(g);
         loop_end(g, &L);
         lo = L.i;
+        rem %= w;
+        prev = w;
     }
+    if (p == g->jam && (p > 0 ? rem == 0 : prev && g->n.scale0 % prev == 0)) return;
     g->lanes = 1;
     loop_begin(g, &L, lo, hi, 1);
     g->idx[p] = L.i;
@@ -864,6 +876,7 @@ void jit_destroy(Jit *j) {
     if (j->tm) LLVMDisposeTargetMachine(j->tm);
     free(j->disk_dir);
     free(j->disk_prefix);
+    free(j->groups);
     for (size_t i = 0; i < j->capcached; i++) free(j->keys[i]);
     free(j->keys);
     free(j->cached);
@@ -951,69 +964,154 @@ void jit_set_disk_cache(Jit *j, const char *dir) {
 
 JitStats jit_stats(const Jit *j) { return j ? j->stats : (JitStats){ 0 }; }
 
-/* adds an object file to the JIT and finds the kernel in it */
-static int add_object(Jit *j, const void *obj, size_t n, const char *name, KernelFn *fn, char *err, int errlen) {
-    double c0 = cpu_now();
-    LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, name);
-    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), mb);
-    if (e) return llvm_err(e, "cannot add a cached kernel to the JIT", err, errlen);
-    LLVMOrcExecutorAddress addr = 0;
-    e = LLVMOrcLLJITLookup(j->lljit, &addr, name);
-    if (e) return llvm_err(e, "JIT lookup failed", err, errlen);
-    *fn = (KernelFn)(uintptr_t)addr;
-    j->stats.cpu_link += cpu_now() - c0;
+/* The kernels missing from the disk cache are compiled GROUP_KERNELS to a module, one
+ * object file per group: machine code for one module of 16 kernels costs about a third less
+ * than for 16 modules of one (the code generator's per-module setup), and the groups keep
+ * both threads busy. The group sizes depend only on the number of kernels, not on the
+ * threads, so the code does not either. On disk a group's object is one entry (.o, keyed
+ * by the hash of its kernels' keys) and each kernel has an entry of its own (.k, keyed by
+ * the kernel) naming its group, so lookups stay per kernel: a program that shares a kernel
+ * with another finds it. A kernel's symbol carries its group's hash too, so the same kernel
+ * compiled into two groups (its first group's entry damaged, say) is two symbols, never a
+ * duplicate definition in the JIT. */
+enum { GROUP_KERNELS = 16 };
+
+static const char *GROUP_KEY = "gmc kernel group ";
+
+static int have_group(const Jit *j, const char *g) {
+    for (int i = 0; i < j->ngroups; i++)
+        if (!memcmp(j->groups[i], g, 32)) return 1;
     return 0;
 }
 
-/* one kernel to an object file in memory, compiled as the JIT would (same machine, passes);
- * t[0..2] get the CPU time of building, optimising and emitting it */
-static int compile_object(LLVMTargetMachineRef tm, Kernel *k, const char *name, LLVMMemoryBufferRef *obj,
-                          double *t, char *err, int errlen) {
-    LLVMContextRef cx = LLVMContextCreate();
-    char names[1][96];
-    snprintf(names[0], sizeof names[0], "%s", name);
-    double c0 = cpu_now();
-    LLVMModuleRef mod = build_module(cx, tm, &k, 1, 0, names);
-    double c1 = cpu_now();
-    int rc = optimise(mod, tm, 1, err, errlen);
-    double c2 = cpu_now();
-    char *msg = NULL;
-    if (rc == 0 && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, obj)) {
-        set_err(err, errlen, "cannot emit an object file: %s", msg ? msg : "?");
-        rc = -1;
+static void note_group(Jit *j, const char *g) {
+    if (j->ngroups == j->capgroups) {
+        j->capgroups = j->capgroups ? 2 * j->capgroups : 64;
+        j->groups = realloc(j->groups, (size_t)j->capgroups * sizeof *j->groups);
+        if (!j->groups) { fprintf(stderr, "gmc: out of memory in the LLVM renderer\n"); abort(); }
     }
-    t[0] = c1 - c0;
-    t[1] = c2 - c1;
-    t[2] = cpu_now() - c2;
-    if (msg) LLVMDisposeMessage(msg);
-    LLVMDisposeModule(mod);
-    LLVMContextDispose(cx);
-    return rc;
+    memcpy(j->groups[j->ngroups], g, 33);
+    j->ngroups++;
 }
 
-/* the kernels missing from the disk cache, compiled on the thread pool: each kernel is its
- * own module in its own context, and each chunk of kernels gets its own TargetMachine, so
- * the threads share nothing in LLVM */
+/* adds an object file to the JIT (its symbols are linked on their first lookup) */
+static int add_object(Jit *j, const void *obj, size_t n, char *err, int errlen) {
+    double c0 = cpu_now();
+    LLVMMemoryBufferRef mb = LLVMCreateMemoryBufferWithMemoryRangeCopy(obj, n, "gmc_kernels");
+    LLVMErrorRef e = LLVMOrcLLJITAddObjectFile(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), mb);
+    j->stats.cpu_link += cpu_now() - c0;
+    return e ? llvm_err(e, "cannot add kernels to the JIT", err, errlen) : 0;
+}
+
+static int lookup(Jit *j, const char *name, KernelFn *fn, char *err, int errlen) {
+    double c0 = cpu_now();
+    LLVMOrcExecutorAddress addr = 0;
+    LLVMErrorRef e = LLVMOrcLLJITLookup(j->lljit, &addr, name);
+    j->stats.cpu_link += cpu_now() - c0;
+    if (e) return llvm_err(e, "JIT lookup failed", err, errlen);
+    *fn = (KernelFn)(uintptr_t)addr;
+    return 0;
+}
+
+static void symbol_name(char *out, size_t n, const char *kernel_hash, const char *group_hash) {
+    snprintf(out, n, "gmck_%s_%.16s", kernel_hash, group_hash);
+}
+
+/* kernel i from the disk cache: its entry names a group, whose object is added to the JIT
+ * unless it is there already. 0: found; -1: a miss (no entry, a damaged one, no group). */
+static int load_cached(Jit *j, const char *full, const char *kernel_hash, KernelFn *fn) {
+    size_t size = 0;
+    unsigned char *rec = kcache_load(j->disk_dir, full, "k", &size);
+    char group[33], key[64], name[96], err[256];
+    int ok = rec && size == 32;
+    if (ok) { memcpy(group, rec, 32); group[32] = '\0'; }
+    free(rec);
+    if (!ok) return -1;
+    if (!have_group(j, group)) {
+        snprintf(key, sizeof key, "%s%s", GROUP_KEY, group);
+        unsigned char *obj = kcache_load(j->disk_dir, key, "o", &size);
+        ok = obj && add_object(j, obj, size, err, sizeof err) == 0;
+        free(obj);
+        if (!ok) return -1;
+        note_group(j, group);
+    }
+    symbol_name(name, sizeof name, kernel_hash, group);
+    return lookup(j, name, fn, err, sizeof err);
+}
+
+/* the groups of kernels missing from the disk cache, compiled on the thread pool: each group
+ * is its own module in its own context, and each chunk of groups gets its own TargetMachine,
+ * so the threads share nothing in LLVM */
 typedef struct CompileJob {
     Kernel *const *ks;
     const int *which;              /* the kernels to compile: ks[which[m]] */
-    char (*names)[64];
-    LLVMMemoryBufferRef *objs;
+    const int *first;              /* group g is which[first[g] .. first[g + 1]) */
+    char (*names)[96];             /* symbol of kernel ks[i] */
+    LLVMMemoryBufferRef *objs;     /* per group */
     int *rc;
-    double (*t)[3];
+    double (*t)[3];                /* CPU time of building, optimising, emitting */
     char (*errs)[256];
 } CompileJob;
 
-static void compile_range(void *ctx, int64_t begin, int64_t end) {
+static void compile_groups(void *ctx, int64_t begin, int64_t end) {
     CompileJob *job = ctx;
     LLVMTargetMachineRef tm = host_machine(job->errs[begin], sizeof job->errs[begin]);
-    for (int64_t m = begin; m < end; m++) {
-        int i = job->which[m];
-        job->objs[m] = NULL;
-        job->rc[m] = tm ? compile_object(tm, job->ks[i], job->names[i], &job->objs[m], job->t[m],
-                                         job->errs[m], sizeof job->errs[m]) : -1;
+    for (int64_t g = begin; g < end; g++) {
+        int n = job->first[g + 1] - job->first[g];
+        Kernel **ks = xcalloc((size_t)n, sizeof *ks);
+        char (*names)[96] = xcalloc((size_t)n, sizeof *names);
+        for (int m = 0; m < n; m++) {
+            int i = job->which[job->first[g] + m];
+            ks[m] = job->ks[i];
+            memcpy(names[m], job->names[i], sizeof names[m]);
+        }
+        job->objs[g] = NULL;
+        job->rc[g] = -1;
+        if (tm) {
+            LLVMContextRef cx = LLVMContextCreate();
+            double c0 = cpu_now();
+            LLVMModuleRef mod = build_module(cx, tm, ks, n, 0, names);
+            double c1 = cpu_now();
+            job->rc[g] = optimise(mod, tm, 1, job->errs[g], sizeof job->errs[g]);
+            double c2 = cpu_now();
+            char *msg = NULL;
+            if (job->rc[g] == 0 && LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &msg, &job->objs[g])) {
+                set_err(job->errs[g], sizeof job->errs[g], "cannot emit an object file: %s", msg ? msg : "?");
+                job->rc[g] = -1;
+            }
+            if (msg) LLVMDisposeMessage(msg);
+            job->t[g][0] = c1 - c0;
+            job->t[g][1] = c2 - c1;
+            job->t[g][2] = cpu_now() - c2;
+            LLVMDisposeModule(mod);
+            LLVMContextDispose(cx);
+        }
+        free(ks);
+        free(names);
     }
     if (tm) LLVMDisposeTargetMachine(tm);
+}
+
+/* stores group g (its object, then its kernels' entries), adds it to the JIT and finds its
+ * kernels */
+static int add_group(Jit *j, CompileJob *job, int g, char *const *full, const char *group,
+                     KernelFn *fns, char *err, int errlen) {
+    const char *start = LLVMGetBufferStart(job->objs[g]);
+    size_t size = LLVMGetBufferSize(job->objs[g]);
+    int lo = job->first[g], hi = job->first[g + 1];
+    char key[64];
+    snprintf(key, sizeof key, "%s%s", GROUP_KEY, group);
+    if (j->disk_dir && kcache_store(j->disk_dir, key, "o", start, size) == 0)
+        for (int m = lo; m < hi; m++)
+            if (kcache_store(j->disk_dir, full[job->which[m]], "k", group, 32) == 0) j->stats.stored++;
+    if (add_object(j, start, size, err, errlen) != 0) return -1;
+    note_group(j, group);
+    for (int m = lo; m < hi; m++) {
+        int i = job->which[m];
+        if (lookup(j, job->names[i], &fns[i], err, errlen) != 0) return -1;
+        j->stats.compiled++;
+    }
+    return 0;
 }
 
 int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n, KernelFn *fns,
@@ -1022,49 +1120,49 @@ int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n,
     if (check_all(ks, n, err, errlen) != 0) return -1;
     double t0 = seconds_now(), c0 = cpu_now();
     const char *prefix = j->disk_prefix ? j->disk_prefix : "";
-    char **full = xcalloc((size_t)n, sizeof *full), (*names)[64] = xcalloc((size_t)n, sizeof *names);
+    char **full = xcalloc((size_t)n, sizeof *full), (*hash)[33] = xcalloc((size_t)n, sizeof *hash);
+    char (*names)[96] = xcalloc((size_t)n, sizeof *names);
     int *which = xcalloc((size_t)n, sizeof *which), nmiss = 0, rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
+    for (int i = 0; i < n; i++) {
         size_t len = strlen(prefix) + strlen(keys[i]) + 1;
-        char hash[33];
         full[i] = xcalloc(len, 1);
         snprintf(full[i], len, "%s%s", prefix, keys[i]);
-        kcache_hash(full[i], hash);
-        snprintf(names[i], sizeof names[i], "gmck_%s", hash);
-        size_t size = 0;
-        unsigned char *obj = j->disk_dir ? kcache_load(j->disk_dir, full[i], &size) : NULL;
-        if (obj) {
-            rc = add_object(j, obj, size, names[i], &fns[i], err, errlen);
-            j->stats.loaded++;
-            free(obj);
-        } else {
-            which[nmiss++] = i;
-        }
+        kcache_hash(full[i], hash[i]);
+        if (j->disk_dir && load_cached(j, full[i], hash[i], &fns[i]) == 0) j->stats.loaded++;
+        else which[nmiss++] = i;
     }
-    if (rc == 0 && nmiss) {
-        CompileJob job = { ks, which, names, xcalloc((size_t)nmiss, sizeof *job.objs),
-                           xcalloc((size_t)nmiss, sizeof *job.rc), xcalloc((size_t)nmiss, sizeof *job.t),
-                           xcalloc((size_t)nmiss, sizeof *job.errs) };
-        parallel_for(nmiss, 1, compile_range, &job);
-        for (int m = 0; m < nmiss; m++) {
-            int i = which[m];
-            j->stats.cpu_build += job.t[m][0];
-            j->stats.cpu_opt += job.t[m][1];
-            j->stats.cpu_codegen += job.t[m][2];
-            if (rc == 0 && job.rc[m] != 0) { set_err(err, errlen, "%s", job.errs[m]); rc = -1; }
-            if (rc == 0) {
-                const char *start = LLVMGetBufferStart(job.objs[m]);
-                size_t size = LLVMGetBufferSize(job.objs[m]);
-                if (j->disk_dir && kcache_store(j->disk_dir, full[i], start, size) == 0) j->stats.stored++;
-                rc = add_object(j, start, size, names[i], &fns[i], err, errlen);
-                j->stats.compiled++;
-            }
-            if (job.objs[m]) LLVMDisposeMemoryBuffer(job.objs[m]);
+    if (nmiss) {
+        int ngroups = (nmiss + GROUP_KERNELS - 1) / GROUP_KERNELS;
+        int *first = xcalloc((size_t)ngroups + 1, sizeof *first);
+        char (*group)[33] = xcalloc((size_t)ngroups, sizeof *group);
+        for (int g = 0; g <= ngroups; g++) first[g] = (int)((int64_t)g * nmiss / ngroups);
+        for (int g = 0; g < ngroups; g++) {   /* a group is named by its kernels' keys */
+            size_t len = 1;
+            for (int m = first[g]; m < first[g + 1]; m++) len += strlen(full[which[m]]) + 1;
+            char *all = xcalloc(len, 1), *at = all;
+            for (int m = first[g]; m < first[g + 1]; m++) at += sprintf(at, "%s\n", full[which[m]]);
+            kcache_hash(all, group[g]);
+            free(all);
+            for (int m = first[g]; m < first[g + 1]; m++)
+                symbol_name(names[which[m]], sizeof names[0], hash[which[m]], group[g]);
+        }
+        CompileJob job = { ks, which, first, names, xcalloc((size_t)ngroups, sizeof *job.objs),
+                           xcalloc((size_t)ngroups, sizeof *job.rc), xcalloc((size_t)ngroups, sizeof *job.t),
+                           xcalloc((size_t)ngroups, sizeof *job.errs) };
+        parallel_for(ngroups, 1, compile_groups, &job);
+        for (int g = 0; g < ngroups; g++) {
+            j->stats.cpu_build += job.t[g][0];
+            j->stats.cpu_opt += job.t[g][1];
+            j->stats.cpu_codegen += job.t[g][2];
+            if (rc == 0 && job.rc[g] != 0) { set_err(err, errlen, "%s", job.errs[g]); rc = -1; }
+            if (rc == 0) rc = add_group(j, &job, g, full, group[g], fns, err, errlen);
+            if (job.objs[g]) LLVMDisposeMemoryBuffer(job.objs[g]);
         }
         free(job.objs); free(job.rc); free(job.t); free(job.errs);
+        free(first); free(group);
     }
     for (int i = 0; i < n; i++) free(full[i]);
-    free(full); free(names); free(which);
+    free(full); free(hash); free(names); free(which);
     j->stats.seconds += seconds_now() - t0;
     j->stats.cpu_caller += cpu_now() - c0;
     return rc;

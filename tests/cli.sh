@@ -523,30 +523,76 @@ expect "--stats lists the products of 100 MFLOP or more a call with their GFLOP/
     'grep -q "^       128 x    784 x    512   .* calls  *[0-9.]* GFLOP/s$" "$tmp/large.txt" && grep -q "^       784 x    128 x    512 A^T .* GFLOP/s$" "$tmp/large.txt" && grep -q "^       128 x    784 x    512     B^T .* GFLOP/s$" "$tmp/large.txt" && ! grep -q " x     20 " "$tmp/large.txt"'
 
 # the kernel cache on disk: a first run compiles and stores, a second loads every kernel
-# and computes the same; damaged entries are misses that get rebuilt; --no-cache bypasses it
+# and computes the same; damaged entries are misses that get rebuilt; --no-cache bypasses it.
+# Kernels are compiled in groups, one object file (.o) per group, and every kernel has an
+# entry of its own (.k) naming its group.
 kc="$tmp/kcache"
-for r in 1 2 3 4; do
-    if [ $r -eq 3 ]; then         # one entry's object bytes overwritten, another cut short
-        set -- "$kc"/gmc/*.o
+kstats() {   # "loaded compiled stored" of a --stats log
+    sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled (\([0-9]*\) stored).*/\1 \2 \3/p' "$1"
+}
+for r in 1 2 3 4 5 6; do
+    if [ $r -eq 3 ]; then         # one kernel entry's bytes overwritten, another cut short
+        set -- "$kc"/gmc/*.k
         sz=$(wc -c < "$1"); printf 'garbage' | dd of="$1" bs=1 seek=$((sz - 20)) conv=notrunc 2>/dev/null
         eval last=\"\${$#}\"; head -c 100 "$last" > "$tmp/kc_short" && cat "$tmp/kc_short" > "$last"
+    fi
+    if [ $r -eq 5 ]; then         # the largest group's object damaged: all its kernels are misses
+        set -- $(ls -S "$kc"/gmc/*.o)
+        group=$(dd if="$1" bs=1 skip=49 count=32 2>/dev/null)     # its key: "gmc kernel group <hash>"
+        ingroup=$(for f in "$kc"/gmc/*.k; do tail -c 32 "$f"; echo; done | grep -c "^$group\$")
+        sz=$(wc -c < "$1"); printf 'garbage' | dd of="$1" bs=1 seek=$((sz - 20)) conv=notrunc 2>/dev/null
+    fi
+    if [ $r -eq 6 ]; then         # a hash collision: one kernel's entry holds another's key
+        set -- "$kc"/gmc/*.k
+        cp "$1" "$2"
     fi
     XDG_CACHE_HOME="$kc" $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 5 --seed 3 --stats $([ $r -eq 4 ] && echo --no-cache) \
         --out "$tmp/kc$r" > "$tmp/kc$r.log" 2>&1
 done
-n1=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled (\([0-9]*\) stored).*/\1 \2 \3/p' "$tmp/kc1.log")
-n2=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled.*/\1 \2/p' "$tmp/kc2.log")
-n3=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled (\([0-9]*\) stored).*/\1 \2 \3/p' "$tmp/kc3.log")
-n4=$(sed -n 's/^  kernel cache on disk: \([0-9]*\) kernels loaded, \([0-9]*\) compiled.*/\1 \2/p' "$tmp/kc4.log")
-set -- $n1 x x x; l1=$1 c1=$2 s1=$3; set -- $n2 x x; l2=$1 c2=$2; set -- $n3 x x x; l3=$1 c3=$2 s3=$3; set -- $n4 x x; l4=$1 c4=$2
-expect "kernel cache: the first run compiles and stores every kernel ($c1 compiled, $s1 stored, $l1 loaded)" \
-    '[ "$l1" = 0 ] && [ "$c1" -gt 10 ] && [ "$s1" = "$c1" ] && [ $(ls "$kc"/gmc/*.o | wc -l) -eq "$c1" ]'
+set -- $(kstats "$tmp/kc1.log") x x x; l1=$1 c1=$2 s1=$3; set -- $(kstats "$tmp/kc2.log") x x x; l2=$1 c2=$2
+set -- $(kstats "$tmp/kc3.log") x x x; l3=$1 c3=$2 s3=$3; set -- $(kstats "$tmp/kc4.log") x x x; l4=$1 c4=$2
+set -- $(kstats "$tmp/kc5.log") x x x; l5=$1 c5=$2; set -- $(kstats "$tmp/kc6.log") x x x; l6=$1 c6=$2
+expect "kernel cache: the first run compiles and stores every kernel ($c1 compiled, $s1 stored, $l1 loaded), in groups" \
+    '[ "$l1" = 0 ] && [ "$c1" -gt 20 ] && [ "$s1" = "$c1" ] && [ $(ls "$kc"/gmc/*.k | wc -l) -eq "$c1" ] && [ $(ls "$kc"/gmc/*.o | wc -l) -ge 2 ] && [ $(ls "$kc"/gmc/*.o | wc -l) -lt "$c1" ]'
 expect "kernel cache: the second run loads them all and compiles none ($l2 loaded, $c2 compiled)" '[ "$l2" = "$c1" ] && [ "$c2" = 0 ]'
-expect "kernel cache: two damaged entries are recompiled and stored again, the rest loaded ($l3 loaded, $c3 compiled, $s3 stored)" \
+expect "kernel cache: two damaged kernel entries are recompiled and stored again, the rest loaded ($l3 loaded, $c3 compiled, $s3 stored)" \
     '[ "$c3" = 2 ] && [ "$s3" = 2 ] && [ $((l3 + c3)) = "$c1" ]'
 expect "--no-cache compiles everything ($l4 loaded, $c4 compiled)" '[ "$l4" = 0 ] && [ "$c4" = "$c1" ]'
+expect "kernel cache: a damaged group object recompiles exactly its $ingroup kernels ($l5 loaded, $c5 compiled)" \
+    '[ "$ingroup" -ge 2 ] && [ "$c5" = "$ingroup" ] && [ $((l5 + c5)) = "$c1" ]'
+expect "kernel cache: an entry holding another kernel's key (a collision) is a miss ($l6 loaded, $c6 compiled)" \
+    '[ "$c6" = 1 ] && [ $((l6 + c6)) = "$c1" ]'
 expect "kernel cache: runs that load kernels write bit-identical checkpoints" \
-    'cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc2/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc3/checkpoints/step_00000005.safetensors" && cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc4/checkpoints/step_00000005.safetensors"'
+    '(for r in 2 3 4 5 6; do cmp -s "$tmp/kc1/checkpoints/step_00000005.safetensors" "$tmp/kc$r/checkpoints/step_00000005.safetensors" || exit 1; done)'
+v2=$(sed -n 's/.*neg_elbo \([0-9.]*\).*/\1/p' "$tmp/kc2.log")
+expect "kernel cache: a run with every kernel from the cache agrees with the interpreter ($v2, $vi)" \
+    '[ -n "$v2" ] && [ -n "$vi" ] && awk "BEGIN{d=$v2-$vi; exit !(d*d < ($vi*0.001)^2)}"'
+# kernels that differ only in a constant are different kernels: a cache filled with c = 2
+# gives the c = 3 run the weights a run without the cache gives
+cat > "$tmp/kconst.gm" <<'GM'
+const c = 2
+layer p(x) {
+    param w[4] = ones
+    return x * w
+}
+model M(x[4]) {
+    return p(x) * c + c
+}
+data d = fashion_mnist(split: "train")
+train t {
+    m = M()
+    optimizer o = sgd(m, lr: 0.01)
+    x = d | batch(2)
+    step { minimize sum(abs(m(slice(reshape(x, 784), start: 300, size: 4)))) with o }
+}
+GM
+kq="$tmp/kconst_cache"
+XDG_CACHE_HOME="$kq" $GMC "$tmp/kconst.gm" --run --limit-batches 2 --set steps=2 --stats --out "$tmp/kq2" > "$tmp/kq2.log" 2>&1
+XDG_CACHE_HOME="$kq" $GMC "$tmp/kconst.gm" --run --limit-batches 2 --set steps=2 --set c=3 --stats --out "$tmp/kq3" > "$tmp/kq3.log" 2>&1
+$GMC "$tmp/kconst.gm" --run --limit-batches 2 --set steps=2 --set c=3 --no-cache --out "$tmp/kq3n" > /dev/null 2>&1
+set -- $(kstats "$tmp/kq3.log") x x x; lq=$1 cq=$2
+expect "kernel cache: kernels differing in a constant are compiled, not loaded ($lq loaded, $cq compiled), and give the uncached run's weights" \
+    '[ "$cq" -ge 1 ] && cmp -s "$tmp/kq3/checkpoints/step_00000002.safetensors" "$tmp/kq3n/checkpoints/step_00000002.safetensors" && ! cmp -s "$tmp/kq2/checkpoints/step_00000002.safetensors" "$tmp/kq3/checkpoints/step_00000002.safetensors"'
 
 # a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
 cat > "$tmp/for.gm" <<'GM'

@@ -222,6 +222,35 @@ static void test_shapes(void) {
              kx_un(KE_TANH, L2(0, 5, 1)), NULL), ULPS);
     run_case("1001 (not a multiple of 8)", kernel("odd", 1, 1, big1, KR_NONE,
              kx_un(KE_SOFTPLUS, kx_bin(KE_MUL, L1(0, 1), kx_const(30))), NULL), ULPS);
+    /* the renderer leaves out vector tiers and the scalar tail where no point can be left for
+     * them: rows that merge into dim 0 run multiples of the row (24: 16 + 8 lanes, no tail;
+     * 64: 16 lanes only), unmerged rows run exactly their length (40: 32 + 8; 20: 16 + tail) */
+    run_case("rows of 24 merged [5 x 24]", kernel("r24", 2, 2, (int64_t[]){5, 24}, KR_NONE,
+             kx_bin(KE_ADD, L2(0, 24, 1), kx_const(1)), NULL), EXACT);
+    run_case("rows of 64 merged [6 x 64]", kernel("r64", 2, 2, (int64_t[]){6, 64}, KR_NONE,
+             kx_bin(KE_MUL, L2(0, 64, 1), L2(2, 64, 1)), NULL), EXACT);
+    run_case("transposed rows of 40 [9 x 40]", kernel("t40", 2, 2, (int64_t[]){9, 40}, KR_NONE,
+             kx_bin(KE_SUB, L2(0, 1, 9), kx_index(1)), NULL), EXACT);
+    run_case("transposed rows of 20 [7 x 20]", kernel("t20", 2, 2, (int64_t[]){7, 20}, KR_NONE,
+             kx_bin(KE_SUB, L2(0, 1, 7), kx_index(1)), NULL), EXACT);
+    run_case("sum keeping rows of 48 [6 x 48 | 5]", kernel("k48", 3, 2, (int64_t[]){6, 48, 5},
+             KR_SUM, L3(0, 1, 6, 6 * 48), NULL), EXACT);
+    run_case("sum keeping rows of 72 [3 x 72 | 4]", kernel("k72", 3, 2, (int64_t[]){3, 72, 4},
+             KR_MAX, L3(0, 72 * 4, 4, 1), NULL), EXACT);
+    /* copies of contiguous rows run as memmove calls in kernel_interpret (kernel_copy.c),
+     * not compiled: checked here against the JIT's code for the same kernels */
+    k = kernel("copy3", 3, 3, (int64_t[]){5, 3, 40}, KR_NONE, L3(0, 200, 40, 1), NULL);
+    k->out_stride[0] = 250;             /* into the second part of a concat along dim 0 rows */
+    k->out_stride[1] = 80;
+    k->out_offset = 40;
+    CHECK(kernel_is_row_copy(k), "a copy of rows of 40 is a row copy");
+    run_case("row copy into a concat's part [5 x 3 x 40]", k, EXACT);
+    k = kernel("copy1", 1, 1, big1, KR_NONE, load(2, 7, 1, 1, 0, 0, 0), NULL);
+    k->out_offset = 3;
+    run_case("row copy of one row [1001]", k, EXACT);
+    k = kernel("notcopy", 2, 2, (int64_t[]){40, 8}, KR_NONE, L2(0, 8, 1), NULL);
+    CHECK(!kernel_is_row_copy(k), "rows of 8 are left to the JIT");
+    run_case("short rows [40 x 8]", k, EXACT);
     k = kernel("inplace", 2, 2, mnist, KR_NONE,
                kx_bin(KE_ADD, kx_bin(KE_MUL, L2(0, 784, 1), kx_const(0.9f)), L2(2, 784, 1)), NULL);
     k->out_buf = 0;
