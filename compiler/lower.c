@@ -235,10 +235,8 @@ static int split_sum(Lower *L, int node) {
     k->reduce = KR_SUM;
     k->body = build(L, n->in[0], &m);
     contiguous_strides(k->nout, k->dims, k->out_stride);
-    snprintf(k->name, sizeof k->name, "k%d_sum_part", node);
-    k->out_buf = part;
-    p->kernels[p->nkernels] = k;
-    add_step(p, (PlanStep){ .kind = STEP_KERNEL, .kernel = p->nkernels++, .node = node });
+    add_kernel_at(L, node, k, "_part");
+    k->out_buf = part;                             /* into the partials, not node's buffer */
     Kernel *t = xcalloc(1, sizeof *t);             /* [kept...] summed over lead */
     int64_t st[K_MAXDIM] = { 0 };
     for (int d = 0; d < k->nout - 1; d++) {

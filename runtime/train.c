@@ -80,7 +80,6 @@ static const char *fmt_epochs(int e) { static char b[48]; snprintf(b, sizeof b, 
 static const char *fmt_at_step(int64_t step) { static char b[48]; snprintf(b, sizeof b, "  step %lld: ", (long long)step); return b; }
 static const char *fmt_stepfile(int64_t step) { static char b[48]; snprintf(b, sizeof b, "step_%08lld.", (long long)step); return b; }
 
-/* the plan of c->bg: every value the block reports, saves, updates or carries is a root */
 static double cpu_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -88,6 +87,7 @@ static double cpu_seconds(void) {
 }
 
 static int default_batch(const Run *r, const Compiled *c);
+/* the plan of c->bg: every value the block reports, saves, updates or carries is a root */
 static int compile_plan(Run *r, Compiled *c) {
     double c0 = cpu_seconds();
     BlockGraph *bg = &c->bg;
@@ -628,6 +628,16 @@ static int setup(Run *r, Program *p, Train *t, const RunOptions *o) {
 
 /* --stats: where the time went, the matrix products' GFLOP/s next to a 1024^3 sgemm timed
  * now on the same machine and threads, how many kernels were compiled, peak memory */
+/* one product shape of --stats: [m x k] @ [k x n], transposes, batch, kind, time, GFLOP/s */
+static void print_shape(const GemmShape *s, const char *kind) {
+    char batch[32] = "";
+    if (s->batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)s->batch);
+    printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)s->m,
+           (long long)s->k, (long long)s->n, s->trans_a ? " A^T" : "    ", s->trans_b ? " B^T" : "    ",
+           batch, kind, s->seconds, (long long)s->calls,
+           s->seconds > 0 ? 2.0 * s->m * s->n * s->k * s->batch * s->calls / s->seconds / 1e9 : 0);
+}
+
 static void print_stats(Run *r) {
     int nplans = r->ncache, kernels = 0, compiled = 0, reductions = 0;
     for (int i = 0; i < nplans; i++) {
@@ -668,14 +678,7 @@ static void print_stats(Run *r) {
         for (int j = i + 1; j < nsh; j++)
             if (sh[j].seconds > sh[i].seconds) { GemmShape t = sh[i]; sh[i] = sh[j]; sh[j] = t; }
     if (nsh) printf("  slowest matrix product shapes ([m x k] @ [k x n]):\n");
-    for (int i = 0; i < nsh && i < 5; i++) {
-        char batch[32] = "";
-        if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
-        printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
-               (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
-               batch, sh[i].conv ? " conv" : "", sh[i].seconds, (long long)sh[i].calls,
-               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
-    }
+    for (int i = 0; i < nsh && i < 5; i++) print_shape(&sh[i], sh[i].conv ? " conv" : "");
     /* every product of 100 MFLOP or more a call, largest first: bench/bench.py sets each
      * against OpenBLAS sgemm on the same shape (the issue's per-layer target) */
     for (int i = 0; i < nsh; i++)
@@ -685,15 +688,8 @@ static void print_stats(Run *r) {
     for (int i = 0; i < nsh; i++) nlarge += 2.0 * sh[i].m * sh[i].n * sh[i].k >= 1e8;
     if (nlarge) printf("  matrix products of 100 MFLOP or more a call ([m x k] @ [k x n]; conv: fwd, wgrad, dgrad):\n");
     static const char *mode[4] = { "", " conv fwd", " conv wgrad", " conv dgrad" };
-    for (int i = 0; i < nsh; i++) {
-        if (2.0 * sh[i].m * sh[i].n * sh[i].k < 1e8) continue;
-        char batch[32] = "";
-        if (sh[i].batch > 1) snprintf(batch, sizeof batch, " (x%lld)", (long long)sh[i].batch);
-        printf("    %6lld x %6lld x %6lld%s%s%s%s %9.3f s  %7lld calls  %7.1f GFLOP/s\n", (long long)sh[i].m,
-               (long long)sh[i].k, (long long)sh[i].n, sh[i].trans_a ? " A^T" : "    ", sh[i].trans_b ? " B^T" : "    ",
-               batch, mode[sh[i].conv >= 0 && sh[i].conv <= 3 ? sh[i].conv : 0], sh[i].seconds, (long long)sh[i].calls,
-               sh[i].seconds > 0 ? 2.0 * sh[i].m * sh[i].n * sh[i].k * sh[i].batch * sh[i].calls / sh[i].seconds / 1e9 : 0);
-    }
+    for (int i = 0; i < nsh; i++)
+        if (2.0 * sh[i].m * sh[i].n * sh[i].k >= 1e8) print_shape(&sh[i], mode[sh[i].conv >= 0 && sh[i].conv <= 3 ? sh[i].conv : 0]);
     /* the kernels that took longest */
     KernelTime kt[256];
     int nkt = exec_stats.nkernels;
