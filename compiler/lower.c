@@ -835,6 +835,7 @@ Plan *plan_build(const IrGraph *g, const ParamTable *params, const int *roots, i
      * GMC_NO_IMPLICIT_CONV=1: those keep im2col, col2im and sgemm to compare against) */
     const char *nc = getenv("GMC_NO_IMPLICIT_CONV");
     if (opt->fuse && !opt->interpret && !(nc && *nc && strcmp(nc, "0"))) plan_fuse_convs(p);
+    if (opt->fuse && !opt->interpret) plan_fuse_product_bias(p);     /* gemm_fuse.c */
     /* window buffers the implicit convolutions did not replace: recomputed where read late */
     const char *no_remat = getenv("GMC_NO_REMAT");      /* for measuring what it costs */
     if (!(no_remat && *no_remat && strcmp(no_remat, "0"))) rematerialise_windows(p);
@@ -889,6 +890,7 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
                     st->a, st->trans_a ? "^T" : "", st->b, st->trans_b ? "^T" : "",
                     (long long)st->m, (long long)st->k, (long long)st->n);
             if (st->batch > 1) fprintf(f, " x %lld", (long long)st->batch);
+            if (st->has_bias) fprintf(f, " + bias b%d", st->bias);
             fprintf(f, "\n");
             break;
         case STEP_NORMAL: case STEP_UNIFORM:

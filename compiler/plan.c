@@ -32,7 +32,7 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
     case STEP_GEMM: case STEP_GATHER: case STEP_CONV:
         reads[n++] = st->a;
         reads[n++] = st->b;
-        if (st->kind == STEP_CONV && st->has_bias) reads[n++] = st->bias;
+        if (st->kind != STEP_GATHER && st->has_bias) reads[n++] = st->bias;
         w = st->c;
         break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;

@@ -4,8 +4,12 @@
  * hands whole blocks to its threads. Every block is the same single-threaded OpenBLAS call
  * whatever the thread count, so the results are bit-identical for any --threads (OpenBLAS's
  * own threading splits differently for 1 and 2 threads, and its results differed in the last
- * bits). The same holds for the matrix-vector and outer products. */
+ * bits). The same holds for the matrix-vector and outer products. Which thread runs which
+ * block is decided as they go (each takes the next block when it is free): a worker that
+ * wakes late, or is descheduled by another process, leaves its blocks to the others instead
+ * of holding up the product, and the results stay the same since the blocks do not change. */
 #include <cblas.h>
+#include <stdatomic.h>
 #include "gemm.h"
 #include "gemm_thin.h"
 #include "threads.h"
@@ -22,12 +26,28 @@ typedef struct Product {
     int64_t m, n, k;
     int trans_a, trans_b;
     const float *a, *b;
+    const float *bias;              /* NULL, or [n] added to every row as each block is stored */
     float *c;
     int by_rows;                    /* blocks of rows of C, else of columns */
     int64_t block;                  /* rows or columns per block */
+    int64_t blocks;
+    atomic_llong next;              /* the next block not yet taken */
 } Product;
 
-/* C[r0:r1, c0:c1] = op(A)[r0:r1, :] op(B)[:, c0:c1] */
+/* rows [0, m) of c (row stride ldc), columns [0, n): += bias */
+static void add_bias(float *c, int64_t ldc, int64_t m, const float *bias, int64_t n) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) c[i * ldc + j] += bias[j];
+}
+
+typedef struct BiasRows { float *c; const float *bias; int64_t n; } BiasRows;
+
+static void bias_rows(void *ctx, int64_t r0, int64_t r1) {
+    const BiasRows *q = ctx;
+    add_bias(q->c + r0 * q->n, q->n, r1 - r0, q->bias, q->n);
+}
+
+/* C[r0:r1, c0:c1] = op(A)[r0:r1, :] op(B)[:, c0:c1] (+ bias[c0:c1]) */
 static void product_part(const Product *p, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
     int64_t m = r1 - r0, n = c1 - c0, k = p->k;
     if (m <= 0 || n <= 0) return;
@@ -48,19 +68,32 @@ static void product_part(const Product *p, int64_t r0, int64_t r1, int64_t c0, i
         cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
                     p->trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, p->n);
     }
+    /* the bias while the block is still in cache: the same float sum as a kernel after it */
+    if (p->bias) add_bias(c, p->n, m, p->bias + c0, n);
 }
 
+/* one per thread: takes blocks until none is left */
 static void product_blocks(void *ctx, int64_t begin, int64_t end) {
-    const Product *p = ctx;
-    int64_t lo = begin * p->block, hi = end * p->block;
-    if (p->by_rows) product_part(p, lo, hi < p->m ? hi : p->m, 0, p->n);
-    else product_part(p, 0, p->m, lo, hi < p->n ? hi : p->n);
+    (void)begin, (void)end;
+    Product *p = ctx;
+    for (int64_t i; (i = atomic_fetch_add(&p->next, 1)) < p->blocks;) {
+        int64_t lo = i * p->block, hi = lo + p->block;
+        if (p->by_rows) product_part(p, lo, hi < p->m ? hi : p->m, 0, p->n);
+        else product_part(p, 0, p->m, lo, hi < p->n ? hi : p->n);
+    }
 }
 
-void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c) {
+void gemm_product_bias(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a,
+                       const float *b, const float *bias, float *c) {
     /* thin products go to gmc's own micro-kernel, which splits them deterministically itself */
-    if (k > 1 && m > 1 && n > 1 && gemm_thin(trans_a, trans_b, m, n, k, a, b, c)) return;
-    Product p = { m, n, k, trans_a, trans_b, a, b, c, m >= n, 0 };
+    if (k > 1 && m > 1 && n > 1 && gemm_thin(trans_a, trans_b, m, n, k, a, b, c)) {
+        if (bias) {
+            BiasRows q = { c, bias, n };
+            parallel_for(m, (65536 + n - 1) / n, bias_rows, &q);
+        }
+        return;
+    }
+    Product p = { m, n, k, trans_a, trans_b, a, b, bias, c, m >= n, 0, 0, 0 };
     int64_t len = p.by_rows ? m : n;
     double flops = 2.0 * m * n * (k > 1 ? k : 1);
     int64_t blocks = (int64_t)(flops / BLOCK_FLOPS);
@@ -73,8 +106,13 @@ void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, con
     blocks = blocks >= 4 ? blocks / 4 * 4 : 2;
     p.block = (len + blocks - 1) / blocks;
     p.block = (p.block + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
-    blocks = (len + p.block - 1) / p.block;
-    parallel_for(blocks, 1, product_blocks, &p);
+    p.blocks = (len + p.block - 1) / p.block;
+    atomic_init(&p.next, 0);
+    parallel_for(p.blocks < threads_count() ? p.blocks : threads_count(), 1, product_blocks, &p);
+}
+
+void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c) {
+    gemm_product_bias(m, n, k, trans_a, trans_b, a, b, NULL, c);
 }
 
 typedef struct Batch {
@@ -88,7 +126,7 @@ static void batch_items(void *ctx, int64_t begin, int64_t end) {
     const Batch *q = ctx;
     for (int64_t i = begin; i < end; i++) {
         Product p = { q->m, q->n, q->k, q->trans_a, q->trans_b, q->a + i * q->m * q->k,
-                      q->b + i * q->k * q->n, q->c + i * q->m * q->n, 1, 0 };
+                      q->b + i * q->k * q->n, NULL, q->c + i * q->m * q->n, 1, 0, 0, 0 };
         product_part(&p, 0, q->m, 0, q->n);
     }
 }

@@ -49,8 +49,28 @@ CLASSES = {
 }
 
 
+def bias_adds(path):
+    """kernels that only add a row vector to a matrix (a bias), and products that add it"""
+    ks = [k for k in kernels(path) if re.match(r"add\(load b\d+\[[^]]*\], load b\d+\[i1\]\)$", k["expr"])]
+    return len(ks), sum(1 for line in open(path) if line.startswith("sgemm ") and " + bias b" in line)
+
+
+def product_bias(fused, unfused):
+    """product_bias.gm: the three dense layers' biases added by their products when fused, by
+    three kernels of their own unfused"""
+    fk, fp = bias_adds(fused)
+    uk, up = bias_adds(unfused)
+    ok = (fk, fp, uk, up) == (0, 3, 3, 0)
+    print("%s - fusion of product_bias (tests/fusion/product_bias.gm): bias-add kernels %d fused, %d unfused "
+          "(want 0 and 3); products adding a bias %d fused, %d unfused (want 3 and 0)" % (
+              "ok" if ok else "FAIL", fk, uk, fp, up))
+    return 0 if ok else 1
+
+
 def main(argv):
     fused, unfused, cls = argv[1], argv[2], argv[3]
+    if cls == "product_bias":
+        return product_bias(fused, unfused)
     what, pred = CLASSES[cls]
     kf, ku = kernels(fused), kernels(unfused)
     hits = [k for k in kf if pred(k)]

@@ -2,7 +2,8 @@
 # Fusion of each op class, and the dump flags. Each program here is one training step built
 # around one class (chain.gm: elementwise chains; broadcast.gm; reduce.gm: reductions;
 # norms.gm: batch, layer, instance and group norm; losses.gm; epilogue.gm: bias and activation
-# after matrix products and convolutions). For each:
+# after matrix products and convolutions; product_bias.gm: a dense layer's bias added by its
+# product). For each:
 #  - --dump-kernels of the fused and the unfused (--no-fuse) plan: the fused one has fewer
 #    kernels and a kernel of the shape the class should fuse into, the unfused one has none
 #    (kernels.py);

@@ -1,0 +1,93 @@
+/* gemm_fuse.c: a bias added to a matrix product's result (a dense layer whose activation
+ * needs the pre-activation kept, like relu for its gradient) is added by the product itself,
+ * block by block right after each block's sgemm while it is in cache (runtime/gemm.c), and the
+ * kernel that added it is dropped: one pass over the layer's output less. The sum is the same
+ * float addition the kernel did, so results are bit for bit the unfused ones. Products fused
+ * with a convolution are conv_fuse.c's (which does the same for their bias); this runs after
+ * it and before the memory planner, on the plain products left. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "plan.h"
+
+/* step s reads buffer b; *writes: it writes b */
+static int touches(const Plan *p, int s, int b, int *writes) {
+    int reads[K_MAXARGS + 2], n;
+    *writes = plan_step_buffers(p, s, reads, &n) == b;
+    for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
+    return 0;
+}
+
+/* the load e walks like the output (bias = 0) or along the last dim only (bias = 1) */
+static int load_like(const Kernel *k, const KExpr *e, int bias) {
+    if (!e || e->op != KE_LOAD || e->offset != 0 || k->arg_offset[e->buf] != 0) return 0;
+    for (int d = 0; d < k->ndim; d++)
+        if (e->stride[d] != (bias ? d == k->ndim - 1 : k->out_stride[d])) return 0;
+    return 1;
+}
+
+/* the product s, whose result only one later kernel reads, to add a bias [n] to every row:
+ * the product writes that kernel's output itself */
+static int fuse_bias(Plan *p, int s, char *drop) {
+    PlanStep *st = &p->steps[s];
+    int y = st->c, reader = -1;
+    if (p->bufs[y].keep || st->batch > 1 || st->has_bias) return 0;
+    for (int r = 0; r < p->nsteps; r++) {
+        if (r == s || drop[r]) continue;
+        int w, rd = touches(p, r, y, &w);
+        if (w) return 0;
+        if (rd) {
+            if (reader >= 0) return 0;
+            reader = r;
+        }
+    }
+    if (reader < s) return 0;
+    const PlanStep *u = &p->steps[reader];
+    if (u->kind != STEP_KERNEL) return 0;
+    const Kernel *k = p->kernels[u->kernel];
+    const KExpr *e = k->body;
+    int64_t size = 1;
+    for (int d = k->ndim - 1; d >= 0; d--) {      /* the output: contiguous, y's shape */
+        if (k->out_stride[d] != size) return 0;
+        size *= k->dims[d];
+    }
+    if (k->reduce != KR_NONE || k->post || k->nout != k->ndim || k->out_offset || k->nargs != 3 ||
+        k->arg_offset[k->out_buf] || size != st->m * st->n || k->dims[k->ndim - 1] != st->n || !e ||
+        e->op != KE_ADD)
+        return 0;
+    int out = k->args[k->out_buf];
+    for (int i = 0; i < 2; i++) {
+        const KExpr *ye = e->arg[i], *be = e->arg[1 - i];
+        if (!load_like(k, ye, 0) || k->args[ye->buf] != y || !load_like(k, be, 1)) continue;
+        int bias = k->args[be->buf], moved = 0;
+        if (bias == y || out == y || out == bias || p->bufs[bias].size != st->n) continue;
+        for (int r = s; r < p->nsteps; r++) {
+            int w, rd;
+            if (drop[r] || r == reader) continue;
+            touches(p, r, bias, &w);
+            moved |= w;                          /* the bias must be ready at step s */
+            rd = touches(p, r, out, &w);
+            moved |= r < reader && (rd || w);    /* the output written earlier: no one between */
+        }
+        if (moved) continue;
+        st->has_bias = 1;
+        st->bias = bias;
+        st->c = out;
+        drop[reader] = 1;
+        p->bufs[y].size = 0;
+        return 1;
+    }
+    return 0;
+}
+
+int plan_fuse_product_bias(Plan *p) {
+    char *drop = calloc(p->nsteps ? p->nsteps : 1, 1);
+    if (!drop) { fprintf(stderr, "gmc: out of memory\n"); abort(); }
+    int fused = 0;
+    for (int s = 0; s < p->nsteps; s++)
+        if (p->steps[s].kind == STEP_GEMM && !drop[s]) fused += fuse_bias(p, s, drop);
+    int n = 0;
+    for (int s = 0; s < p->nsteps; s++) if (!drop[s]) p->steps[n++] = p->steps[s];
+    p->nsteps = n;
+    free(drop);
+    return fused;
+}
