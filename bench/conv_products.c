@@ -46,6 +46,14 @@ static const Layer layers[] = {
     { "ddpm64", 64, 16, 16, 32, 64, 3, 1 },  { "ddpm64", 64, 16, 16, 64, 64, 3, 1 },
     { "ddpm64", 64, 8, 8, 64, 128, 3, 1 },   { "ddpm64", 64, 8, 8, 128, 128, 3, 1 },
     { "ddpm64", 64, 16, 16, 192, 64, 3, 1 }, { "ddpm64", 64, 32, 32, 96, 32, 3, 1 },
+    /* conv VAE M17, batch 100: the encoder's convolutions; the decoder's transposed
+     * convolutions are the input gradients (dgrad) of the geometries after them */
+    { "convvae100", 100, 32, 32, 1, 32, 3, 2 },  { "convvae100", 100, 16, 16, 32, 64, 3, 2 },
+    { "convvae100", 100, 8, 8, 64, 128, 3, 2 },  { "convvae100", 100, 8, 8, 128, 128, 3, 2 },
+    { "convvae100", 100, 16, 16, 64, 128, 3, 2 }, { "convvae100", 100, 32, 32, 32, 64, 3, 2 },
+    { "convvae100", 100, 32, 32, 32, 1, 3, 1 },
+    /* DCGAN M11, batch 32: D's convolutions, whose input gradients are also G's transposed ones */
+    { "dcgan32", 32, 28, 28, 1, 64, 5, 2 },      { "dcgan32", 32, 14, 14, 64, 128, 5, 2 },
 };
 
 int main(int argc, char **argv) {

@@ -66,6 +66,7 @@ typedef struct ConvJob {
     int colmajor;                /* items panel by panel (each weight panel read once), each
                                   * panel copied to contiguous rows of NR first */
     int ncls;
+    const int64_t *cost;         /* FWD, DGRAD: work before item i, in pixel-taps of 16 columns */
     const float *w;              /* DGRAD: the kernel as given, [K, f] (trans_b) or [f, K] */
     int trans_b;
     int64_t f;
@@ -340,9 +341,24 @@ static void pack_range(void *ctx, int64_t c0, int64_t c1) {
     }
 }
 
-/* FWD and DGRAD: work items [i0, i1), each a pixel block against a column panel of NR */
-static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
+/* the first item whose work starts at or after u (items' work in j->cost, ascending) */
+static int64_t item_at(const ConvJob *j, int64_t u) {
+    int64_t lo = 0, hi = j->nblocks * j->ncp;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (j->cost[mid] < u) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* FWD and DGRAD: the work items that start in [u0, u1) of the work, each a pixel block
+ * against a column panel of NR. The thread ranges are cut by work, not by items: DGRAD's
+ * classes have different tap counts (k3 s2: 4, 2, 2 and 1), and an even split of the
+ * items, class after class, left one of 2 threads twice the other's work. */
+static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
     const ConvJob *j = ctx;
+    int64_t i0 = item_at(j, u0), i1 = item_at(j, u1);
     const float *tab[MAXTAPS * PBMAX];
     float *crow[PBMAX];
     float *panel = NULL;
@@ -668,9 +684,20 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
         j.packed = packed;
         parallel_for(j.ncp, 1, pack_range, &j);
     }
+    /* an item's work: its pixels times its taps (one more for the stores, so that a class
+     * without taps, whose pixels get zeros, still has work) times its 16-column vectors */
     int64_t items = nblocks * j.ncp;
-    double item_flops = 2.0 * PB * NR * K / (mode == CONV_DGRAD ? w->sy * w->sx : 1);
-    parallel_for(items, (int64_t)(5e5 / item_flops) + 1, pixels_range, &j);
+    int64_t *cost = malloc((size_t)(items + 1) * sizeof *cost);
+    if (!cost) abort();
+    cost[0] = 0;
+    for (int64_t i = 0; i < items; i++) {
+        int64_t bi = j.colmajor ? i % nblocks : i / j.ncp, cp = j.colmajor ? i / nblocks : i % j.ncp;
+        int64_t vecs = j.dot ? 1 : ceil_div(j.n - cp * NR < NR ? j.n - cp * NR : NR, 16);
+        cost[i + 1] = cost[i] + blocks[bi].np * (cls[blocks[bi].cls].ntaps + 1) * vecs;
+    }
+    j.cost = cost;
+    parallel_for(cost[items], (int64_t)(5e5 / (32.0 * j.sc)) + 1, pixels_range, &j);
+    free(cost);
     free(blocks);
     free(wt);
     free(packed);
