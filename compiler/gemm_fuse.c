@@ -2,7 +2,9 @@
  * needs the pre-activation kept, like relu for its gradient) is added by the product itself,
  * block by block right after each block's sgemm while it is in cache (runtime/gemm.c), and the
  * kernel that added it is dropped: one pass over the layer's output less. The sum is the same
- * float addition the kernel did, so results are bit for bit the unfused ones. Products fused
+ * float addition the kernel did, so results are bit for bit the unfused ones. Likewise the
+ * bias gradient (the column sums of dy) is computed by the weight gradient's product x^T dy,
+ * which reads dy anyway, in the order and precision of the reduction kernel it replaces. Products fused
  * with a convolution are conv_fuse.c's (which does the same for their bias); this runs after
  * it and before the memory planner, on the plain products left. */
 #include <stdio.h>
@@ -79,12 +81,46 @@ static int fuse_bias(Plan *p, int s, char *drop) {
     return 0;
 }
 
+/* the reduction kernel s, db[j] = sum over i of dy[i, j] (a dense layer's bias gradient), and
+ * a product dy feeds as its B ([k, n], not transposed: the weight gradient x^T dy): the
+ * product computes the sums too, from dy while it reads it, and the kernel is dropped */
+static int fuse_colsum(Plan *p, int s, char *drop) {
+    const Kernel *k = p->kernels[p->steps[s].kernel];
+    const KExpr *e = k->body;
+    if (k->reduce != KR_SUM || k->post || k->ndim != 2 || k->nout != 1 || k->nargs != 2 || k->out_offset ||
+        k->out_stride[0] != 1 || !e || e->op != KE_LOAD || e->offset || k->arg_offset[e->buf] ||
+        k->arg_offset[k->out_buf] || e->stride[0] != 1 || e->stride[1] != k->dims[0])
+        return 0;
+    int dy = k->args[e->buf], db = k->args[k->out_buf];
+    if (dy == db || p->bufs[db].size != k->dims[0]) return 0;
+    for (int g = 0; g < p->nsteps; g++) {
+        PlanStep *st = &p->steps[g];
+        if (drop[g] || st->kind != STEP_GEMM || st->b != dy || st->trans_b || st->batch > 1 || st->has_colsum ||
+            st->n != k->dims[0] || st->k != k->dims[1] || st->m < 2 || st->k < 2 || st->a == db || st->c == db)
+            continue;
+        /* db is then written at step g instead of s: no step in between may touch it */
+        int lo = g < s ? g : s, hi = g < s ? s : g, clash = 0;
+        for (int r = lo + 1; r < hi && !clash; r++) {
+            int w;
+            if (!drop[r]) clash = touches(p, r, db, &w) || w;
+        }
+        if (clash) continue;
+        st->has_colsum = 1;
+        st->colsum = db;
+        drop[s] = 1;
+        return 1;
+    }
+    return 0;
+}
+
 int plan_fuse_product_bias(Plan *p) {
     char *drop = calloc(p->nsteps ? p->nsteps : 1, 1);
     if (!drop) { fprintf(stderr, "gmc: out of memory\n"); abort(); }
     int fused = 0;
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_GEMM && !drop[s]) fused += fuse_bias(p, s, drop);
+    for (int s = 0; s < p->nsteps; s++)
+        if (p->steps[s].kind == STEP_KERNEL && !drop[s]) fused += fuse_colsum(p, s, drop);
     int n = 0;
     for (int s = 0; s < p->nsteps; s++) if (!drop[s]) p->steps[n++] = p->steps[s];
     p->nsteps = n;

@@ -891,6 +891,7 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
                     (long long)st->m, (long long)st->k, (long long)st->n);
             if (st->batch > 1) fprintf(f, " x %lld", (long long)st->batch);
             if (st->has_bias) fprintf(f, " + bias b%d", st->bias);
+            if (st->has_colsum) fprintf(f, ", b%d = column sums of b%d", st->colsum, st->b);
             fprintf(f, "\n");
             break;
         case STEP_NORMAL: case STEP_UNIFORM:

@@ -33,6 +33,9 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
         reads[n++] = st->a;
         reads[n++] = st->b;
         if (st->kind != STEP_GATHER && st->has_bias) reads[n++] = st->bias;
+        /* a product's column sums are written with c: listed here, so that the planner (which
+         * keeps a buffer from the first step touching it) keeps them from this step on */
+        if (st->kind == STEP_GEMM && st->has_colsum) reads[n++] = st->colsum;
         w = st->c;
         break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;

@@ -41,6 +41,8 @@ typedef struct PlanStep {
                                      as in the products it replaces */
     int has_bias, bias;           /* STEP_CONV forward, STEP_GEMM (one product): buffer bias [n]
                                      added to every row */
+    int has_colsum, colsum;       /* STEP_GEMM (one product, B not transposed): buffer colsum
+                                     [n] = the sums of B's columns, computed with the product */
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
@@ -116,8 +118,9 @@ PlanMemory plan_memory_profile(const Plan *p);
 /* conv_fuse.c: im2col + products, and products + col2im, into STEP_CONV steps where the
  * runtime computes them from the image; returns how many were fused */
 int plan_fuse_convs(Plan *p);
-/* gemm_fuse.c: a bias added to a plain product's result, added by the product itself (the
- * kernel that added it dropped); returns how many */
+/* gemm_fuse.c: a bias added to a plain product's result, added by the product itself, and
+ * the column sums of a product's B (a bias gradient) computed by it (the kernels dropped);
+ * returns how many */
 int plan_fuse_product_bias(Plan *p);
 
 /* --stats: time and work per group of steps, summed over every plan run since the last

@@ -192,8 +192,9 @@ void plan_run(Plan *p, Rng *rng) {
         case STEP_GEMM: {
             const float *a = p->ptrs[st->a], *b = p->ptrs[st->b];
             float *c = p->ptrs[st->c];
-            if (st->has_bias)
-                gemm_product_bias(st->m, st->n, st->k, st->trans_a, st->trans_b, a, b, p->ptrs[st->bias], c);
+            if (st->has_bias || st->has_colsum)
+                gemm_product_ep(st->m, st->n, st->k, st->trans_a, st->trans_b, a, b,
+                                st->has_bias ? p->ptrs[st->bias] : NULL, st->has_colsum ? p->ptrs[st->colsum] : NULL, c);
             else gemm_batched(st->batch, st->m, st->n, st->k, st->trans_a, st->trans_b, a, b, c);
             break;
         }

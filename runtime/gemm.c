@@ -27,6 +27,8 @@ typedef struct Product {
     int trans_a, trans_b;
     const float *a, *b;
     const float *bias;              /* NULL, or [n] added to every row as each block is stored */
+    float *colsum;                  /* NULL, or [n]: the sums of B's [k, n] columns (a bias
+                                       gradient), by the blocks holding row 0 of C */
     float *c;
     int by_rows;                    /* blocks of rows of C, else of columns */
     int64_t block;                  /* rows or columns per block */
@@ -38,6 +40,19 @@ typedef struct Product {
 static void add_bias(float *c, int64_t ldc, int64_t m, const float *bias, int64_t n) {
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) c[i * ldc + j] += bias[j];
+}
+
+/* out[j] = the sum over rows i < k of b[i * ldb + j], j < n: in double, in row order, rounded
+ * once (what a reduction kernel computes, bit for bit) */
+static void column_sums(const float *b, int64_t ldb, int64_t k, int64_t n, float *out) {
+    enum { W = 256 };
+    for (int64_t j0 = 0; j0 < n; j0 += W) {
+        int64_t w = n - j0 < W ? n - j0 : W;
+        double acc[W] = { 0 };
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j < w; j++) acc[j] += b[i * ldb + j0 + j];
+        for (int64_t j = 0; j < w; j++) out[j0 + j] = (float)acc[j];
+    }
 }
 
 typedef struct BiasRows { float *c; const float *bias; int64_t n; } BiasRows;
@@ -70,6 +85,7 @@ static void product_part(const Product *p, int64_t r0, int64_t r1, int64_t c0, i
     }
     /* the bias while the block is still in cache: the same float sum as a kernel after it */
     if (p->bias) add_bias(c, p->n, m, p->bias + c0, n);
+    if (p->colsum && r0 == 0) column_sums(p->b + c0, p->n, p->k, n, p->colsum + c0);
 }
 
 /* one per thread: takes blocks until none is left */
@@ -83,17 +99,19 @@ static void product_blocks(void *ctx, int64_t begin, int64_t end) {
     }
 }
 
-void gemm_product_bias(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a,
-                       const float *b, const float *bias, float *c) {
+void gemm_product_ep(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a,
+                     const float *b, const float *bias, float *colsum, float *c) {
+    if (trans_b) colsum = NULL;     /* (not a case the compiler asks for) */
     /* thin products go to gmc's own micro-kernel, which splits them deterministically itself */
     if (k > 1 && m > 1 && n > 1 && gemm_thin(trans_a, trans_b, m, n, k, a, b, c)) {
         if (bias) {
             BiasRows q = { c, bias, n };
             parallel_for(m, (65536 + n - 1) / n, bias_rows, &q);
         }
+        if (colsum) column_sums(b, n, k, n, colsum);
         return;
     }
-    Product p = { m, n, k, trans_a, trans_b, a, b, bias, c, m >= n, 0, 0, 0 };
+    Product p = { m, n, k, trans_a, trans_b, a, b, bias, colsum, c, m >= n, 0, 0, 0 };
     int64_t len = p.by_rows ? m : n;
     double flops = 2.0 * m * n * (k > 1 ? k : 1);
     int64_t blocks = (int64_t)(flops / BLOCK_FLOPS);
@@ -112,7 +130,7 @@ void gemm_product_bias(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b
 }
 
 void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c) {
-    gemm_product_bias(m, n, k, trans_a, trans_b, a, b, NULL, c);
+    gemm_product_ep(m, n, k, trans_a, trans_b, a, b, NULL, NULL, c);
 }
 
 typedef struct Batch {
@@ -126,7 +144,7 @@ static void batch_items(void *ctx, int64_t begin, int64_t end) {
     const Batch *q = ctx;
     for (int64_t i = begin; i < end; i++) {
         Product p = { q->m, q->n, q->k, q->trans_a, q->trans_b, q->a + i * q->m * q->k,
-                      q->b + i * q->k * q->n, NULL, q->c + i * q->m * q->n, 1, 0, 0, 0 };
+                      q->b + i * q->k * q->n, NULL, NULL, q->c + i * q->m * q->n, 1, 0, 0, 0 };
         product_part(&p, 0, q->m, 0, q->n);
     }
 }

@@ -6,9 +6,12 @@
 #include <stdint.h>
 
 void gemm_product(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a, const float *b, float *c);
-/* the same, plus bias [n] added to every row of C as each block is stored (bias may be NULL) */
-void gemm_product_bias(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a,
-                       const float *b, const float *bias, float *c);
+/* the same with an epilogue, each part NULL when absent: bias [n] added to every row of C as
+ * each block is stored; colsum [n] = the sums of B's columns over its k rows (B not
+ * transposed: the bias gradient next to a dense layer's weight gradient), in double and
+ * rounded once, as a reduction kernel sums */
+void gemm_product_ep(int64_t m, int64_t n, int64_t k, int trans_a, int trans_b, const float *a,
+                     const float *b, const float *bias, float *colsum, float *c);
 /* `batch` products of consecutive matrices */
 void gemm_batched(int64_t batch, int64_t m, int64_t n, int64_t k, int trans_a, int trans_b,
                   const float *a, const float *b, float *c);

@@ -49,21 +49,26 @@ CLASSES = {
 }
 
 
-def bias_adds(path):
-    """kernels that only add a row vector to a matrix (a bias), and products that add it"""
-    ks = [k for k in kernels(path) if re.match(r"add\(load b\d+\[[^]]*\], load b\d+\[i1\]\)$", k["expr"])]
-    return len(ks), sum(1 for line in open(path) if line.startswith("sgemm ") and " + bias b" in line)
+def bias_steps(path):
+    """kernels that only add a row vector to a matrix (a bias), products that add it, kernels
+    that only sum a matrix's columns (a bias gradient), products that sum them"""
+    ks = kernels(path)
+    adds = [k for k in ks if re.match(r"add\(load b\d+\[[^]]*\], load b\d+\[i1\]\)$", k["expr"])]
+    sums = [k for k in ks if k["reduce"] == "sum" and re.match(r"sum\(load b\d+\[i0 \+ \d+\*i1\]\)$", k["expr"])]
+    lines = [line for line in open(path) if line.startswith("sgemm ")]
+    return (len(adds), sum(" + bias b" in l for l in lines), len(sums), sum("= column sums of" in l for l in lines))
 
 
 def product_bias(fused, unfused):
     """product_bias.gm: the three dense layers' biases added by their products when fused, by
-    three kernels of their own unfused"""
-    fk, fp = bias_adds(fused)
-    uk, up = bias_adds(unfused)
-    ok = (fk, fp, uk, up) == (0, 3, 3, 0)
+    three kernels of their own unfused; their gradients summed by the weight gradients'
+    products when fused, by three reduction kernels unfused"""
+    f, u = bias_steps(fused), bias_steps(unfused)
+    ok = f == (0, 3, 0, 3) and u == (3, 0, 3, 0)
     print("%s - fusion of product_bias (tests/fusion/product_bias.gm): bias-add kernels %d fused, %d unfused "
-          "(want 0 and 3); products adding a bias %d fused, %d unfused (want 3 and 0)" % (
-              "ok" if ok else "FAIL", fk, uk, fp, up))
+          "(want 0 and 3); products adding a bias %d and %d (want 3 and 0); bias-gradient sum kernels %d and "
+          "%d (want 0 and 3); products summing them %d and %d (want 3 and 0)" % (
+              "ok" if ok else "FAIL", f[0], u[0], f[1], u[1], f[2], u[2], f[3], u[3]))
     return 0 if ok else 1
 
 

@@ -3,7 +3,8 @@
  * only which thread takes which block varies. Shapes: the MLP VAE's (cut into blocks of
  * columns, of rows, transposed), an uneven one, a matrix-vector product, an outer product, a
  * thin product (gemm_thin) and a batch of small ones; each with and without a bias added to
- * every row as the blocks are stored. */
+ * every row as the blocks are stored (and B's column sums, a bias gradient, computed with it:
+ * bit for bit the double-precision sum in row order, rounded once, as a reduction kernel). */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,10 @@
 
 typedef struct Shape { int64_t batch, m, n, k; int ta, tb; } Shape;
 
+static float *colsum;               /* with the bias (B not transposed): B's column sums too */
+
 static void run(const Shape *s, const float *a, const float *b, const float *bias, float *c) {
-    if (bias) gemm_product_bias(s->m, s->n, s->k, s->ta, s->tb, a, b, bias, c);
+    if (bias) gemm_product_ep(s->m, s->n, s->k, s->ta, s->tb, a, b, bias, s->tb ? NULL : colsum, c);
     else gemm_batched(s->batch, s->m, s->n, s->k, s->ta, s->tb, a, b, c);
 }
 
@@ -31,6 +34,7 @@ int main(void) {
         int64_t na = s->batch * s->m * s->k, nb = s->batch * s->k * s->n, nc = s->batch * s->m * s->n;
         float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *bias = malloc(s->n * sizeof *bias);
         float *c[4], *plain = malloc(nc * sizeof *plain);
+        colsum = malloc(s->n * sizeof *colsum);
         for (int t = 0; t < 4; t++) c[t] = malloc(nc * sizeof *c[t]);
         srand(1);
         for (int64_t j = 0; j < na; j++) a[j] = (float)rand() / RAND_MAX - 0.5f;
@@ -59,6 +63,16 @@ int main(void) {
                         double err = fabs(c[1][(p * s->m + r) * s->n + j] - want) / (1 + fabs(want));
                         if (err > worst) worst = err;
                     }
+            int sums = 1;
+            for (int64_t j = 0; bi && !s->tb && j < s->n; j++) {
+                double acc = 0;
+                for (int64_t q = 0; q < s->k; q++) acc += b[q * s->n + j];
+                sums &= colsum[j] == (float)acc;
+            }
+            if (bi && !s->tb)
+                CHECK(sums, "%lldx [%lld x %lld x %lld]%s: B's column sums with the product, bit for bit the "
+                      "double sum in row order", (long long)s->batch, (long long)s->m, (long long)s->k,
+                      (long long)s->n, s->ta ? " A^T" : "");
             int as_kernel = 1;       /* with the bias: the product's floats plus the bias, as a kernel adds it */
             if (!bi) memcpy(plain, c[1], nc * sizeof *plain);
             else for (int64_t p = 0; p < nc; p++) as_kernel &= c[1][p] == plain[p] + bi[p % s->n];
@@ -67,7 +81,7 @@ int main(void) {
                   (long long)s->k, (long long)s->n, s->ta ? " A^T" : "", s->tb ? " B^T" : "", bi ? " + bias" : "",
                   same ? "yes" : "no", worst, !bi ? "" : as_kernel ? ", and the product's floats plus the bias bit for bit" : ", NOT the product plus the bias");
         }
-        free(a); free(b); free(bias); free(plain);
+        free(a); free(b); free(bias); free(plain); free(colsum);
         for (int t = 0; t < 4; t++) free(c[t]);
     }
     CHECK_DONE();
