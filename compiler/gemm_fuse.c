@@ -14,7 +14,7 @@
 /* step s reads buffer b; *writes: it writes b */
 static int touches(const Plan *p, int s, int b, int *writes) {
     int reads[K_MAXARGS + 2], n;
-    *writes = plan_step_buffers(p, s, reads, &n) == b;
+    *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_writes_also(p, s) == b;
     for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
     return 0;
 }

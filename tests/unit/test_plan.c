@@ -42,7 +42,10 @@ static void simulate(const Plan *p, char *why, int whylen) {
                     break;
                 }
         }
-        if (w >= 0 && p->bufs[w].offset >= 0) {
+        int writes[2] = { w, plan_step_writes_also(p, s) };    /* a product's column sums too */
+        for (int j = 0; j < 2; j++) {
+            w = writes[j];
+            if (w < 0 || p->bufs[w].offset < 0) continue;
             const Buffer *b = &p->bufs[w];
             if (b->offset + b->size > p->arena_floats)
                 snprintf(why, whylen, "b%d ends past the arena", w);
