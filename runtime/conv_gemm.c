@@ -33,7 +33,7 @@ enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, WRMAX = 14,
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* a set of output rows computed over the same taps: all output pixels (FWD), or the input
+/* a set of output rows computed over the same taps: all output pixels (FWD, WGRAD), or the input
  * pixels (n, ry + sy i, rx + sx j) of one sub-pixel class (DGRAD) */
 typedef struct PixClass {
     int ry, rx;
@@ -119,32 +119,34 @@ static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
     }
 }
 
-/* the sources of the pixels of block bl for each of its class's taps, and their output rows.
- * Source row and column are affine in the pixel's (i, j) on its class's grid: FWD: i * s +
- * k * d - pad; DGRAD: i + (r + pad - k * d) / s, exact for the class's taps. No division per
- * entry: this runs for every block, and a division per tap costs as much as the block's
- * arithmetic for small channel counts. */
-static void fill_table(const ConvJob *j, const PixBlock *bl, const float **tab, float **crow) {
+/* the sources of pixels [q0, q0 + np) of class cl for its taps [s0, s1), tab[s * stride + q],
+ * and their output rows crow[q] (unless crow is NULL: WGRAD). Source row and column are
+ * affine in the pixel's (i, j) on its class's grid: FWD, WGRAD: i * s + k * d - pad; DGRAD:
+ * i + (r + pad - k * d) / s, exact for the class's taps. No division per entry: this runs for
+ * every block, and a division per tap costs as much as the block's arithmetic for small
+ * channel counts. */
+static void fill_table(const ConvJob *j, const PixClass *cl, int64_t q0, int64_t np, int s0, int s1,
+                       int64_t stride, const float **tab, float **crow) {
     const ConvGeom *g = j->g;
     const ConvWindow *w = &g->win;
-    const PixClass *cl = &j->cls[bl->cls];
     int dgrad = j->mode == CONV_DGRAD;
     int64_t offy[MAXTAPS], offx[MAXTAPS], my = dgrad ? 1 : w->sy, mx = dgrad ? 1 : w->sx;
     int64_t sh = dgrad ? g->ho : g->h, sw = dgrad ? g->wo : g->w;
-    for (int s = 0; s < cl->ntaps; s++) {
+    for (int s = s0; s < s1; s++) {
         int64_t ky = cl->tap[s] / w->kw, kx = cl->tap[s] % w->kw;
         offy[s] = dgrad ? (cl->ry + w->pt - ky * w->dy) / w->sy : ky * w->dy - w->pt;
         offx[s] = dgrad ? (cl->rx + w->pl - kx * w->dx) / w->sx : kx * w->dx - w->pl;
     }
-    int64_t n = bl->q0 / (cl->hc * cl->wc), i = bl->q0 / cl->wc % cl->hc, jx = bl->q0 % cl->wc;
-    for (int64_t q = 0; q < bl->np; q++) {
-        for (int s = 0; s < cl->ntaps; s++) {
+    int64_t n = q0 / (cl->hc * cl->wc), i = q0 / cl->wc % cl->hc, jx = q0 % cl->wc;
+    for (int64_t q = 0; q < np; q++) {
+        for (int s = s0; s < s1; s++) {
             int64_t sy = i * my + offy[s], sx = jx * mx + offx[s];
-            tab[s * PBMAX + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
-                                 : j->src + ((n * sh + sy) * sw + sx) * j->sc;
+            tab[s * stride + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
+                                  : j->src + ((n * sh + sy) * sw + sx) * j->sc;
         }
-        crow[q] = j->c + (dgrad ? (n * g->h + cl->ry + i * w->sy) * g->w + cl->rx + jx * w->sx
-                                : bl->q0 + q) * j->n;
+        if (crow)
+            crow[q] = j->c + (dgrad ? (n * g->h + cl->ry + i * w->sy) * g->w + cl->rx + jx * w->sx
+                                    : q0 + q) * j->n;
         if (++jx == cl->wc) {
             jx = 0;
             if (++i == cl->hc) i = 0, n++;
@@ -367,8 +369,8 @@ static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
     for (int64_t i = i0; i < i1; i++) {
         int64_t bi = j->colmajor ? i % j->nblocks : i / j->ncp, cp = j->colmajor ? i / j->nblocks : i % j->ncp;
         const PixBlock *bl = &j->blocks[bi];
-        if (bi != cur) fill_table(j, bl, tab, crow), cur = bi;
         const PixClass *cl = &j->cls[bl->cls];
+        if (bi != cur) fill_table(j, cl, bl->q0, bl->np, 0, cl->ntaps, PBMAX, tab, crow), cur = bi;
         if (j->dot) {
             for (int64_t q = 0; q < bl->np; q += 4)
                 (j->dot == 1 ? dot_rows1 : dot_rows2)(cl->ntaps, j->sc, tab + q, bl->np - q < 4 ? (int)(bl->np - q) : 4,
@@ -394,29 +396,6 @@ static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
         }
     }
     free(panel);
-}
-
-/* WGRAD: the sources of output pixels [p0, p0 + np) for taps [ta, tb), tab[t * WB + q] */
-static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, int ta, int tb, const float **tab) {
-    const ConvGeom *g = j->g;
-    const ConvWindow *w = &g->win;
-    int64_t offy[MAXTAPS], offx[MAXTAPS];
-    for (int t = ta; t < tb; t++) {
-        offy[t] = (int64_t)(t / w->kw) * w->dy - w->pt;
-        offx[t] = (int64_t)(t % w->kw) * w->dx - w->pl;
-    }
-    int64_t n = p0 / (g->ho * g->wo), y = p0 / g->wo % g->ho, x = p0 % g->wo;
-    for (int64_t q = 0; q < np; q++) {
-        for (int t = ta; t < tb; t++) {
-            int64_t sy = y * w->sy + offy[t], sx = x * w->sx + offx[t];
-            tab[t * WB + q] = sy < 0 || sy >= g->h || sx < 0 || sx >= g->w ? j->zero
-                              : j->src + ((n * g->h + sy) * g->w + sx) * j->sc;
-        }
-        if (++x == g->wo) {
-            x = 0;
-            if (++y == g->ho) y = 0, n++;
-        }
-    }
 }
 
 /* WGRAD: C[mr channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
@@ -526,7 +505,7 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
-        fill_wtable(j, p0, np, ta, tb, tab);
+        fill_table(j, j->cls, p0, np, ta, tb, WB, tab, NULL);
         for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
             int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
             dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
@@ -587,7 +566,7 @@ static PixBlock *make_blocks(const PixClass *cls, int ncls, int64_t nimg, int64_
     int64_t nb = 0;
     for (int c = 0; c < ncls; c++) {
         int64_t count = nimg * cls[c].hc * cls[c].wc;
-        nb += count <= PBMAX ? count > 0 : (count + PB - 1) / PB;
+        nb += count <= PBMAX ? count > 0 : ceil_div(count, PB);
     }
     PixBlock *b = malloc((size_t)(nb ? nb : 1) * sizeof *b);
     if (!b) abort();
@@ -618,20 +597,23 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
                   .taps = taps, .bias = bias };
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
-    if (mode == CONV_WGRAD) {
-        parallel_for(taps * w_tiles(&j), 1, wgrad_range, &j);
-        free(zero);
-        return;
-    }
     int ncls = mode == CONV_DGRAD ? w->sy * w->sx : 1;
     PixClass *cls = calloc((size_t)ncls, sizeof *cls);
     float *packed = NULL;
     if (!cls) abort();
-    if (mode == CONV_FWD) {
+    j.cls = cls;
+    if (mode != CONV_DGRAD) {     /* FWD and WGRAD: all output pixels over all taps */
         cls[0] = (PixClass){ 0, 0, g->ho, g->wo, taps, { 0 }, 0 };
         for (int t = 0; t < taps; t++) cls[0].tap[t] = t;
         j.rows = K;
-    } else {
+    }
+    if (mode == CONV_WGRAD) {
+        parallel_for(taps * w_tiles(&j), 1, wgrad_range, &j);
+        free(cls);
+        free(zero);
+        return;
+    }
+    if (mode == CONV_DGRAD) {
         /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]. The turned kernel B has a row (t, jj)
          * per tap and filter, w[t, :, jj] over the C input channels, the taps of each class
          * together */
@@ -658,7 +640,6 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
         j.trans_b = trans_b;
         j.f = f;
     }
-    j.cls = cls;
     j.ncls = ncls;
     int64_t nblocks;
     PixBlock *blocks = make_blocks(cls, ncls, g->n, &nblocks);
