@@ -160,6 +160,12 @@ int main(void) {
     /* few pixels against large weights (panel-by-panel order), and every leftover row count */
     check_conv("4x4 stride 2 pad 1, 64 -> 512, 128 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 32, 4, 4, 64, 512);
     check_conv("4x4 stride 2 pad 1, 64 -> 400, 11 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 11, 2, 2, 64, 400);
+    /* every class one block against a kernel of over 1 MB (thin_range): rows in chunks of
+     * 128 of one tap with a remainder (160 channels forward, 144 filters for the input
+     * gradient), three tiles of 12 rows, a masked last panel; and 1x1 stride 2, whose input
+     * gradient has three classes without taps */
+    check_conv("4x4 stride 2 pad 1, 160 -> 144, 36 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 9, 4, 4, 160, 144);
+    check_conv("1x1 stride 2, 520 -> 512, 18 pixels", (ConvWindow){ 1, 1, 2, 2, 1, 1, 0, 0, 0, 0 }, 2, 5, 6, 520, 512);
     for (int n = 1; n <= 12; n++) {
         char what[64];
         snprintf(what, sizeof what, "3x3 same, 16 -> 48, %d pixels", n);
