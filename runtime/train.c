@@ -642,9 +642,12 @@ static void print_stats(Run *r) {
     int nplans = r->ncache, kernels = 0, compiled = 0, reductions = 0;
     for (int i = 0; i < nplans; i++) {
         const Plan *pl = r->cache[i].plan;
-        kernels += pl->nkernels;
         compiled += pl->ncompiled;
-        for (int k = 0; k < pl->nkernels; k++) reductions += pl->kernels[k]->reduce != KR_NONE;
+        for (int s = 0; s < pl->nsteps; s++)   /* the kernels the steps run (fusion drops some) */
+            if (pl->steps[s].kind == STEP_KERNEL) {
+                kernels++;
+                reductions += pl->kernels[pl->steps[s].kernel]->reduce != KR_NONE;
+            }
     }
     double total = r->optimizer_seconds, gemm_s = 0, gemm_flops = 0;
     for (int g = 0; g < SG_COUNT; g++) { total += exec_stats.seconds[g]; gemm_s += exec_stats.flops[g] > 0 ? exec_stats.seconds[g] : 0; gemm_flops += exec_stats.flops[g]; }
