@@ -33,6 +33,11 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
         reads[n++] = st->a;
         reads[n++] = st->b;
         if (st->kind == STEP_CONV && st->has_bias) reads[n++] = st->bias;
+        if (st->kind == STEP_CONV && st->has_add) reads[n++] = st->add;
+        if (st->kind == STEP_CONV && st->has_mask) reads[n++] = st->mask;
+        /* a second output: touched here, which is all the lifetimes need */
+        if (st->kind == STEP_CONV && st->has_out2) reads[n++] = st->out2;
+        if (st->kind == STEP_CONV && st->has_bgrad) reads[n++] = st->bgrad;
         w = st->c;
         break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;

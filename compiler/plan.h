@@ -40,6 +40,12 @@ typedef struct PlanStep {
                                      c from a and b as that mode says, n filters; m, k, trans_b
                                      as in the products it replaces */
     int has_bias, bias;           /* STEP_CONV forward: buffer bias [n] added to every row */
+    /* STEP_CONV epilogues (conv_gemm.h's ConvEpilogue; conv_fuse.c folds the passes after a
+     * convolution into them): forward: relu, and out2 = c + add [images, n]; input gradient:
+     * the relu-gradient mask (into out2 if has_out2, else into c); weight gradient: the bias
+     * gradient bgrad [n] */
+    int relu;
+    int has_add, add, has_out2, out2, has_mask, mask, has_bgrad, bgrad;
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */

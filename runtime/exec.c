@@ -195,10 +195,15 @@ void plan_run(Plan *p, Rng *rng) {
             gemm_batched(st->batch, st->m, st->n, st->k, st->trans_a, st->trans_b, a, b, c);
             break;
         }
-        case STEP_CONV:
-            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b,
-                      st->has_bias ? p->ptrs[st->bias] : NULL);
+        case STEP_CONV: {
+            ConvEpilogue ep = { .bias = st->has_bias ? p->ptrs[st->bias] : NULL, .relu = st->relu,
+                                .add = st->has_add ? p->ptrs[st->add] : NULL,
+                                .out2 = st->has_out2 ? p->ptrs[st->out2] : NULL,
+                                .bias_grad = st->has_bgrad ? p->ptrs[st->bgrad] : NULL,
+                                .mask = st->has_mask ? p->ptrs[st->mask] : NULL };
+            conv_gemm_ep(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b, &ep);
             break;
+        }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);
