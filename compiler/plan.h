@@ -100,6 +100,9 @@ void plan_run(Plan *p, Rng *rng);                    /* runtime/exec.c */
 /* plan.c: the buffers step s touches: returns the one it writes (-1: none) and stores the
  * ones it reads in reads[] (at most K_MAXARGS + 2), their count in *nreads */
 int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
+/* the second buffer step s writes (a convolution epilogue's: ConvEpilogue's out2 or bias
+ * gradient), or -1 */
+int plan_step_second_write(const Plan *p, int s);
 /* assigns every temp an offset in one arena by liveness (greedy, largest first, each into
  * the tightest gap among the buffers live at the same time), or a separate block when
  * planning is off; allocates the memory and fills p->ptrs */

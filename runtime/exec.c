@@ -161,8 +161,9 @@ static void poison(float *x, int64_t n) {
 
 static void poison_dead(const Plan *p, int s) {
     int reads[K_MAXARGS + 2], nreads;
-    int w = plan_step_buffers(p, s, reads, &nreads);
+    int w = plan_step_buffers(p, s, reads, &nreads), w2 = plan_step_second_write(p, s);
     if (w >= 0) reads[nreads++] = w;
+    if (w2 >= 0) reads[nreads++] = w2;
     const Buffer *out = w >= 0 ? &p->bufs[w] : NULL;
     for (int i = 0; i < nreads; i++) {
         const Buffer *b = &p->bufs[reads[i]];
