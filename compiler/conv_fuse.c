@@ -183,7 +183,7 @@ static int relu_blind(const KExpr *e, int slot, int under_relu) {
 static int fuse_relu(Plan *p, int s, char *drop) {
     PlanStep *st = &p->steps[s];
     int y = st->c, relu = -1;
-    if (p->bufs[y].keep || st->relu || st->has_out2) return 0;
+    if (p->bufs[y].keep || st->relu) return 0;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == s || drop[r]) continue;
         int w, rd = reads_buffer(p, r, y, &w);
@@ -215,19 +215,6 @@ static int fuse_relu(Plan *p, int s, char *drop) {
     return 1;
 }
 
-/* e loads, at each point of k's contiguous output [.., n] of `img` rows of n per image, the
- * row of its image in an [images, n] buffer: t[image, j] */
-static int per_image_load(const Kernel *k, const KExpr *e, int64_t img, int64_t n) {
-    if (!e || e->op != KE_LOAD || e->offset) return 0;
-    for (int d = 0; d < k->ndim; d++) {
-        int64_t os = k->out_stride[d], st = e->stride[d];
-        if (d == k->ndim - 1) { if (k->dims[d] != n || os != 1 || st != 1) return 0; }
-        else if (os % (img * n) == 0) { if (st != os / (img * n) * n) return 0; }
-        else if (st != 0 || os * k->dims[d] > img * n) return 0;
-    }
-    return 1;
-}
-
 /* no step from s on writes b: it is ready when step s runs */
 static int ready_at(const Plan *p, int b, int s, const char *drop) {
     for (int r = s; r < p->nsteps; r++) {
@@ -237,109 +224,36 @@ static int ready_at(const Plan *p, int b, int s, const char *drop) {
     return 1;
 }
 
-/* The forward step s whose result y is read by a kernel relu(y) + t[image] (the DDPM's time
- * embedding added after the first convolution of a block) and otherwise only relu-blind: the
- * step stores relu(y) (for the others) and the sum beside it, and the kernel goes. */
-static int fuse_relu_add(Plan *p, int s, char *drop) {
-    PlanStep *st = &p->steps[s];
-    int y = st->c, kr = -1, t = -1;
-    int64_t img = st->geom.ho * st->geom.wo;
-    if (p->bufs[y].keep || st->relu || st->has_out2) return 0;
-    for (int r = 0; r < p->nsteps; r++) {
-        if (r == s || drop[r]) continue;
-        int w, rd = reads_buffer(p, r, y, &w);
-        if (w) return 0;
-        if (!rd) continue;
-        const PlanStep *u = &p->steps[r];
-        if (u->kind != STEP_KERNEL || r < s) return 0;
-        const Kernel *k = p->kernels[u->kernel];
-        for (int a = 0; a < k->nargs; a++)
-            if (k->args[a] == y && (a == k->out_buf || !relu_blind(k->body, a, 0) || !relu_blind(k->post, a, 0))) return 0;
-        const KExpr *e = k->body;
-        if (kr >= 0 || !elementwise_like(k, st->m * st->n, st->n) || e->op != KE_ADD) continue;
-        for (int i = 0; i < 2; i++) {
-            const KExpr *m = e->arg[i], *te = e->arg[1 - i];
-            if (m->op != KE_MAX || !is_zero(m->arg[1]) || !load_like(k, m->arg[0], 0) || k->args[m->arg[0]->buf] != y ||
-                !per_image_load(k, te, img, st->n))
-                continue;
-            int tb = k->args[te->buf], out = k->args[k->out_buf], wl;
-            if (tb == y || out == y || !ready_at(p, tb, r, drop) || writers(p, out, r, drop, &wl) ||
-                p->bufs[tb].size != st->geom.n * st->n)
-                continue;
-            kr = r;
-            t = tb;
-            break;
-        }
-    }
-    if (kr < 0) return 0;
-    /* t computed after the step (the DDPM's embedding is): the step moves down to the
-     * kernel's place, when nothing in between reads y or writes what the step reads */
-    int move = !ready_at(p, t, s, drop);
-    for (int r = s + 1; r < kr && move; r++) {
-        int w;
-        if (drop[r]) continue;
-        if (reads_buffer(p, r, y, &w) || (reads_buffer(p, r, st->a, &w), w) || (reads_buffer(p, r, st->b, &w), w) ||
-            (st->has_bias && (reads_buffer(p, r, st->bias, &w), w)))
-            return 0;
-    }
-    int out2 = p->kernels[p->steps[kr].kernel]->args[p->kernels[p->steps[kr].kernel]->out_buf];
-    st->relu = 1;
-    st->has_add = st->has_out2 = 1;
-    st->add = t;
-    st->out2 = out2;
-    if (move) {
-        p->steps[kr] = *st;
-        drop[s] = 1;
-    } else drop[kr] = 1;
-    return 1;
-}
-
-/* The input-gradient step s whose result dx a kernel multiplies by a relu's mask, dx * (x >
- * 0): the step applies the mask as it stores dx, into the kernel's output (dx itself when
- * nothing else reads it), and the kernel goes. */
+/* The input-gradient step s whose result dx only a kernel reads, to multiply it by a relu's
+ * mask, dx * (x > 0): the step applies the mask as it stores dx, into the kernel's output,
+ * and the kernel goes. (When something else reads dx too, the step would have to store
+ * both: measured no faster than the kernel, so left to it.) */
 static int fuse_mask(Plan *p, int s, char *drop) {
     PlanStep *st = &p->steps[s];
-    int dx = st->c, km = -1, mask = -1, others = 0;
+    int dx = st->c;
     int64_t X = st->geom.n * st->geom.h * st->geom.w * st->geom.c;
     if (p->bufs[dx].keep || st->has_mask) return 0;
-    for (int r = 0; r < p->nsteps; r++) {
-        if (r == s || drop[r]) continue;
-        int w, rd = reads_buffer(p, r, dx, &w);
-        if (w) return 0;
-        if (!rd) continue;
-        const PlanStep *u = &p->steps[r];
-        const Kernel *k = u->kind == STEP_KERNEL ? p->kernels[u->kernel] : NULL;
-        const KExpr *e = k ? k->body : NULL;
-        int found = 0;
-        if (km < 0 && r > s && k && elementwise_like(k, X, st->geom.c) && e->op == KE_MUL)
-            for (int i = 0; i < 2 && !found; i++) {
-                const KExpr *d = e->arg[i], *g = e->arg[1 - i];
-                if (!load_like(k, d, 0) || k->args[d->buf] != dx || g->op != KE_GT || !is_zero(g->arg[1]) ||
-                    !load_like(k, g->arg[0], 0))
-                    continue;
-                int mb = k->args[g->arg[0]->buf], out = k->args[k->out_buf], wl;
-                if (mb == dx || out == dx || !ready_at(p, mb, s, drop) || writers(p, out, r, drop, &wl) ||
-                    p->bufs[mb].size != X)
-                    continue;
-                km = r;
-                mask = mb;
-                found = 1;
-            }
-        others += !found;
-    }
-    if (km < 0) return 0;
-    const Kernel *k = p->kernels[p->steps[km].kernel];
-    st->has_mask = 1;
-    st->mask = mask;
-    if (others) {
-        st->has_out2 = 1;
-        st->out2 = k->args[k->out_buf];
-    } else {
-        st->c = k->args[k->out_buf];
+    int r = sole_step(p, dx, s, drop, 0);
+    if (r < s || p->steps[r].kind != STEP_KERNEL) return 0;
+    const Kernel *k = p->kernels[p->steps[r].kernel];
+    const KExpr *e = k->body;
+    if (!elementwise_like(k, X, st->geom.c) || e->op != KE_MUL) return 0;
+    for (int i = 0; i < 2; i++) {
+        const KExpr *d = e->arg[i], *g = e->arg[1 - i];
+        if (!load_like(k, d, 0) || k->args[d->buf] != dx || g->op != KE_GT || !is_zero(g->arg[1]) ||
+            !load_like(k, g->arg[0], 0))
+            continue;
+        int mb = k->args[g->arg[0]->buf], out = k->args[k->out_buf], wl;
+        if (mb == dx || out == dx || !ready_at(p, mb, s, drop) || writers(p, out, r, drop, &wl) || p->bufs[mb].size != X)
+            continue;
+        st->has_mask = 1;
+        st->mask = mb;
+        st->c = out;
         p->bufs[dx].size = 0;
+        drop[r] = 1;
+        return 1;
     }
-    drop[km] = 1;
-    return 1;
+    return 0;
 }
 
 /* Kernel k sums slot's [P, f] rows (the whole buffer, once each) into a row per output point
@@ -421,8 +335,6 @@ int plan_fuse_convs(Plan *p) {
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_FWD && !drop[s]) fused += fuse_bias(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_FWD && !drop[s]) fused += fuse_relu(p, s, drop);
-    for (int s = 0; s < p->nsteps; s++)
-        if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_FWD && !drop[s]) fused += fuse_relu_add(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_WGRAD && !drop[s]) fused += fuse_bias_grad(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)

@@ -916,9 +916,7 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
                         st->node, st->c, st->a, st->b, st->trans_b ? "^T" : "", st->has_bias ? " + bias b" : "",
                         st->has_bias ? st->bias : 0, (long long)st->m, (long long)st->k, (long long)st->n);
                 if (st->relu) fprintf(f, "then relu, ");          /* the epilogues (conv_fuse.c) */
-                if (st->has_add) fprintf(f, "b%d = that + b%d per image, ", st->out2, st->add);
-                if (st->has_mask && st->has_out2) fprintf(f, "b%d = that * (b%d > 0), ", st->out2, st->mask);
-                if (st->has_mask && !st->has_out2) fprintf(f, "times (b%d > 0), ", st->mask);
+                if (st->has_mask) fprintf(f, "times (b%d > 0), ", st->mask);
                 if (st->has_bgrad) fprintf(f, "bias gradient b%d, ", st->bgrad);
             }
             else fprintf(f, "%s %%%d: b%d <- b%d  ", st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a);

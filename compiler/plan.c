@@ -33,7 +33,6 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
         reads[n++] = st->a;
         reads[n++] = st->b;
         if (st->kind == STEP_CONV && st->has_bias) reads[n++] = st->bias;
-        if (st->kind == STEP_CONV && st->has_add) reads[n++] = st->add;
         if (st->kind == STEP_CONV && st->has_mask) reads[n++] = st->mask;
         w = st->c;
         break;
@@ -49,8 +48,7 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
 
 int plan_step_second_write(const Plan *p, int s) {
     const PlanStep *st = &p->steps[s];
-    if (st->kind != STEP_CONV) return -1;
-    return st->has_out2 ? st->out2 : st->has_bgrad ? st->bgrad : -1;
+    return st->kind == STEP_CONV && st->has_bgrad ? st->bgrad : -1;
 }
 
 static int in_arena(const Buffer *b) { return b->kind == BUF_TEMP || b->kind == BUF_INPUT; }

@@ -73,7 +73,6 @@ typedef struct ConvJob {
     int dot;                     /* f (1 or 2) when the products run along the channels */
     const float *wt;             /* FWD with dot: the kernel as [f, K] */
     const ConvEpilogue *ep;      /* what is done to the rows as they are stored (conv_gemm.h) */
-    int64_t img_rows;            /* rows of c per image */
 } ConvJob;
 
 /* dst[jj * NR + x] = src[x * f + jj] for 32 rows x of f floats: a column of 16 rows per
@@ -335,45 +334,53 @@ static const DotWFn dot_w_fn[2][5] = { { NULL, dot_w1_1, dot_w1_2, dot_w1_3, dot
                                        { NULL, dot_w2_1, dot_w2_2, dot_w2_3, dot_w2_4 } };
 
 /* the epilogue of conv_gemm.h on columns [col, col + w) of the np rows crow[] just stored
- * (still in L1): relu, the second output (FWD: + add per image; DGRAD: the relu-gradient
- * mask, dx * (mask > 0), the bits of the separate kernels) */
+ * (still in L1): relu (FWD), or the relu-gradient mask dx * (mask > 0) (DGRAD), the bits of
+ * the separate kernels */
 static TARGET void finish_rows(const ConvJob *j, int64_t np, float *const *crow, int64_t col, int64_t w) {
     const ConvEpilogue *ep = j->ep;
     __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     for (int64_t q = 0; q < np; q++) {
-        int64_t off = crow[q] - j->c + col;
-        float *y = crow[q] + col, *o = ep->out2 ? ep->out2 + off : y;
-        const float *add = ep->add ? ep->add + off / j->n / j->img_rows * j->n + col : NULL;
-        const float *m = ep->mask ? ep->mask + off : NULL;
+        float *y = crow[q] + col;
+        const float *m = ep->mask ? ep->mask + (crow[q] - j->c) + col : NULL;
         for (int64_t x = 0; x < w; x += 16) {
             __mmask16 k = w - x >= 16 ? 0xFFFF : (__mmask16)((1u << (w - x)) - 1);
             __m512 v = _mm512_maskz_loadu_ps(k, y + x);
-            if (ep->relu) {
-                v = _mm512_max_ps(v, zero);
-                _mm512_mask_storeu_ps(y + x, k, v);
-            }
-            if (add) _mm512_mask_storeu_ps(o + x, k, _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, add + x)));
+            if (ep->relu) v = _mm512_max_ps(v, zero);
             if (m) {
                 __mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(k, m + x), zero, _CMP_GT_OQ);
-                _mm512_mask_storeu_ps(o + x, k, _mm512_mul_ps(v, _mm512_maskz_mov_ps(pos, one)));
+                v = _mm512_mul_ps(v, _mm512_maskz_mov_ps(pos, one));
             }
+            _mm512_mask_storeu_ps(y + x, k, v);
         }
     }
 }
 
-/* WGRAD's bias gradient: sums[j] += dy[q, j] over np rows of n, in double */
+/* WGRAD's bias gradient: sums[j] += dy[q, j] over np rows of n, in double: 64 columns at a
+ * time in 8 registers, the rows in order */
 static TARGET void sum_rows(int64_t np, const float *dy, int64_t n, double *sums) {
-    for (int64_t x = 0; x < n; x += 8) {
-        __mmask8 k = n - x >= 8 ? 0xFF : (__mmask8)((1u << (n - x)) - 1);
-        __m512d a0 = _mm512_maskz_loadu_pd(k, sums + x), a1 = _mm512_setzero_pd();
-        int64_t q = 0;
-        for (; q + 2 <= np; q += 2) {
-            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(k, dy + q * n + x))));
-            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(k, dy + (q + 1) * n + x))));
+    for (int64_t x0 = 0; x0 < n; x0 += 64) {
+        int nv = n - x0 >= 64 ? 8 : (int)((n - x0 + 7) / 8);
+        __m512d acc[8];
+        __mmask16 k[8];
+        for (int v = 0; v < nv; v++) {
+            int64_t left = n - x0 - 8 * v;
+            k[v] = left >= 8 ? 0xFF : (__mmask16)((1u << left) - 1);
+            acc[v] = _mm512_maskz_loadu_pd((__mmask8)k[v], sums + x0 + 8 * v);
         }
-        if (q < np) a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(k, dy + q * n + x))));
-        _mm512_mask_storeu_pd(sums + x, k, _mm512_add_pd(a0, a1));
+        for (int64_t q = 0; q < np; q++) {
+            const float *row = dy + q * n + x0;
+            for (int v = 0; v < nv; v++)
+                acc[v] = _mm512_add_pd(acc[v], _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(k[v], row + 8 * v))));
+        }
+        for (int v = 0; v < nv; v++) _mm512_mask_storeu_pd(sums + x0 + 8 * v, (__mmask8)k[v], acc[v]);
     }
+}
+
+/* the mask's lines for these rows, requested before the rows are computed: fetched while
+ * the micro-kernel runs instead of one miss after another after it */
+static void prefetch_rows(const ConvJob *j, int64_t np, float *const *crow, int64_t col, int64_t w) {
+    for (int64_t q = 0; q < np && j->ep->mask; q++)
+        for (int64_t x = 0; x < w; x += 16) _mm_prefetch((const char *)(j->ep->mask + (crow[q] - j->c) + col + x), _MM_HINT_T0);
 }
 
 static void pack_range(void *ctx, int64_t c0, int64_t c1) {
@@ -416,6 +423,7 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
         }
         else if (j->packed) b = j->packed + (cp * j->rows + cl->row0) * NR;
         else b = j->b + cl->row0 * j->ldb + col, ldb = j->ldb;
+        if (j->ep) prefetch_rows(j, bl->np, crow, col, w);
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
             rows_fn[w == NR ? 2 : nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
@@ -559,7 +567,6 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
         fill_wtable(j, p0, np, ta, tb, tab);
-        if (bsum) sum_rows(np, j->b + p0 * j->n, j->n, bsum);
         for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
             int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
             dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
@@ -578,6 +585,7 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
                 w_fn[w > 16][mr](np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
             }
         }
+        if (bsum) sum_rows(np, j->b + p0 * j->n, j->n, bsum);    /* dy's rows still in cache */
     }
     for (int64_t x = 0; bsum && x < j->n; x++) j->ep->bias_grad[x] = (float)bsum[x];
     free(bsum);
@@ -606,9 +614,8 @@ static void explicit_epilogue(const ConvGeom *g, int mode, const float *b, float
     if (mode == CONV_WGRAD) return;
     for (int64_t i = 0; i < rows * n; i++) {
         float v = c[i];
-        if (mode == CONV_FWD && ep->relu) c[i] = v = v > 0 ? v : 0.0f;
-        if (mode == CONV_FWD && ep->add) ep->out2[i] = v + ep->add[i / n / (rows / g->n) * n + i % n];
-        if (mode == CONV_DGRAD && ep->mask) (ep->out2 ? ep->out2 : c)[i] = v * (ep->mask[i] > 0 ? 1.0f : 0.0f);
+        if (mode == CONV_FWD && ep->relu) c[i] = v > 0 ? v : 0.0f;
+        if (mode == CONV_DGRAD && ep->mask) c[i] = v * (ep->mask[i] > 0 ? 1.0f : 0.0f);
     }
 }
 
@@ -663,7 +670,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
 void conv_gemm_ep(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                   int trans_b, const ConvEpilogue *ep) {
     const float *bias = mode == CONV_FWD ? ep->bias : NULL;
-    int more = mode == CONV_FWD ? ep->relu || ep->add : mode == CONV_DGRAD ? ep->mask != NULL : ep->bias_grad != NULL;
+    int more = mode == CONV_FWD ? ep->relu : mode == CONV_DGRAD ? ep->mask != NULL : ep->bias_grad != NULL;
     if (!conv_gemm_implicit(g, mode, f)) {
         explicit_conv(g, mode, a, b, c, f, trans_b, bias);
         if (more) explicit_epilogue(g, mode, b, c, f, ep);
@@ -676,8 +683,7 @@ void conv_gemm_ep(const ConvGeom *g, int mode, const float *a, const float *b, f
     float *zero = calloc((size_t)zn + 16, sizeof *zero);
     if (!zero) abort();
     ConvJob j = { .g = g, .mode = mode, .src = a, .sc = C, .b = b, .ldb = f, .n = f, .c = c, .zero = zero,
-                  .taps = taps, .bias = bias, .ep = more ? ep : NULL,
-                  .img_rows = mode == CONV_DGRAD ? g->h * g->w : g->ho * g->wo };
+                  .taps = taps, .bias = bias, .ep = more ? ep : NULL };
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     if (mode == CONV_WGRAD) {

@@ -18,20 +18,15 @@ int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f);
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                int trans_b, const float *bias);
 
-/* What the step does to its result as it stores it (the passes after it folded in), each
- * part NULL / 0 when absent. Rows p of c are pixels (FWD: output pixels [N*Ho*Wo, f]; DGRAD:
- * input pixels [N*H*W, C]); the image of row p is p / (rows per image).
- *   CONV_FWD:   c = act(product + bias), act = max(., 0) if relu; then, if out2,
- *               out2[p, j] = c[p, j] + add[image of p, j]  (add [N, f], c kept as well)
- *   CONV_WGRAD: bias_grad[j] = the sum of b's (dy's) column j over all rows, in double,
+/* What the step does as it stores its result (the passes after it folded in), each part
+ * NULL / 0 when absent:
+ *   CONV_FWD:   c = product + bias, then max(., 0) if relu
+ *   CONV_WGRAD: bias_grad[j] = the sum of b's (dy's) column j over all its rows, in double,
  *               rounded once
- *   CONV_DGRAD: with mask: dx * (mask[p, c] > 0) (mask [N*H*W, C]) into out2, c keeping dx,
- *               or into c itself when out2 is NULL */
+ *   CONV_DGRAD: c = dx * (mask > 0), mask [N, H, W, C] (a relu's gradient) */
 typedef struct ConvEpilogue {
     const float *bias;
     int relu;
-    const float *add;
-    float *out2;
     float *bias_grad;
     const float *mask;
 } ConvEpilogue;

@@ -198,8 +198,6 @@ void plan_run(Plan *p, Rng *rng) {
         }
         case STEP_CONV: {
             ConvEpilogue ep = { .bias = st->has_bias ? p->ptrs[st->bias] : NULL, .relu = st->relu,
-                                .add = st->has_add ? p->ptrs[st->add] : NULL,
-                                .out2 = st->has_out2 ? p->ptrs[st->out2] : NULL,
                                 .bias_grad = st->has_bgrad ? p->ptrs[st->bgrad] : NULL,
                                 .mask = st->has_mask ? p->ptrs[st->mask] : NULL };
             conv_gemm_ep(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b, &ep);
