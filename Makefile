@@ -71,6 +71,10 @@ $(BUILD)/sgemm_shapes: bench/sgemm_shapes.c | $(BUILD)
 $(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
 
+# runtime/conv_gemm.c's epilogues against the passes they replace (not in make test)
+$(BUILD)/conv_epilogues: bench/conv_epilogues.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 
