@@ -476,6 +476,7 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
         for (int64_t q = 0; q < bl->np; q += MR)
             rows_fn[w == NR ? 2 : w > 16][bl->np - q < MR ? bl->np - q : MR](0, 0, tab, NULL, NR, crow + q, col, NULL,
                     (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1), 0);
+        if (j->ep) finish_rows(j, bl->np, crow, col, w);
     }
     Chunk c = { i0, 0, -KT, 0 };
     for (int more = chunk_next(j, i1, &c); more; more = chunk_next(j, i1, &c)) {
@@ -493,6 +494,7 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
             rows_fn[w == NR ? 2 : nv - 1][mr](1, c.n, ctab + q, buf, NR, crow + q, col,
                                               j->bias && last ? j->bias + col : NULL, m, !first);
         }
+        if (last && j->ep) finish_rows(j, bl->np, crow, col, w);      /* the rows are complete */
     }
 }
 
