@@ -14,7 +14,7 @@
 /* step s reads buffer b; *writes: it writes b */
 static int touches(const Plan *p, int s, int b, int *writes) {
     int reads[K_MAXARGS + 2], n;
-    *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_writes_also(p, s) == b;
+    *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_second_write(p, s) == b;
     for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
     return 0;
 }
@@ -95,7 +95,7 @@ static int fuse_colsum(Plan *p, int s, char *drop) {
     if (dy == db || p->bufs[db].size != k->dims[0]) return 0;
     for (int g = 0; g < p->nsteps; g++) {
         PlanStep *st = &p->steps[g];
-        if (drop[g] || st->kind != STEP_GEMM || st->b != dy || st->trans_b || st->batch > 1 || st->has_colsum ||
+        if (drop[g] || st->kind != STEP_GEMM || st->b != dy || st->trans_b || st->batch > 1 || st->has_bgrad ||
             st->n != k->dims[0] || st->k != k->dims[1] || st->m < 2 || st->k < 2 || st->a == db || st->c == db)
             continue;
         /* db is then written at step g instead of s: no step in between may touch it */
@@ -105,8 +105,8 @@ static int fuse_colsum(Plan *p, int s, char *drop) {
             if (!drop[r]) clash = touches(p, r, db, &w) || w;
         }
         if (clash) continue;
-        st->has_colsum = 1;
-        st->colsum = db;
+        st->has_bgrad = 1;
+        st->bgrad = db;
         drop[s] = 1;
         return 1;
     }
