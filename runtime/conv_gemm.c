@@ -488,6 +488,8 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
         if (c.i % j->nblocks != cur) fill_table(j, cl, bl->q0, bl->np, 0, cl->ntaps, PBMAX, tab, crow), cur = c.i % j->nblocks;
         pack_rows(j, bl->cls, c.s, c.r0, c.n, col, w, buf);
         for (int64_t q = 0; q < bl->np; q++) ctab[q] = tab[c.s * PBMAX + q] + c.r0;
+        /* the rows start from zero with the first chunk; the bias (and whatever else is done to
+         * the finished sums as they are stored) only with the last */
         int first = c.s == 0 && c.r0 == 0, last = c.s == cl->ntaps - 1 && c.r0 + c.n == j->sc;
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
