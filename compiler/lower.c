@@ -635,11 +635,20 @@ static void key_expr(Text *t, const KExpr *e, int ndim) {
     put(t, ")");
 }
 
+/* The extent of an output dim 0 the code depends on. The threads split dim 0, so its loop
+ * runs from begin to end, passed at run time; render_llvm.c reads the extent only to ask
+ * whether it is 1 and whether the merged loop has room for a vector tier (8, 16 or 32
+ * lanes): from 32 on, every extent gives the same code, so a kernel over a batch of 64 and
+ * the same kernel over 100 share one compiled body. */
+enum { KEY_DIM0_CAP = 32 };
+
 /* the canonical text of a kernel: everything that decides its code, nothing else */
 static char *kernel_key(const Kernel *k) {
     Text t = { 0 };
     put(&t, "%d/%d r%d o%d+%lld", k->ndim, k->nout, k->reduce, k->out_buf, (long long)k->out_offset);
-    for (int d = 0; d < k->ndim; d++) put(&t, " %lld", (long long)k->dims[d]);
+    for (int d = 0; d < k->ndim; d++)
+        put(&t, " %lld", (long long)(d == 0 && k->nout > 0 && k->dims[0] > KEY_DIM0_CAP
+                                         ? KEY_DIM0_CAP : k->dims[d]));
     for (int d = 0; d < k->nout; d++) put(&t, ",%lld", (long long)k->out_stride[d]);
     key_expr(&t, k->body, k->ndim);
     key_expr(&t, k->post, k->nout);
