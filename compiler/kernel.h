@@ -112,6 +112,7 @@ int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n,
                       char *err, int errlen);
 typedef struct JitStats {       /* this Jit's kernels so far */
     int compiled, loaded, stored;   /* compiled, loaded from the disk cache, stored in it */
+    int pruned;                     /* files the disk cache's pruning removed (kcache_prune) */
     double seconds;                 /* spent compiling and loading (wall clock) */
     /* CPU time of this thread by phase: building LLVM IR, optimising it, machine code
      * (instruction selection to object file), linking objects into the JIT */

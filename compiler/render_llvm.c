@@ -57,6 +57,7 @@ struct Jit {
     size_t ncached, capcached;
     char *disk_dir;            /* the kernel cache on disk (kernel_cache.c); NULL: off */
     char *disk_prefix;         /* what decides the code besides the kernel: LLVM, CPU, build */
+    int pruned;                /* the disk cache has been checked against its cap */
     char (*groups)[33];        /* the object files from the disk cache or compiled, by hash */
     int ngroups, capgroups;
     JitStats stats;
@@ -1169,6 +1170,11 @@ int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n,
         }
         free(job.objs); free(job.rc); free(job.t); free(job.errs);
         free(first); free(group);
+    }
+    if (j->disk_dir && j->stats.stored && !j->pruned) {   /* once a run, after its first stores */
+        int removed = kcache_prune(j->disk_dir, kcache_max_bytes());
+        if (removed > 0) j->stats.pruned += removed;
+        j->pruned = 1;
     }
     for (int i = 0; i < n; i++) free(full[i]);
     free(full); free(hash); free(names); free(which);
