@@ -635,20 +635,16 @@ static void key_expr(Text *t, const KExpr *e, int ndim) {
     put(t, ")");
 }
 
-/* The extent of an output dim 0 the code depends on. The threads split dim 0, so its loop
- * runs from begin to end, passed at run time; render_llvm.c reads the extent only to ask
- * whether it is 1 and whether the merged loop has room for a vector tier (8, 16 or 32
- * lanes): from 32 on, every extent gives the same code, so a kernel over a batch of 64 and
- * the same kernel over 100 share one compiled body. */
-enum { KEY_DIM0_CAP = 32 };
-
-/* the canonical text of a kernel: everything that decides its code, nothing else */
+/* the canonical text of a kernel: everything that decides its code, nothing else. That is
+ * render_llvm.c's key, written from the loop nest the kernel compiles to (kernels that cut
+ * the same loops differently share code); a malformed kernel, which the JIT rejects anyway,
+ * gets its raw text. */
 static char *kernel_key(const Kernel *k) {
+    char *key = jit_kernel_key(k);
+    if (key) return key;
     Text t = { 0 };
     put(&t, "%d/%d r%d o%d+%lld", k->ndim, k->nout, k->reduce, k->out_buf, (long long)k->out_offset);
-    for (int d = 0; d < k->ndim; d++)
-        put(&t, " %lld", (long long)(d == 0 && k->nout > 0 && k->dims[0] > KEY_DIM0_CAP
-                                         ? KEY_DIM0_CAP : k->dims[d]));
+    for (int d = 0; d < k->ndim; d++) put(&t, " %lld", (long long)k->dims[d]);
     for (int d = 0; d < k->nout; d++) put(&t, ",%lld", (long long)k->out_stride[d]);
     key_expr(&t, k->body, k->ndim);
     key_expr(&t, k->post, k->nout);
@@ -675,6 +671,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         offsets_to_args(p->kernels[k]);
         fresh_of[k] = -1;
         if (kernel_is_row_copy(p->kernels[k])) continue;   /* run by kernel_copy.c, not compiled */
+        p->kernels[k]->outer_scale = jit_outer_scale(p->kernels[k]);   /* also where code is shared */
         keys[k] = kernel_key(p->kernels[k]);
         if ((p->fns[k] = jit_cached(jit, keys[k]))) continue;
         size_t h = fnv1a(keys[k]) & (cap - 1);
