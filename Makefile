@@ -70,6 +70,9 @@ $(BUILD)/sgemm_shapes: bench/sgemm_shapes.c | $(BUILD)
 # runtime/conv_gemm.c's implicit convolution products against sgemm (not in make test)
 $(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+# the same, the implicit side timed as N free cores would run it (bench/sim_threads.c)
+$(BUILD)/conv_products_sim: bench/conv_products.c bench/sim_threads.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ bench/conv_products.c bench/sim_threads.c $(BUILD)/libgmc.a $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $(BUILD)

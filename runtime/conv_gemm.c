@@ -28,12 +28,14 @@
 
 /* MR output pixels per micro-kernel call (24 accumulators of 32 columns); pixels in blocks of
  * PB (a multiple of MR) sharing one table of sources, or one block of up to PBMAX when a
- * class has no more; WR channels per weight-gradient tile, WB pixels per its table */
-enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, WRMAX = 14, NR = 32 };
+ * class has no more; WR channels per weight-gradient tile, WB pixels per its table; KT rows of
+ * B per chunk of thin_range (16 KB of panel) */
+enum { MR = 12, PB = 48, PBMAX = 96, WB = 256, MAXTAPS = 64, WR = 8, WRMAX = 14, NR = 32,
+       KT = 128 };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/* a set of output rows computed over the same taps: all output pixels (FWD), or the input
+/* a set of output rows computed over the same taps: all output pixels (FWD, WGRAD), or the input
  * pixels (n, ry + sy i, rx + sx j) of one sub-pixel class (DGRAD) */
 typedef struct PixClass {
     int ry, rx;
@@ -63,9 +65,11 @@ typedef struct ConvJob {
     const PixClass *cls;
     const PixBlock *blocks;
     int64_t nblocks, ncp;        /* pixel blocks, column panels of NR */
+    int thin;                    /* colmajor, every class one block: see thin_range */
     int colmajor;                /* items panel by panel (each weight panel read once), each
                                   * panel copied to contiguous rows of NR first */
     int ncls;
+    const int64_t *cost;         /* FWD, DGRAD: work before item i, in pixel-taps of 16 columns */
     const float *w;              /* DGRAD: the kernel as given, [K, f] (trans_b) or [f, K] */
     int trans_b;
     int64_t f;
@@ -74,76 +78,122 @@ typedef struct ConvJob {
     const float *wt;             /* FWD with dot: the kernel as [f, K] */
 } ConvJob;
 
-/* dst[jj * NR + x] = src[x * f + jj] for 32 rows x of f floats: a column of 16 rows per
- * gather, the rows' cache lines reused by 16 consecutive jj */
-static TARGET void transpose32(const float *src, int64_t f, float *dst) {
+/* r[c] = column c of the 16 x 16 block of rows r[0..16): unpacks and lane shuffles, 64 on the
+ * shuffle port for 256 floats, where 16 gathers of 16 cost about twice the time */
+static inline __attribute__((always_inline)) TARGET void transpose16(__m512 r[16]) {
+    __m512 t[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    /* r[4 i + k], 128-bit lane l: column 4 l + k of rows 4 i .. 4 i + 3 */
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+        t[4 + k] = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        t[8 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        t[12 + k] = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0x88);
+        r[8 + k] = _mm512_shuffle_f32x4(t[k], t[8 + k], 0xDD);
+        r[4 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0x88);
+        r[12 + k] = _mm512_shuffle_f32x4(t[4 + k], t[12 + k], 0xDD);
+    }
+}
+
+/* dst[jj * NR + x] = src[x * f + jj] for 32 rows x, jj < n: 16 x 16 blocks through registers,
+ * the last n % 16 a gather of 16 rows per column */
+static TARGET void transpose32(const float *src, int64_t f, int64_t n, float *dst) {
+    int64_t jj = 0;
+    for (; jj + 16 <= n; jj += 16)
+        for (int x0 = 0; x0 < 32; x0 += 16) {
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (x0 + i) * f + jj);
+            transpose16(r);
+#pragma GCC unroll 16
+            for (int c = 0; c < 16; c++) _mm512_storeu_ps(dst + (jj + c) * NR + x0, r[c]);
+        }
     __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                      _mm512_set1_epi32((int)f));
     const float *hi = src + 16 * f;
-    for (int64_t jj = 0; jj < f; jj++) {
+    for (; jj < n; jj++) {
         _mm512_storeu_ps(dst + jj * NR, _mm512_i32gather_ps(idx, src + jj, 4));
         _mm512_storeu_ps(dst + jj * NR + 16, _mm512_i32gather_ps(idx, hi + jj, 4));
     }
 }
 
-/* columns [col, col + w) of B's rows into panel, rows NR apart, zeros past w. DGRAD reads the
- * kernel as given: row (tap t, filter jj) of the turned kernel is w[t, col.., jj]. */
-static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
+/* rows [r0, r0 + n) of tap s of class k of B, columns [col, col + w), into dst, rows NR apart,
+ * zeros past w. DGRAD reads the kernel as given: row (tap t, filter jj) of the turned kernel
+ * is w[t, col.., jj]. */
+static void pack_rows(const ConvJob *j, int k, int s, int64_t r0, int64_t n, int64_t col, int64_t w, float *dst) {
+    const PixClass *cl = &j->cls[k];
+    if (w < NR)
+        for (int64_t r = 0; r < n; r++) memset(dst + r * NR + w, 0, (size_t)(NR - w) * sizeof *dst);
     if (j->mode != CONV_DGRAD || !j->w) {
-        for (int64_t r = 0; r < j->rows; r++) {
-            memcpy(panel + r * NR, j->b + r * j->ldb + col, (size_t)w * sizeof *panel);
-            if (w < NR) memset(panel + r * NR + w, 0, (size_t)(NR - w) * sizeof *panel);
-        }
+        const float *src = j->b + (cl->row0 + s * j->sc + r0) * j->ldb + col;
+        for (int64_t r = 0; r < n; r++) memcpy(dst + r * NR, src + r * j->ldb, (size_t)w * sizeof *dst);
         return;
     }
-    int64_t C = j->g->c, f = j->f, K = (int64_t)j->taps * C;
-    for (int k = 0; k < j->ncls; k++) {
-        const PixClass *cl = &j->cls[k];
-        for (int s = 0; s < cl->ntaps; s++) {
-            int t = cl->tap[s];
-            float *dst = panel + (cl->row0 + s * f) * NR;
-            if (w < NR)
-                for (int64_t jj = 0; jj < f; jj++) memset(dst + jj * NR + w, 0, (size_t)(NR - w) * sizeof *dst);
-            if (j->trans_b && w == NR && f * NR < (1 << 30))
-                transpose32(j->w + (t * C + col) * f, f, dst);
-            else if (j->trans_b)     /* 16 filters of 32 kernel rows at a time: both sides in L1 */
-                for (int64_t j0 = 0; j0 < f; j0 += 16)
-                    for (int64_t x = 0; x < w; x++) {
-                        const float *src = j->w + (t * C + col + x) * f;
-                        for (int64_t jj = j0; jj < f && jj < j0 + 16; jj++) dst[jj * NR + x] = src[jj];
-                    }
-            else
-                for (int64_t jj = 0; jj < f; jj++) memcpy(dst + jj * NR, j->w + jj * K + t * C + col, (size_t)w * sizeof *dst);
-        }
-    }
+    int64_t C = j->g->c, f = j->f, K = (int64_t)j->taps * C, t = cl->tap[s];
+    if (j->trans_b && w == NR && f * NR < (1 << 30))
+        transpose32(j->w + (t * C + col) * f + r0, f, n, dst);
+    else if (j->trans_b)         /* 16 filters of 32 kernel rows at a time: both sides in L1 */
+        for (int64_t j0 = r0; j0 < r0 + n; j0 += 16)
+            for (int64_t x = 0; x < w; x++) {
+                const float *src = j->w + (t * C + col + x) * f;
+                for (int64_t jj = j0; jj < r0 + n && jj < j0 + 16; jj++) dst[(jj - r0) * NR + x] = src[jj];
+            }
+    else
+        for (int64_t jj = r0; jj < r0 + n; jj++)
+            memcpy(dst + (jj - r0) * NR, j->w + jj * K + t * C + col, (size_t)w * sizeof *dst);
 }
 
-/* the sources of the pixels of block bl for each of its class's taps, and their output rows.
- * Source row and column are affine in the pixel's (i, j) on its class's grid: FWD: i * s +
- * k * d - pad; DGRAD: i + (r + pad - k * d) / s, exact for the class's taps. No division per
- * entry: this runs for every block, and a division per tap costs as much as the block's
- * arithmetic for small channel counts. */
-static void fill_table(const ConvJob *j, const PixBlock *bl, const float **tab, float **crow) {
+/* columns [col, col + w) of B's rows into panel, rows NR apart, every class's taps */
+static void pack_panel(const ConvJob *j, int64_t col, int64_t w, float *panel) {
+    for (int k = 0; k < j->ncls; k++)
+        for (int s = 0; s < j->cls[k].ntaps; s++)
+            pack_rows(j, k, s, 0, j->sc, col, w, panel + (j->cls[k].row0 + s * j->sc) * NR);
+}
+
+/* the sources of pixels [q0, q0 + np) of class cl for its taps [s0, s1), tab[s * stride + q],
+ * and their output rows crow[q] (unless crow is NULL: WGRAD). Source row and column are
+ * affine in the pixel's (i, j) on its class's grid: FWD, WGRAD: i * s + k * d - pad; DGRAD:
+ * i + (r + pad - k * d) / s, exact for the class's taps. No division per entry: this runs for
+ * every block, and a division per tap costs as much as the block's arithmetic for small
+ * channel counts. */
+static void fill_table(const ConvJob *j, const PixClass *cl, int64_t q0, int64_t np, int s0, int s1,
+                       int64_t stride, const float **tab, float **crow) {
     const ConvGeom *g = j->g;
     const ConvWindow *w = &g->win;
-    const PixClass *cl = &j->cls[bl->cls];
     int dgrad = j->mode == CONV_DGRAD;
     int64_t offy[MAXTAPS], offx[MAXTAPS], my = dgrad ? 1 : w->sy, mx = dgrad ? 1 : w->sx;
     int64_t sh = dgrad ? g->ho : g->h, sw = dgrad ? g->wo : g->w;
-    for (int s = 0; s < cl->ntaps; s++) {
+    for (int s = s0; s < s1; s++) {
         int64_t ky = cl->tap[s] / w->kw, kx = cl->tap[s] % w->kw;
         offy[s] = dgrad ? (cl->ry + w->pt - ky * w->dy) / w->sy : ky * w->dy - w->pt;
         offx[s] = dgrad ? (cl->rx + w->pl - kx * w->dx) / w->sx : kx * w->dx - w->pl;
     }
-    int64_t n = bl->q0 / (cl->hc * cl->wc), i = bl->q0 / cl->wc % cl->hc, jx = bl->q0 % cl->wc;
-    for (int64_t q = 0; q < bl->np; q++) {
-        for (int s = 0; s < cl->ntaps; s++) {
+    int64_t n = q0 / (cl->hc * cl->wc), i = q0 / cl->wc % cl->hc, jx = q0 % cl->wc;
+    for (int64_t q = 0; q < np; q++) {
+        for (int s = s0; s < s1; s++) {
             int64_t sy = i * my + offy[s], sx = jx * mx + offx[s];
-            tab[s * PBMAX + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
-                                 : j->src + ((n * sh + sy) * sw + sx) * j->sc;
+            tab[s * stride + q] = sy < 0 || sy >= sh || sx < 0 || sx >= sw ? j->zero
+                                  : j->src + ((n * sh + sy) * sw + sx) * j->sc;
         }
-        crow[q] = j->c + (dgrad ? (n * g->h + cl->ry + i * w->sy) * g->w + cl->rx + jx * w->sx
-                                : bl->q0 + q) * j->n;
+        if (crow)
+            crow[q] = j->c + (dgrad ? (n * g->h + cl->ry + i * w->sy) * g->w + cl->rx + jx * w->sx
+                                    : q0 + q) * j->n;
         if (++jx == cl->wc) {
             jx = 0;
             if (++i == cl->hc) i = 0, n++;
@@ -152,15 +202,20 @@ static void fill_table(const ConvJob *j, const PixBlock *bl, const float **tab, 
 }
 
 /* C rows crow[0..mr) + col, 16 nv columns (the last vector under mask m) = sum over taps t
- * and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] (+ bias) */
+ * and kk < len of tab[t][r][kk] * b[(t * len + kk) * ldb] (+ bias); with accumulate, added
+ * on to what the rows hold (the sum goes on in the same order: the same bits as one call) */
 static inline __attribute__((always_inline)) TARGET void
 tile_rows(const int mr, const int nv, const int masked, int taps, int64_t len, const float *const *tab,
-          const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) {
+          const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m,
+          int accumulate) {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 2
-        for (int v = 0; v < nv; v++) acc[r][v] = _mm512_setzero_ps();
+        for (int v = 0; v < nv; v++)
+            acc[r][v] = !accumulate ? _mm512_setzero_ps()
+                        : v < nv - 1 || !masked ? _mm512_loadu_ps(crow[r] + col + 16 * v)
+                                                : _mm512_maskz_loadu_ps(m, crow[r] + col + 16 * v);
     for (int t = 0; t < taps; t++) {
         const float *ap[MR];
 #pragma GCC unroll 12
@@ -197,10 +252,10 @@ tile_rows(const int mr, const int nv, const int masked, int taps, int64_t len, c
 }
 
 typedef void (*RowsFn)(int taps, int64_t len, const float *const *tab, const float *b, int64_t ldb,
-                       float *const *crow, int64_t col, const float *bias, __mmask16 m);
+                       float *const *crow, int64_t col, const float *bias, __mmask16 m, int accumulate);
 #define ROWS(MRV, NV, MK) static TARGET void rows_##MRV##x##NV##MK(int taps, int64_t len, const float *const *tab, \
-    const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m) { \
-    tile_rows(MRV, NV, MK, taps, len, tab, b, ldb, crow, col, bias, m); }
+    const float *b, int64_t ldb, float *const *crow, int64_t col, const float *bias, __mmask16 m, int accumulate) { \
+    tile_rows(MRV, NV, MK, taps, len, tab, b, ldb, crow, col, bias, m, accumulate); }
 #define ROWS_ALL(NV, MK) ROWS(1, NV, MK) ROWS(2, NV, MK) ROWS(3, NV, MK) ROWS(4, NV, MK) ROWS(5, NV, MK) \
     ROWS(6, NV, MK) ROWS(7, NV, MK) ROWS(8, NV, MK) ROWS(9, NV, MK) ROWS(10, NV, MK) ROWS(11, NV, MK) ROWS(12, NV, MK)
 ROWS_ALL(1, 1) ROWS_ALL(2, 1) ROWS_ALL(2, 0)
@@ -340,9 +395,78 @@ static void pack_range(void *ctx, int64_t c0, int64_t c1) {
     }
 }
 
-/* FWD and DGRAD: work items [i0, i1), each a pixel block against a column panel of NR */
-static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
+/* a chunk of thin_range: item i's rows [r0, r0 + n) of its class's tap s */
+typedef struct Chunk { int64_t i; int s; int64_t r0, n; } Chunk;
+
+/* the chunk after c among items [.., i1) (items of classes without taps skipped), or 0 */
+static int chunk_next(const ConvJob *j, int64_t i1, Chunk *c) {
+    c->r0 += KT;
+    if (c->r0 >= j->sc) c->r0 = 0, c->s++;
+    while (c->i < i1 && c->s >= j->cls[j->blocks[c->i % j->nblocks].cls].ntaps) c->i++, c->s = 0;
+    c->n = j->sc - c->r0 < KT ? j->sc - c->r0 : KT;
+    return c->i < i1;
+}
+
+/* colmajor with every class one block (few pixels against a large kernel: CycleGAN's 64
+ * pixels of 4x4x256 against its 4096 x 512 kernel): items [i0, i1) in chunks of KT rows of
+ * one tap, each packed into a buffer that stays in L1 while all the block's rows run over it,
+ * going on from the chunk before (the same order of sums: the same bits). A whole panel packed
+ * first (512 KB there) went out to L2 and was read back from it by every 12 rows. */
+static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
+    const float *tab[MAXTAPS * PBMAX], *ctab[PBMAX];
+    float *crow[PBMAX];
+    float buf[KT * NR] __attribute__((aligned(64)));
+    int64_t cur = -1;
+    for (int64_t i = i0; i < i1; i++) {          /* classes without taps: zeros */
+        const PixBlock *bl = &j->blocks[i % j->nblocks];
+        if (j->cls[bl->cls].ntaps) continue;
+        int64_t col = i / j->nblocks * NR, w = j->n - col < NR ? j->n - col : NR;
+        fill_table(j, &j->cls[bl->cls], bl->q0, bl->np, 0, 0, PBMAX, tab, crow);
+        for (int64_t q = 0; q < bl->np; q += MR)
+            rows_fn[w == NR ? 2 : w > 16][bl->np - q < MR ? bl->np - q : MR](0, 0, tab, NULL, NR, crow + q, col, NULL,
+                    (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1), 0);
+    }
+    Chunk c = { i0, 0, -KT, 0 };
+    for (int more = chunk_next(j, i1, &c); more; more = chunk_next(j, i1, &c)) {
+        const PixBlock *bl = &j->blocks[c.i % j->nblocks];
+        const PixClass *cl = &j->cls[bl->cls];
+        int64_t col = c.i / j->nblocks * NR, w = j->n - col < NR ? j->n - col : NR;
+        int nv = w > 16 ? 2 : 1;
+        __mmask16 m = (__mmask16)((1u << (w - 16 * (nv - 1))) - 1);
+        if (c.i % j->nblocks != cur) fill_table(j, cl, bl->q0, bl->np, 0, cl->ntaps, PBMAX, tab, crow), cur = c.i % j->nblocks;
+        pack_rows(j, bl->cls, c.s, c.r0, c.n, col, w, buf);
+        for (int64_t q = 0; q < bl->np; q++) ctab[q] = tab[c.s * PBMAX + q] + c.r0;
+        int first = c.s == 0 && c.r0 == 0, last = c.s == cl->ntaps - 1 && c.r0 + c.n == j->sc;
+        for (int64_t q = 0; q < bl->np; q += MR) {
+            int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
+            rows_fn[w == NR ? 2 : nv - 1][mr](1, c.n, ctab + q, buf, NR, crow + q, col,
+                                              j->bias && last ? j->bias + col : NULL, m, !first);
+        }
+    }
+}
+
+/* the first item whose work starts at or after u (items' work in j->cost, ascending) */
+static int64_t item_at(const ConvJob *j, int64_t u) {
+    int64_t lo = 0, hi = j->nblocks * j->ncp;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (j->cost[mid] < u) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* FWD and DGRAD: the work items that start in [u0, u1) of the work, each a pixel block
+ * against a column panel of NR. The thread ranges are cut by work, not by items: DGRAD's
+ * classes have different tap counts (k3 s2: 4, 2, 2 and 1), and an even split of the
+ * items, class after class, left one of 2 threads twice the other's work. */
+static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
     const ConvJob *j = ctx;
+    int64_t i0 = item_at(j, u0), i1 = item_at(j, u1);
+    if (j->thin) {
+        thin_range(j, i0, i1);
+        return;
+    }
     const float *tab[MAXTAPS * PBMAX];
     float *crow[PBMAX];
     float *panel = NULL;
@@ -351,8 +475,8 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
         int64_t bi = j->colmajor ? i % j->nblocks : i / j->ncp, cp = j->colmajor ? i / j->nblocks : i % j->ncp;
         const PixBlock *bl = &j->blocks[bi];
-        if (bi != cur) fill_table(j, bl, tab, crow), cur = bi;
         const PixClass *cl = &j->cls[bl->cls];
+        if (bi != cur) fill_table(j, cl, bl->q0, bl->np, 0, cl->ntaps, PBMAX, tab, crow), cur = bi;
         if (j->dot) {
             for (int64_t q = 0; q < bl->np; q += 4)
                 (j->dot == 1 ? dot_rows1 : dot_rows2)(cl->ntaps, j->sc, tab + q, bl->np - q < 4 ? (int)(bl->np - q) : 4,
@@ -374,33 +498,10 @@ static void pixels_range(void *ctx, int64_t i0, int64_t i1) {
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
             rows_fn[w == NR ? 2 : nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
-                                j->bias ? j->bias + col : NULL, m);
+                                j->bias ? j->bias + col : NULL, m, 0);
         }
     }
     free(panel);
-}
-
-/* WGRAD: the sources of output pixels [p0, p0 + np) for taps [ta, tb), tab[t * WB + q] */
-static void fill_wtable(const ConvJob *j, int64_t p0, int64_t np, int ta, int tb, const float **tab) {
-    const ConvGeom *g = j->g;
-    const ConvWindow *w = &g->win;
-    int64_t offy[MAXTAPS], offx[MAXTAPS];
-    for (int t = ta; t < tb; t++) {
-        offy[t] = (int64_t)(t / w->kw) * w->dy - w->pt;
-        offx[t] = (int64_t)(t % w->kw) * w->dx - w->pl;
-    }
-    int64_t n = p0 / (g->ho * g->wo), y = p0 / g->wo % g->ho, x = p0 % g->wo;
-    for (int64_t q = 0; q < np; q++) {
-        for (int t = ta; t < tb; t++) {
-            int64_t sy = y * w->sy + offy[t], sx = x * w->sx + offx[t];
-            tab[t * WB + q] = sy < 0 || sy >= g->h || sx < 0 || sx >= g->w ? j->zero
-                              : j->src + ((n * g->h + sy) * g->w + sx) * j->sc;
-        }
-        if (++x == g->wo) {
-            x = 0;
-            if (++y == g->ho) y = 0, n++;
-        }
-    }
 }
 
 /* WGRAD: C[mr channels of one tap, 16 nv] (+)= sum over pixels q of tab[q][coff + r] dy[q];
@@ -510,7 +611,7 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     if (!tab) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
-        fill_wtable(j, p0, np, ta, tb, tab);
+        fill_table(j, j->cls, p0, np, ta, tb, WB, tab, NULL);
         for (int64_t tile = t0; tile < t1 && j->dot; tile++) {       /* 64 channels x f */
             int64_t t = tile / groups, coff = tile % groups * 64, nv = C - coff < 64 ? (C - coff) / 16 : 4;
             dot_w_fn[j->dot - 1][nv](np, tab + t * WB, coff, j->b + p0 * j->n, j->c + (t * C + coff) * j->n, p0 > 0);
@@ -571,7 +672,7 @@ static PixBlock *make_blocks(const PixClass *cls, int ncls, int64_t nimg, int64_
     int64_t nb = 0;
     for (int c = 0; c < ncls; c++) {
         int64_t count = nimg * cls[c].hc * cls[c].wc;
-        nb += count <= PBMAX ? count > 0 : (count + PB - 1) / PB;
+        nb += count <= PBMAX ? count > 0 : ceil_div(count, PB);
     }
     PixBlock *b = malloc((size_t)(nb ? nb : 1) * sizeof *b);
     if (!b) abort();
@@ -602,20 +703,23 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
                   .taps = taps, .bias = bias };
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
-    if (mode == CONV_WGRAD) {
-        parallel_for(taps * w_tiles(&j), 1, wgrad_range, &j);
-        free(zero);
-        return;
-    }
     int ncls = mode == CONV_DGRAD ? w->sy * w->sx : 1;
     PixClass *cls = calloc((size_t)ncls, sizeof *cls);
     float *packed = NULL;
     if (!cls) abort();
-    if (mode == CONV_FWD) {
+    j.cls = cls;
+    if (mode != CONV_DGRAD) {     /* FWD and WGRAD: all output pixels over all taps */
         cls[0] = (PixClass){ 0, 0, g->ho, g->wo, taps, { 0 }, 0 };
         for (int t = 0; t < taps; t++) cls[0].tap[t] = t;
         j.rows = K;
-    } else {
+    }
+    if (mode == CONV_WGRAD) {
+        parallel_for(taps * w_tiles(&j), 1, wgrad_range, &j);
+        free(cls);
+        free(zero);
+        return;
+    }
+    if (mode == CONV_DGRAD) {
         /* a: dy [P, f]; b: w [K, f] (trans_b) or [f, K]. The turned kernel B has a row (t, jj)
          * per tap and filter, w[t, :, jj] over the C input channels, the taps of each class
          * together */
@@ -642,7 +746,6 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
         j.trans_b = trans_b;
         j.f = f;
     }
-    j.cls = cls;
     j.ncls = ncls;
     int64_t nblocks;
     PixBlock *blocks = make_blocks(cls, ncls, g->n, &nblocks);
@@ -661,6 +764,9 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     double wbytes = 4.0 * K * f, ibytes = 4.0 * g->n * (mode == CONV_DGRAD ? g->ho * g->wo * f : g->h * g->w * C);
     j.colmajor = wbytes > (1 << 20) && ibytes * j.ncp < wbytes * nblocks;
     if (j.dot) j.colmajor = 0;
+    j.thin = j.colmajor;
+    for (int64_t bi = 0; bi < nblocks; bi++)
+        j.thin &= blocks[bi].q0 == 0 && blocks[bi].np == g->n * cls[blocks[bi].cls].hc * cls[blocks[bi].cls].wc;
     if (!j.dot && !j.colmajor && (mode == CONV_DGRAD || j.n > NR)) {
         /* every panel once, up front (DGRAD: the kernel turned around), for all pixel blocks */
         packed = malloc((size_t)(j.ncp * j.rows * NR) * sizeof *packed);
@@ -668,9 +774,20 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
         j.packed = packed;
         parallel_for(j.ncp, 1, pack_range, &j);
     }
+    /* an item's work: its pixels times its taps (one more for the stores, so that a class
+     * without taps, whose pixels get zeros, still has work) times its 16-column vectors */
     int64_t items = nblocks * j.ncp;
-    double item_flops = 2.0 * PB * NR * K / (mode == CONV_DGRAD ? w->sy * w->sx : 1);
-    parallel_for(items, (int64_t)(5e5 / item_flops) + 1, pixels_range, &j);
+    int64_t *cost = malloc((size_t)(items + 1) * sizeof *cost);
+    if (!cost) abort();
+    cost[0] = 0;
+    for (int64_t i = 0; i < items; i++) {
+        int64_t bi = j.colmajor ? i % nblocks : i / j.ncp, cp = j.colmajor ? i / nblocks : i % j.ncp;
+        int64_t vecs = j.dot ? 1 : ceil_div(j.n - cp * NR < NR ? j.n - cp * NR : NR, 16);
+        cost[i + 1] = cost[i] + blocks[bi].np * (cls[blocks[bi].cls].ntaps + 1) * vecs;
+    }
+    j.cost = cost;
+    parallel_for(cost[items], (int64_t)(5e5 / (32.0 * j.sc)) + 1, pixels_range, &j);
+    free(cost);
     free(blocks);
     free(wt);
     free(packed);

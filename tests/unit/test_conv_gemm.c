@@ -151,9 +151,21 @@ int main(void) {
     check_conv("4x3 strides 3x2, asymmetric padding, 24 -> 16", (ConvWindow){ 4, 3, 3, 2, 1, 1, 2, 0, 1, 0 }, 2, 10, 7, 24, 16);
     check_conv("1x1 stride 2 (classes without taps), 16 -> 16", (ConvWindow){ 1, 1, 2, 2, 1, 1, 0, 0, 0, 0 }, 2, 5, 6, 16, 16);
     check_conv("3x3 dilation 2, stride 1, 16 -> 16", (ConvWindow){ 3, 3, 1, 1, 2, 2, 2, 2, 2, 2 }, 1, 6, 7, 16, 16);
+    /* stride-2 input gradients large enough for 2 and 3 threads to split them: the ranges are
+     * cut by work across classes of 4, 2, 2, 1 taps (k3 "same": padding 0 before, 1 after)
+     * and 4, 6, 6, 9 (k5), so the cuts fall inside classes and between unequal ones */
+    check_conv("3x3 stride 2 pad 0/1, 32 -> 16, 3 images of 16x16", (ConvWindow){ 3, 3, 2, 2, 1, 1, 0, 1, 0, 1 }, 3, 16, 16, 32, 16);
+    check_conv("5x5 stride 2 pad 1/2, 32 -> 16, 2 images of 14x14", (ConvWindow){ 5, 5, 2, 2, 1, 1, 1, 2, 1, 2 }, 2, 14, 14, 32, 16);
+    check_conv("3x3 stride 2 pad 0/1, 48 -> 24, 2 images of 13x11", (ConvWindow){ 3, 3, 2, 2, 1, 1, 0, 1, 0, 1 }, 2, 13, 11, 48, 24);
     /* few pixels against large weights (panel-by-panel order), and every leftover row count */
     check_conv("4x4 stride 2 pad 1, 64 -> 512, 128 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 32, 4, 4, 64, 512);
     check_conv("4x4 stride 2 pad 1, 64 -> 400, 11 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 11, 2, 2, 64, 400);
+    /* every class one block against a kernel of over 1 MB (thin_range): rows in chunks of
+     * 128 of one tap with a remainder (160 channels forward, 144 filters for the input
+     * gradient), three tiles of 12 rows, a masked last panel; and 1x1 stride 2, whose input
+     * gradient has three classes without taps */
+    check_conv("4x4 stride 2 pad 1, 160 -> 144, 36 pixels", (ConvWindow){ 4, 4, 2, 2, 1, 1, 1, 1, 1, 1 }, 9, 4, 4, 160, 144);
+    check_conv("1x1 stride 2, 520 -> 512, 18 pixels", (ConvWindow){ 1, 1, 2, 2, 1, 1, 0, 0, 0, 0 }, 2, 5, 6, 520, 512);
     for (int n = 1; n <= 12; n++) {
         char what[64];
         snprintf(what, sizeof what, "3x3 same, 16 -> 48, %d pixels", n);
