@@ -74,6 +74,10 @@ $(BUILD)/conv_products: bench/conv_products.c $(BUILD)/libgmc.a
 $(BUILD)/conv_products_sim: bench/conv_products.c bench/sim_threads.c $(BUILD)/libgmc.a
 	$(CC) $(CFLAGS) -o $@ bench/conv_products.c bench/sim_threads.c $(BUILD)/libgmc.a $(LDLIBS)
 
+# runtime/conv_gemm.c's epilogues against the passes they replace (not in make test)
+$(BUILD)/conv_epilogues: bench/conv_epilogues.c $(BUILD)/libgmc.a
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libgmc.a $(LDLIBS)
+
 $(BUILD):
 	mkdir -p $(BUILD)
 

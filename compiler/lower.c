@@ -916,11 +916,15 @@ void plan_print(const Plan *p, const IrGraph *g, FILE *f) {
             break;
         case STEP_CONV: case STEP_IM2COL: case STEP_COL2IM: {
             const ConvGeom *gm = &st->geom;
-            if (st->kind == STEP_CONV)
+            if (st->kind == STEP_CONV) {
                 fprintf(f, "conv %s %%%d: b%d <- b%d, b%d%s%s%.0d  [%lld x %lld x %lld], ",
                         st->conv == CONV_FWD ? "forward" : st->conv == CONV_WGRAD ? "weight-gradient" : "input-gradient",
                         st->node, st->c, st->a, st->b, st->trans_b ? "^T" : "", st->has_bias ? " + bias b" : "",
                         st->has_bias ? st->bias : 0, (long long)st->m, (long long)st->k, (long long)st->n);
+                if (st->relu) fprintf(f, "then relu, ");          /* the epilogues (conv_fuse.c) */
+                if (st->has_mask) fprintf(f, "times (b%d > 0), ", st->mask);
+                if (st->has_bgrad) fprintf(f, "bias gradient b%d, ", st->bgrad);
+            }
             else fprintf(f, "%s %%%d: b%d <- b%d  ", st->kind == STEP_IM2COL ? "im2col" : "col2im", st->node, st->c, st->a);
             fprintf(f, "image [%lld, %lld, %lld, %lld], windows %lldx%lld, "
                     "k %dx%d s %d,%d d %d,%d pad %d,%d,%d,%d\n", (long long)gm->n,

@@ -33,6 +33,7 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
         reads[n++] = st->a;
         reads[n++] = st->b;
         if (st->kind == STEP_CONV && st->has_bias) reads[n++] = st->bias;
+        if (st->kind == STEP_CONV && st->has_mask) reads[n++] = st->mask;
         w = st->c;
         break;
     case STEP_IM2COL: case STEP_COL2IM: case STEP_HISTORY: case STEP_SCAN: reads[n++] = st->a; w = st->c; break;
@@ -45,6 +46,11 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads) {
     return w;
 }
 
+int plan_step_second_write(const Plan *p, int s) {
+    const PlanStep *st = &p->steps[s];
+    return st->kind == STEP_CONV && st->has_bgrad ? st->bgrad : -1;
+}
+
 static int in_arena(const Buffer *b) { return b->kind == BUF_TEMP || b->kind == BUF_INPUT; }
 
 /* lifetimes: first and last step touching each buffer */
@@ -52,8 +58,9 @@ static void lifetimes(Plan *p) {
     for (int b = 0; b < p->nbufs; b++) { p->bufs[b].first = INT_MAX; p->bufs[b].last = -1; }
     int reads[K_MAXARGS + 2], nreads;
     for (int s = 0; s < p->nsteps; s++) {
-        int w = plan_step_buffers(p, s, reads, &nreads);
+        int w = plan_step_buffers(p, s, reads, &nreads), w2 = plan_step_second_write(p, s);
         if (w >= 0) reads[nreads++] = w;
+        if (w2 >= 0) reads[nreads++] = w2;
         for (int i = 0; i < nreads; i++) {
             Buffer *b = &p->bufs[reads[i]];
             if (s < b->first) b->first = s;

@@ -40,6 +40,11 @@ typedef struct PlanStep {
                                      c from a and b as that mode says, n filters; m, k, trans_b
                                      as in the products it replaces */
     int has_bias, bias;           /* STEP_CONV forward: buffer bias [n] added to every row */
+    /* STEP_CONV epilogues (conv_gemm.h's ConvEpilogue; conv_fuse.c folds the passes around a
+     * convolution into them): forward: relu; input gradient: c = dx * (mask > 0); weight
+     * gradient: the bias gradient bgrad [n], a second output */
+    int relu;
+    int has_mask, mask, has_bgrad, bgrad;
     int pool, capacity;           /* STEP_HISTORY: c = history(a), m examples of n floats */
     int scatter;                  /* STEP_GATHER: c = gather(a, ids b) or scatter (1); m ids,
                                      rows of n floats, k rows in the table */
@@ -94,6 +99,8 @@ void plan_run(Plan *p, Rng *rng);                    /* runtime/exec.c */
 /* plan.c: the buffers step s touches: returns the one it writes (-1: none) and stores the
  * ones it reads in reads[] (at most K_MAXARGS + 2), their count in *nreads */
 int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
+/* the second buffer step s writes (a weight-gradient step's bias gradient), or -1 */
+int plan_step_second_write(const Plan *p, int s);
 /* assigns every temp an offset in one arena by liveness (greedy, largest first, each into
  * the tightest gap among the buffers live at the same time), or a separate block when
  * planning is off; allocates the memory and fills p->ptrs */

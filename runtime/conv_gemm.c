@@ -76,6 +76,7 @@ typedef struct ConvJob {
     float *packed;               /* not colmajor: B's panels, rows NR apart, panel after panel */
     int dot;                     /* f (1 or 2) when the products run along the channels */
     const float *wt;             /* FWD with dot: the kernel as [f, K] */
+    const ConvEpilogue *ep;      /* what is done to the rows as they are stored (conv_gemm.h) */
 } ConvJob;
 
 /* r[c] = column c of the 16 x 16 block of rows r[0..16): unpacks and lane shuffles, 64 on the
@@ -387,6 +388,56 @@ DOTW(1, 1) DOTW(1, 2) DOTW(1, 3) DOTW(1, 4) DOTW(2, 1) DOTW(2, 2) DOTW(2, 3) DOT
 static const DotWFn dot_w_fn[2][5] = { { NULL, dot_w1_1, dot_w1_2, dot_w1_3, dot_w1_4 },
                                        { NULL, dot_w2_1, dot_w2_2, dot_w2_3, dot_w2_4 } };
 
+/* the epilogue of conv_gemm.h on columns [col, col + w) of the np rows crow[] just stored
+ * (still in L1): relu (FWD), or the relu-gradient mask dx * (mask > 0) (DGRAD), the bits of
+ * the separate kernels */
+static TARGET void finish_rows(const ConvJob *j, int64_t np, float *const *crow, int64_t col, int64_t w) {
+    const ConvEpilogue *ep = j->ep;
+    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    for (int64_t q = 0; q < np; q++) {
+        float *y = crow[q] + col;
+        const float *m = ep->mask ? ep->mask + (crow[q] - j->c) + col : NULL;
+        for (int64_t x = 0; x < w; x += 16) {
+            __mmask16 k = w - x >= 16 ? 0xFFFF : (__mmask16)((1u << (w - x)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(k, y + x);
+            if (ep->relu) v = _mm512_max_ps(v, zero);
+            if (m) {
+                __mmask16 pos = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(k, m + x), zero, _CMP_GT_OQ);
+                v = _mm512_mul_ps(v, _mm512_maskz_mov_ps(pos, one));
+            }
+            _mm512_mask_storeu_ps(y + x, k, v);
+        }
+    }
+}
+
+/* WGRAD's bias gradient: sums[j] += dy[q, j] over np rows of n, in double: 64 columns at a
+ * time in 8 registers, the rows in order */
+static TARGET void sum_rows(int64_t np, const float *dy, int64_t n, double *sums) {
+    for (int64_t x0 = 0; x0 < n; x0 += 64) {
+        int nv = n - x0 >= 64 ? 8 : (int)((n - x0 + 7) / 8);
+        __m512d acc[8];
+        __mmask16 k[8];
+        for (int v = 0; v < nv; v++) {
+            int64_t left = n - x0 - 8 * v;
+            k[v] = left >= 8 ? 0xFF : (__mmask16)((1u << left) - 1);
+            acc[v] = _mm512_maskz_loadu_pd((__mmask8)k[v], sums + x0 + 8 * v);
+        }
+        for (int64_t q = 0; q < np; q++) {
+            const float *row = dy + q * n + x0;
+            for (int v = 0; v < nv; v++)
+                acc[v] = _mm512_add_pd(acc[v], _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(k[v], row + 8 * v))));
+        }
+        for (int v = 0; v < nv; v++) _mm512_mask_storeu_pd(sums + x0 + 8 * v, (__mmask8)k[v], acc[v]);
+    }
+}
+
+/* the mask's lines for these rows, requested before the rows are computed: fetched while
+ * the micro-kernel runs instead of one miss after another after it */
+static void prefetch_rows(const ConvJob *j, int64_t np, float *const *crow, int64_t col, int64_t w) {
+    for (int64_t q = 0; q < np && j->ep->mask; q++)
+        for (int64_t x = 0; x < w; x += 16) _mm_prefetch((const char *)(j->ep->mask + (crow[q] - j->c) + col + x), _MM_HINT_T0);
+}
+
 static void pack_range(void *ctx, int64_t c0, int64_t c1) {
     const ConvJob *j = ctx;
     for (int64_t cp = c0; cp < c1; cp++) {
@@ -425,6 +476,7 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
         for (int64_t q = 0; q < bl->np; q += MR)
             rows_fn[w == NR ? 2 : w > 16][bl->np - q < MR ? bl->np - q : MR](0, 0, tab, NULL, NR, crow + q, col, NULL,
                     (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1), 0);
+        if (j->ep) finish_rows(j, bl->np, crow, col, w);
     }
     Chunk c = { i0, 0, -KT, 0 };
     for (int more = chunk_next(j, i1, &c); more; more = chunk_next(j, i1, &c)) {
@@ -436,12 +488,15 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
         if (c.i % j->nblocks != cur) fill_table(j, cl, bl->q0, bl->np, 0, cl->ntaps, PBMAX, tab, crow), cur = c.i % j->nblocks;
         pack_rows(j, bl->cls, c.s, c.r0, c.n, col, w, buf);
         for (int64_t q = 0; q < bl->np; q++) ctab[q] = tab[c.s * PBMAX + q] + c.r0;
+        /* the rows start from zero with the first chunk; the bias (and whatever else is done to
+         * the finished sums as they are stored) only with the last */
         int first = c.s == 0 && c.r0 == 0, last = c.s == cl->ntaps - 1 && c.r0 + c.n == j->sc;
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
             rows_fn[w == NR ? 2 : nv - 1][mr](1, c.n, ctab + q, buf, NR, crow + q, col,
                                               j->bias && last ? j->bias + col : NULL, m, !first);
         }
+        if (last && j->ep) finish_rows(j, bl->np, crow, col, w);      /* the rows are complete */
     }
 }
 
@@ -481,6 +536,7 @@ static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
             for (int64_t q = 0; q < bl->np; q += 4)
                 (j->dot == 1 ? dot_rows1 : dot_rows2)(cl->ntaps, j->sc, tab + q, bl->np - q < 4 ? (int)(bl->np - q) : 4,
                                                       j->wt, j->rows, crow + q, j->bias);
+            if (j->ep) finish_rows(j, bl->np, crow, 0, j->n);
             continue;
         }
         int64_t col = cp * NR, w = j->n - col < NR ? j->n - col : NR;
@@ -495,11 +551,13 @@ static void pixels_range(void *ctx, int64_t u0, int64_t u1) {
         }
         else if (j->packed) b = j->packed + (cp * j->rows + cl->row0) * NR;
         else b = j->b + cl->row0 * j->ldb + col, ldb = j->ldb;
+        if (j->ep) prefetch_rows(j, bl->np, crow, col, w);
         for (int64_t q = 0; q < bl->np; q += MR) {
             int mr = bl->np - q < MR ? (int)(bl->np - q) : MR;
             rows_fn[w == NR ? 2 : nv - 1][mr](cl->ntaps, j->sc, tab + q, b, ldb, crow + q, col,
                                 j->bias ? j->bias + col : NULL, m, 0);
         }
+        if (j->ep) finish_rows(j, bl->np, crow, col, w);
     }
     free(panel);
 }
@@ -608,7 +666,9 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
     int64_t C = g->c, groups = w_tiles(j), P = g->n * g->ho * g->wo;
     int ta = (int)(t0 / groups), tb = (int)((t1 - 1) / groups) + 1;
     const float **tab = malloc((size_t)j->taps * WB * sizeof *tab);
-    if (!tab) abort();
+    /* the bias gradient: by the thread of the first tile, as it reads dy for it anyway */
+    double *bsum = t0 == 0 && j->ep && j->ep->bias_grad ? calloc((size_t)j->n, sizeof *bsum) : NULL;
+    if (!tab || (t0 == 0 && j->ep && j->ep->bias_grad && !bsum)) abort();
     for (int64_t p0 = 0; p0 < P; p0 += WB) {
         int64_t np = P - p0 < WB ? P - p0 : WB;
         fill_table(j, j->cls, p0, np, ta, tb, WB, tab, NULL);
@@ -630,7 +690,10 @@ static void wgrad_range(void *ctx, int64_t t0, int64_t t1) {
                 w_fn[w > 16][mr](np, tab + t * WB, coff, j->b + p0 * j->n + col, j->n, c + col, j->n, p0 > 0, m);
             }
         }
+        if (bsum) sum_rows(np, j->b + p0 * j->n, j->n, bsum);    /* dy's rows still in cache */
     }
+    for (int64_t x = 0; bsum && x < j->n; x++) j->ep->bias_grad[x] = (float)bsum[x];
+    free(bsum);
     free(tab);
 }
 
@@ -642,6 +705,23 @@ int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f) {
      * and sgemm + col2im runs those (an image's gradient) faster */
     if (mode == CONV_DGRAD) return g->c >= 16;
     return 1;
+}
+
+/* the epilogue of conv_gemm.h after the fallback, in plain loops (c: rows of n) */
+static void explicit_epilogue(const ConvGeom *g, int mode, const float *b, float *c, int64_t f, const ConvEpilogue *ep) {
+    int64_t P = g->n * g->ho * g->wo, rows = mode == CONV_DGRAD ? g->n * g->h * g->w : P, n = mode == CONV_DGRAD ? g->c : f;
+    if (mode == CONV_WGRAD && ep->bias_grad)
+        for (int64_t j = 0; j < f; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < P; p++) s += b[p * f + j];
+            ep->bias_grad[j] = (float)s;
+        }
+    if (mode == CONV_WGRAD) return;
+    for (int64_t i = 0; i < rows * n; i++) {
+        float v = c[i];
+        if (mode == CONV_FWD && ep->relu) c[i] = v > 0 ? v : 0.0f;
+        if (mode == CONV_DGRAD && ep->mask) c[i] = v * (ep->mask[i] > 0 ? 1.0f : 0.0f);
+    }
 }
 
 /* the fallback: the same product through a temporary im2col matrix and OpenBLAS */
@@ -688,9 +768,17 @@ static PixBlock *make_blocks(const PixClass *cls, int ncls, int64_t nimg, int64_
 
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                int trans_b, const float *bias) {
-    if (mode != CONV_FWD) bias = NULL;
+    ConvEpilogue ep = { .bias = bias };
+    conv_gemm_ep(g, mode, a, b, c, f, trans_b, &ep);
+}
+
+void conv_gemm_ep(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
+                  int trans_b, const ConvEpilogue *ep) {
+    const float *bias = mode == CONV_FWD ? ep->bias : NULL;
+    int more = mode == CONV_FWD ? ep->relu : mode == CONV_DGRAD ? ep->mask != NULL : ep->bias_grad != NULL;
     if (!conv_gemm_implicit(g, mode, f)) {
         explicit_conv(g, mode, a, b, c, f, trans_b, bias);
+        if (more) explicit_epilogue(g, mode, b, c, f, ep);
         return;
     }
     const ConvWindow *w = &g->win;
@@ -700,7 +788,7 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
     float *zero = calloc((size_t)zn + 16, sizeof *zero);
     if (!zero) abort();
     ConvJob j = { .g = g, .mode = mode, .src = a, .sc = C, .b = b, .ldb = f, .n = f, .c = c, .zero = zero,
-                  .taps = taps, .bias = bias };
+                  .taps = taps, .bias = bias, .ep = more ? ep : NULL };
     /* one or two filters: along the channels (see dot_rows) */
     j.dot = mode != CONV_DGRAD && f <= 2 && C % 16 == 0 ? (int)f : 0;
     int ncls = mode == CONV_DGRAD ? w->sy * w->sx : 1;

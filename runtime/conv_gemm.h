@@ -17,4 +17,19 @@ enum { CONV_FWD = 1, CONV_WGRAD, CONV_DGRAD };
 int conv_gemm_implicit(const ConvGeom *g, int mode, int64_t f);
 void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                int trans_b, const float *bias);
+
+/* What the step does as it stores its result (the passes after it folded in), each part
+ * NULL / 0 when absent:
+ *   CONV_FWD:   c = product + bias, then max(., 0) if relu
+ *   CONV_WGRAD: bias_grad[j] = the sum of b's (dy's) column j over all its rows, in double,
+ *               rounded once
+ *   CONV_DGRAD: c = dx * (mask > 0), mask [N, H, W, C] (a relu's gradient) */
+typedef struct ConvEpilogue {
+    const float *bias;
+    int relu;
+    float *bias_grad;
+    const float *mask;
+} ConvEpilogue;
+void conv_gemm_ep(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
+                  int trans_b, const ConvEpilogue *ep);
 #endif

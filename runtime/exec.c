@@ -161,8 +161,9 @@ static void poison(float *x, int64_t n) {
 
 static void poison_dead(const Plan *p, int s) {
     int reads[K_MAXARGS + 2], nreads;
-    int w = plan_step_buffers(p, s, reads, &nreads);
+    int w = plan_step_buffers(p, s, reads, &nreads), w2 = plan_step_second_write(p, s);
     if (w >= 0) reads[nreads++] = w;
+    if (w2 >= 0) reads[nreads++] = w2;
     const Buffer *out = w >= 0 ? &p->bufs[w] : NULL;
     for (int i = 0; i < nreads; i++) {
         const Buffer *b = &p->bufs[reads[i]];
@@ -195,10 +196,13 @@ void plan_run(Plan *p, Rng *rng) {
             gemm_batched(st->batch, st->m, st->n, st->k, st->trans_a, st->trans_b, a, b, c);
             break;
         }
-        case STEP_CONV:
-            conv_gemm(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b,
-                      st->has_bias ? p->ptrs[st->bias] : NULL);
+        case STEP_CONV: {
+            ConvEpilogue ep = { .bias = st->has_bias ? p->ptrs[st->bias] : NULL, .relu = st->relu,
+                                .bias_grad = st->has_bgrad ? p->ptrs[st->bgrad] : NULL,
+                                .mask = st->has_mask ? p->ptrs[st->mask] : NULL };
+            conv_gemm_ep(&st->geom, st->conv, p->ptrs[st->a], p->ptrs[st->b], p->ptrs[st->c], st->n, st->trans_b, &ep);
             break;
+        }
         case STEP_IM2COL: im2col(&st->geom, p->ptrs[st->a], p->ptrs[st->c]); break;
         case STEP_HISTORY:
             history_query(st->pool, st->capacity, p->ptrs[st->a], p->ptrs[st->c], st->m, st->n, rng);

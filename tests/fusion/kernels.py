@@ -24,6 +24,20 @@ def kernels(path):
     return out
 
 
+def conv_steps(path):
+    """the implicit convolutions' steps (conv forward / weight-gradient / input-gradient)"""
+    return [{"line": line.strip()} for line in open(path) if line.startswith("conv ")]
+
+
+def conv_epilogues(steps):
+    """what convs.gm should fold into the convolutions: a forward step storing relu, a
+    weight-gradient step summing the bias gradient, an input-gradient step applying the
+    relu-gradient mask"""
+    has = lambda pat: any(re.match(pat, s["line"]) for s in steps)
+    return (has(r"conv forward .* then relu,") and has(r"conv weight-gradient .* bias gradient b\d+,") and
+            has(r"conv input-gradient .* times \(b\d+ > 0\),"))
+
+
 def nested_broadcast(k):
     """an op of the kernel reads a buffer through an index with fewer loop variables than the
     kernel's widest load (a broadcast read in place), inside another op"""
@@ -44,6 +58,9 @@ CLASSES = {
               lambda k: k["reduce"] and k["expr"].startswith("sum(mul(sub(")),
     "losses": ("binary cross-entropy: both log terms summed in one kernel",
                lambda k: k["reduce"] and k["ops"].count("log") >= 2),
+    "convs": ("passes around implicit convolutions in their steps: relu stored by the forward step, "
+              "the bias gradient summed by the weight-gradient step, the relu-gradient mask applied "
+              "by the input-gradient step", lambda k: False),
     "epilogue": ("a product's bias add and activation in one kernel",
                  lambda k: not k["reduce"] and re.match(r"(sigmoid|tanh|max|relu)\(add\(load b\d+\[[^]]*\], load b\d+\[i\d\]\)", k["expr"])),
 }
@@ -55,6 +72,10 @@ def main(argv):
     kf, ku = kernels(fused), kernels(unfused)
     hits = [k for k in kf if pred(k)]
     unfused_hits = [k for k in ku if pred(k)]
+    if cls == "convs":            # the class is in the convolution steps, not in a kernel
+        sf, su = conv_steps(fused), conv_steps(unfused)
+        hits = [s for s in sf if "then relu" in s["line"]] if conv_epilogues(sf) else []
+        unfused_hits = su if conv_epilogues(su) else []
     problems = []
     if not kf or not ku:
         problems.append("no kernels in the dump (fused %d, unfused %d)" % (len(kf), len(ku)))

@@ -42,13 +42,14 @@ static void simulate(const Plan *p, char *why, int whylen) {
                     break;
                 }
         }
-        if (w >= 0 && p->bufs[w].offset >= 0) {
-            const Buffer *b = &p->bufs[w];
-            if (b->offset + b->size > p->arena_floats)
-                snprintf(why, whylen, "b%d ends past the arena", w);
-            else
-                for (int64_t i = 0; i < b->size; i++) owner[b->offset + i] = w;
-        }
+        for (int out = 0; out < 2; out++, w = plan_step_second_write(p, s))   /* a convolution may write two */
+            if (w >= 0 && p->bufs[w].offset >= 0) {
+                const Buffer *b = &p->bufs[w];
+                if (b->offset + b->size > p->arena_floats)
+                    snprintf(why, whylen, "b%d ends past the arena", w);
+                else
+                    for (int64_t i = 0; i < b->size; i++) owner[b->offset + i] = w;
+            }
     }
     for (int b = 0; b < p->nbufs && !why[0]; b++)
         if (p->bufs[b].keep && p->bufs[b].offset >= 0)
