@@ -117,19 +117,28 @@ static int elementwise_like(const Kernel *k, int64_t size, int64_t n) {
            k->dims[k->ndim - 1] == n && k->body;
 }
 
-/* the forward step s, whose result only the next kernel reads, to add a bias along its last
- * axis: the bias is added as the product is stored, and the kernel dropped */
+/* the size of a forward or input-gradient step's result, and its last dim: y [P, f], or dx
+ * [N, H, W, C] (a transposed convolution's output in the forward pass) */
+static int64_t result_size(const PlanStep *st, int64_t *n) {
+    const ConvGeom *g = &st->geom;
+    *n = st->conv == CONV_DGRAD ? g->c : st->n;
+    return st->conv == CONV_DGRAD ? g->n * g->h * g->w * g->c : st->m * st->n;
+}
+
+/* the forward (or input-gradient) step s, whose result only the next kernel reads, to add a
+ * bias along its last axis: the bias is added as the product is stored, and the kernel dropped */
 static int fuse_bias(Plan *p, int s, char *drop) {
     PlanStep *st = &p->steps[s];
     int y = st->c;
-    if (p->bufs[y].keep) return 0;
+    int64_t n, size = result_size(st, &n);
+    if (p->bufs[y].keep || st->has_bias) return 0;
     int reader = sole_step(p, y, s, drop, 0);
     if (reader < s) return 0;
     const PlanStep *u = &p->steps[reader];
     if (u->kind != STEP_KERNEL) return 0;
     const Kernel *k = p->kernels[u->kernel];
     const KExpr *e = k->body;
-    if (!elementwise_like(k, st->m * st->n, st->n) || e->op != KE_ADD) return 0;
+    if (!elementwise_like(k, size, n) || e->op != KE_ADD) return 0;
     for (int i = 0; i < 2; i++) {
         const KExpr *ye = e->arg[i], *be = e->arg[1 - i];
         if (!load_like(k, ye, 0) || k->args[ye->buf] != y || !load_like(k, be, 1)) continue;
@@ -138,7 +147,7 @@ static int fuse_bias(Plan *p, int s, char *drop) {
             int w;
             if (!drop[r]) reads_buffer(p, r, bias, &w), later |= w;
         }
-        if (bias == y || later || p->bufs[bias].size != st->n) continue;
+        if (bias == y || later || p->bufs[bias].size != n) continue;
         st->has_bias = 1;
         st->bias = bias;
         st->c = k->args[k->out_buf];
@@ -177,13 +186,15 @@ static int relu_blind(const KExpr *e, int slot, int under_relu) {
     return 1;
 }
 
-/* The forward step s whose result y is read by a relu kernel r = max(y, 0) and otherwise
- * only through relu-blind expressions (the backward pass's masks y > 0): the step stores
- * relu(y) straight into r, the other readers read r, and y and the relu pass are gone. */
+/* The forward (or input-gradient: a transposed convolution) step s whose result y is read by a
+ * relu kernel r = max(y, 0) and otherwise only through relu-blind expressions (the backward
+ * pass's masks y > 0): the step stores relu(y) straight into r, the other readers read r, and
+ * y and the relu pass are gone. */
 static int fuse_relu(Plan *p, int s, char *drop) {
     PlanStep *st = &p->steps[s];
     int y = st->c, relu = -1;
-    if (p->bufs[y].keep || st->relu) return 0;
+    int64_t n, size = result_size(st, &n);
+    if (p->bufs[y].keep || st->relu || st->has_mask) return 0;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == s || drop[r]) continue;
         int w, rd = reads_buffer(p, r, y, &w);
@@ -195,7 +206,7 @@ static int fuse_relu(Plan *p, int s, char *drop) {
         for (int a = 0; a < k->nargs; a++)
             if (k->args[a] == y && (a == k->out_buf || !relu_blind(k->body, a, 0) || !relu_blind(k->post, a, 0))) return 0;
         const KExpr *e = k->body;
-        if (relu < 0 && elementwise_like(k, st->m * st->n, st->n) && e->op == KE_MAX &&
+        if (relu < 0 && elementwise_like(k, size, n) && e->op == KE_MAX &&
             ((load_like(k, e->arg[0], 0) && k->args[e->arg[0]->buf] == y && is_zero(e->arg[1])) ||
              (load_like(k, e->arg[1], 0) && k->args[e->arg[1]->buf] == y && is_zero(e->arg[0]))) &&
             writers(p, k->args[k->out_buf], r, drop, &w) == 0 && k->args[k->out_buf] != y)
@@ -332,9 +343,9 @@ int plan_fuse_convs(Plan *p) {
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_COL2IM && !drop[s]) fused += fuse_col2im(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
-        if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_FWD && !drop[s]) fused += fuse_bias(p, s, drop);
+        if (p->steps[s].kind == STEP_CONV && p->steps[s].conv != CONV_WGRAD && !drop[s]) fused += fuse_bias(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
-        if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_FWD && !drop[s]) fused += fuse_relu(p, s, drop);
+        if (p->steps[s].kind == STEP_CONV && p->steps[s].conv != CONV_WGRAD && !drop[s]) fused += fuse_relu(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_WGRAD && !drop[s]) fused += fuse_bias_grad(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)

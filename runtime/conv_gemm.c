@@ -474,8 +474,8 @@ static void thin_range(const ConvJob *j, int64_t i0, int64_t i1) {
         int64_t col = i / j->nblocks * NR, w = j->n - col < NR ? j->n - col : NR;
         fill_table(j, &j->cls[bl->cls], bl->q0, bl->np, 0, 0, PBMAX, tab, crow);
         for (int64_t q = 0; q < bl->np; q += MR)
-            rows_fn[w == NR ? 2 : w > 16][bl->np - q < MR ? bl->np - q : MR](0, 0, tab, NULL, NR, crow + q, col, NULL,
-                    (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1), 0);
+            rows_fn[w == NR ? 2 : w > 16][bl->np - q < MR ? bl->np - q : MR](0, 0, tab, NULL, NR, crow + q, col,
+                    j->bias ? j->bias + col : NULL, (__mmask16)((1u << (w > 16 ? w - 16 : w)) - 1), 0);
         if (j->ep) finish_rows(j, bl->np, crow, col, w);
     }
     Chunk c = { i0, 0, -KT, 0 };
@@ -717,10 +717,12 @@ static void explicit_epilogue(const ConvGeom *g, int mode, const float *b, float
             ep->bias_grad[j] = (float)s;
         }
     if (mode == CONV_WGRAD) return;
-    for (int64_t i = 0; i < rows * n; i++) {
+    for (int64_t i = 0; i < rows * n; i++) {     /* FWD: explicit_conv added the bias */
         float v = c[i];
-        if (mode == CONV_FWD && ep->relu) c[i] = v > 0 ? v : 0.0f;
-        if (mode == CONV_DGRAD && ep->mask) c[i] = v * (ep->mask[i] > 0 ? 1.0f : 0.0f);
+        if (mode == CONV_DGRAD && ep->bias) v += ep->bias[i % n];
+        if (ep->relu) v = v > 0 ? v : 0.0f;
+        if (ep->mask) v = v * (ep->mask[i] > 0 ? 1.0f : 0.0f);
+        c[i] = v;
     }
 }
 
@@ -774,8 +776,8 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
 
 void conv_gemm_ep(const ConvGeom *g, int mode, const float *a, const float *b, float *c, int64_t f,
                   int trans_b, const ConvEpilogue *ep) {
-    const float *bias = mode == CONV_FWD ? ep->bias : NULL;
-    int more = mode == CONV_FWD ? ep->relu : mode == CONV_DGRAD ? ep->mask != NULL : ep->bias_grad != NULL;
+    const float *bias = mode != CONV_WGRAD ? ep->bias : NULL;
+    int more = mode == CONV_WGRAD ? ep->bias_grad != NULL : ep->relu || ep->mask || (mode == CONV_DGRAD && bias);
     if (!conv_gemm_implicit(g, mode, f)) {
         explicit_conv(g, mode, a, b, c, f, trans_b, bias);
         if (more) explicit_epilogue(g, mode, b, c, f, ep);

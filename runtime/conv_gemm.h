@@ -23,7 +23,9 @@ void conv_gemm(const ConvGeom *g, int mode, const float *a, const float *b, floa
  *   CONV_FWD:   c = product + bias, then max(., 0) if relu
  *   CONV_WGRAD: bias_grad[j] = the sum of b's (dy's) column j over all its rows, in double,
  *               rounded once
- *   CONV_DGRAD: c = dx * (mask > 0), mask [N, H, W, C] (a relu's gradient) */
+ *   CONV_DGRAD: c = dx + bias [C] (a transposed convolution's), then max(., 0) if relu, then
+ *               times (mask > 0), mask [N, H, W, C] (a relu's gradient)
+ * (each step the bits of the separate passes) */
 typedef struct ConvEpilogue {
     const float *bias;
     int relu;

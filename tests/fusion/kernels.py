@@ -31,11 +31,12 @@ def conv_steps(path):
 
 def conv_epilogues(steps):
     """what convs.gm should fold into the convolutions: a forward step storing relu, a
+    transposed convolution's input-gradient step adding its bias and storing relu, a
     weight-gradient step summing the bias gradient, an input-gradient step applying the
     relu-gradient mask"""
     has = lambda pat: any(re.match(pat, s["line"]) for s in steps)
-    return (has(r"conv forward .* then relu,") and has(r"conv weight-gradient .* bias gradient b\d+,") and
-            has(r"conv input-gradient .* times \(b\d+ > 0\),"))
+    return (has(r"conv forward .* then relu,") and has(r"conv input-gradient .* \+ bias b\d+ .* then relu,") and
+            has(r"conv weight-gradient .* bias gradient b\d+,") and has(r"conv input-gradient .* times \(b\d+ > 0\),"))
 
 
 def nested_broadcast(k):
@@ -58,9 +59,10 @@ CLASSES = {
               lambda k: k["reduce"] and k["expr"].startswith("sum(mul(sub(")),
     "losses": ("binary cross-entropy: both log terms summed in one kernel",
                lambda k: k["reduce"] and k["ops"].count("log") >= 2),
-    "convs": ("passes around implicit convolutions in their steps: relu stored by the forward step, "
-              "the bias gradient summed by the weight-gradient step, the relu-gradient mask applied "
-              "by the input-gradient step", lambda k: False),
+    "convs": ("passes around implicit convolutions in their steps: relu stored by the forward step "
+              "and bias + relu by a transposed convolution's, the bias gradient summed by the "
+              "weight-gradient step, the relu-gradient mask applied by the input-gradient step",
+              lambda k: False),
     "epilogue": ("a product's bias add and activation in one kernel",
                  lambda k: not k["reduce"] and re.match(r"(sigmoid|tanh|max|relu)\(add\(load b\d+\[[^]]*\], load b\d+\[i\d\]\)", k["expr"])),
 }

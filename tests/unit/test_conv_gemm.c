@@ -42,15 +42,16 @@ static double rel_err(const float *a, const double *b, int64_t n) {
 static void check_epilogue(const char *what, const ConvGeom *g, const float *x, const float *wt, const float *dy,
                            int64_t f, float *const *ref) {
     int64_t P = g->n * g->ho * g->wo, K = (int64_t)g->win.kh * g->win.kw * g->c, X = g->n * g->h * g->w * g->c;
-    float *bias = rand_buf(f), *mask = rand_buf(X);
-    float *o[3][4];                 /* relu(y + bias), dw, bias gradient, dx masked */
-    int64_t sizes[4] = { P * f, K * f, f, X };
+    float *bias = rand_buf(f), *mask = rand_buf(X), *cbias = rand_buf(g->c);
+    float *o[3][5];                 /* relu(y + bias), dw, bias gradient, dx masked, relu(dx + bias) */
+    int64_t sizes[5] = { P * f, K * f, f, X, X };
     for (int t = 0; t < 3; t++) {
         threads_start(t + 1);
-        for (int m = 0; m < 4; m++) o[t][m] = malloc((size_t)sizes[m] * sizeof *o[t][m]);
+        for (int m = 0; m < 5; m++) o[t][m] = malloc((size_t)sizes[m] * sizeof *o[t][m]);
         conv_gemm_ep(g, CONV_FWD, x, wt, o[t][0], f, 0, &(ConvEpilogue){ .bias = bias, .relu = 1 });
         conv_gemm_ep(g, CONV_WGRAD, x, dy, o[t][1], f, 0, &(ConvEpilogue){ .bias_grad = o[t][2] });
         conv_gemm_ep(g, CONV_DGRAD, dy, wt, o[t][3], f, 1, &(ConvEpilogue){ .mask = mask });
+        conv_gemm_ep(g, CONV_DGRAD, dy, wt, o[t][4], f, 1, &(ConvEpilogue){ .bias = cbias, .relu = 1 });
     }
     threads_stop();
     int fwd = 1, bwd = 1, same = 1;
@@ -58,18 +59,24 @@ static void check_epilogue(const char *what, const ConvGeom *g, const float *x, 
         float v = ref[0][i] + bias[i % f];
         fwd &= o[0][0][i] == (v > 0 ? v : 0.0f);
     }
-    for (int64_t i = 0; i < X; i++) bwd &= o[0][3][i] == ref[2][i] * (mask[i] > 0 ? 1.0f : 0.0f);
+    int tfwd = 1;                   /* a transposed convolution's forward pass: bias and relu */
+    for (int64_t i = 0; i < X; i++) {
+        float v = ref[2][i] + cbias[i % g->c];
+        bwd &= o[0][3][i] == ref[2][i] * (mask[i] > 0 ? 1.0f : 0.0f);
+        tfwd &= o[0][4][i] == (v > 0 ? v : 0.0f);
+    }
     double *bsum = calloc((size_t)f, sizeof *bsum);
     for (int64_t i = 0; i < P * f; i++) bsum[i % f] += dy[i];
     for (int t = 0; t < 3; t++)
-        for (int m = 0; m < 4; m++) same &= memcmp(o[0][m], o[t][m], (size_t)sizes[m] * sizeof *o[0][m]) == 0;
+        for (int m = 0; m < 5; m++) same &= memcmp(o[0][m], o[t][m], (size_t)sizes[m] * sizeof *o[0][m]) == 0;
     CHECK(fwd, "%s: forward with bias and relu = the product, then the bias added, then relu (same bits)", what);
     CHECK(memcmp(o[0][1], ref[1], (size_t)(K * f) * sizeof *ref[1]) == 0 && rel_err(o[0][2], bsum, f) < 1e-6,
           "%s: weight gradient with the bias gradient: the same weight gradient, and dy's column sums", what);
     CHECK(bwd, "%s: input gradient with the relu-gradient mask = dx * (mask > 0) (same bits)", what);
+    CHECK(tfwd, "%s: input gradient with a bias and relu (a transposed convolution) = dx, then the bias, then relu (same bits)", what);
     CHECK(same, "%s: the epilogues give the same bits with 1, 2 and 3 threads", what);
-    for (int t = 0; t < 3; t++) for (int m = 0; m < 4; m++) free(o[t][m]);
-    free(bias); free(mask); free(bsum);
+    for (int t = 0; t < 3; t++) for (int m = 0; m < 5; m++) free(o[t][m]);
+    free(bias); free(mask); free(cbias); free(bsum);
 }
 
 static void check_conv(const char *what, ConvWindow win, int64_t n, int64_t h, int64_t w, int64_t c, int64_t f) {
