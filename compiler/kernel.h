@@ -69,12 +69,20 @@ typedef struct Kernel {
     int out_buf;
     int64_t out_offset;
     int64_t out_stride[K_MAXDIM];
+    int64_t outer_scale;       /* set by the JIT (jit_outer_scale): see KernelFn */
 } Kernel;
 
 /* Compiled form: computes the output points whose outermost output index idx[0] lies in
- * [begin, end) (so a thread pool can split along dims[0]). When nout == 0 the kernel writes
- * one scalar and begin/end must be 0/1. */
+ * [begin, end) (so a thread pool can split along dims[0]), called as kernel_run does: with
+ * begin and end times outer_scale, the points of its outer loop per index of dim 0 (the dims
+ * merged into it), so that kernels differing only in those counts share code. When
+ * nout == 0 the kernel writes one scalar and begin/end must be 0/1. */
 typedef void (*KernelFn)(float *const *bufs, int64_t begin, int64_t end);
+
+static inline void kernel_run(KernelFn fn, const Kernel *k, float *const *bufs, int64_t begin,
+                              int64_t end) {
+    fn(bufs, begin * k->outer_scale, end * k->outer_scale);
+}
 
 /* kernel.c: construction helpers */
 KExpr *kx_const(float v);
@@ -112,6 +120,7 @@ int jit_compile_keyed(Jit *j, Kernel *const *ks, const char *const *keys, int n,
                       char *err, int errlen);
 typedef struct JitStats {       /* this Jit's kernels so far */
     int compiled, loaded, stored;   /* compiled, loaded from the disk cache, stored in it */
+    int pruned;                     /* files the disk cache's pruning removed (kcache_prune) */
     double seconds;                 /* spent compiling and loading (wall clock) */
     /* CPU time of this thread by phase: building LLVM IR, optimising it, machine code
      * (instruction selection to object file), linking objects into the JIT */
@@ -119,6 +128,13 @@ typedef struct JitStats {       /* this Jit's kernels so far */
     double cpu_caller;              /* the calling thread's CPU time inside the JIT */
 } JitStats;
 JitStats jit_stats(const Jit *j);
+/* The canonical text of what decides a kernel's machine code (its loop nest after merging
+ * dims, its accesses' strides along that nest, its expressions), malloc'ed; NULL if the
+ * kernel is malformed. Kernels with equal keys run the same compiled body. */
+char *jit_kernel_key(const Kernel *k);
+/* The points of a kernel's compiled outer loop per index of its dim 0 (1 when nout == 0).
+ * jit_compile and jit_compile_keyed store it in the kernels' outer_scale. */
+int64_t jit_outer_scale(const Kernel *k);
 /* Compiled kernels by canonical text (lower.c's kernel_key): identical kernels compile once. */
 KernelFn jit_cached(Jit *j, const char *key);
 void jit_cache(Jit *j, const char *key, KernelFn fn);

@@ -4,11 +4,21 @@
  * in DIR/<hash of key>.<ext>; anything that does not match exactly (short file, other key,
  * wrong checksum) is a miss and gets overwritten by the next store. render_llvm.c keeps two
  * kinds: .o, an object file of several kernels, and .k, one kernel's entry naming the
- * object it is in. */
+ * object it is in.
+ *
+ * Pruning: every entry read is touched, so an entry's mtime is when it was last stored or
+ * used. A run that stores entries then checks the directory's disk usage (kcache_prune):
+ * over the cap, the least recently used entries go, oldest first, until it is under three
+ * quarters of the cap (so the next runs do not prune again at once). Entries of older
+ * builds of gmc (whose key differs) and of programs no longer run age out this way. */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "fsutil.h"
 #include "kernel_cache.h"
@@ -67,6 +77,7 @@ unsigned char *kcache_load(const char *dir, const char *key, const char *ext, si
         hdr[2] == checksum(key, keylen, data + 32 + keylen, hdr[1]) && hdr[1] > 0) {
         obj = malloc(hdr[1]);
         if (obj) { memcpy(obj, data + 32 + keylen, hdr[1]); *n = hdr[1]; }
+        utimensat(AT_FDCWD, path, NULL, 0);   /* used now: pruning keeps it longest */
     }
     free(data);
     return obj;
@@ -94,4 +105,75 @@ int kcache_store(const char *dir, const char *key, const char *ext, const void *
     if (rc != 0 && f) remove(tmp);
     free(data);
     return rc;
+}
+
+/* An entry's name: 32 hex digits, a dot, o or k; a temp file is that, a dot, a pid, ".tmp".
+ * Nothing else in the directory is ever removed. */
+static int entry_name(const char *name, int *is_tmp) {
+    for (int i = 0; i < 32; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) return 0;
+    if (name[32] != '.' || (name[33] != 'o' && name[33] != 'k')) return 0;
+    *is_tmp = name[34] != '\0';
+    if (!*is_tmp) return 1;
+    size_t n = strlen(name);
+    return name[34] == '.' && n > 39 && !strcmp(name + n - 4, ".tmp");
+}
+
+typedef struct Entry { time_t mtime; uint64_t bytes; char name[64]; } Entry;
+
+static int older_first(const void *a, const void *b) {
+    const Entry *x = a, *y = b;
+    return x->mtime < y->mtime ? -1 : x->mtime > y->mtime ? 1 : strcmp(x->name, y->name);
+}
+
+uint64_t kcache_max_bytes(void) {
+    const char *env = getenv("GMC_KERNEL_CACHE_MB");
+    char *end;
+    double mb = env && *env ? strtod(env, &end) : -1;
+    if (!env || !*env || *end || mb < 0) mb = KCACHE_DEFAULT_MB;
+    return (uint64_t)(mb * 1024 * 1024);
+}
+
+int kcache_prune(const char *dir, uint64_t max_bytes) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    Entry *es = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t total = 0;
+    time_t now = time(NULL);
+    char path[2048];
+    int removed = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        int is_tmp;
+        struct stat st;
+        if (strlen(de->d_name) >= sizeof es->name || !entry_name(de->d_name, &is_tmp)) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (is_tmp) {   /* left by a run that died while storing; a live one renames in ms */
+            if (now - st.st_mtime > 3600 && remove(path) == 0) removed++;
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            Entry *grown = realloc(es, cap * sizeof *es);
+            if (!grown) { free(es); closedir(d); return -1; }
+            es = grown;
+        }
+        es[n].mtime = st.st_mtime;
+        es[n].bytes = (uint64_t)st.st_blocks * 512;   /* what the entry costs on disk */
+        snprintf(es[n].name, sizeof es[n].name, "%s", de->d_name);
+        total += es[n].bytes;
+        n++;
+    }
+    closedir(d);
+    if (total > max_bytes) {
+        qsort(es, n, sizeof *es, older_first);
+        for (size_t i = 0; i < n && total > max_bytes / 4 * 3; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, es[i].name);
+            if (remove(path) == 0) removed++;
+            total -= es[i].bytes;
+        }
+    }
+    free(es);
+    return removed;
 }

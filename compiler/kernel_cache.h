@@ -5,6 +5,10 @@
 #ifndef GMC_KERNEL_CACHE_H
 #define GMC_KERNEL_CACHE_H
 #include <stddef.h>
+#include <stdint.h>
+
+/* the cap on the cache's disk usage unless GMC_KERNEL_CACHE_MB says otherwise */
+#define KCACHE_DEFAULT_MB 64
 
 /* $XDG_CACHE_HOME/gmc, else $HOME/.cache/gmc; created if missing. 0, or -1 (no cache). */
 int kcache_default_dir(char *out, size_t n);
@@ -14,4 +18,10 @@ void kcache_hash(const char *key, char out[33]);
 unsigned char *kcache_load(const char *dir, const char *key, const char *ext, size_t *n);
 /* stores data under key, atomically (a reader sees the old entry or the new one); 0 or -1 */
 int kcache_store(const char *dir, const char *key, const char *ext, const void *data, size_t n);
+/* the cap in bytes: GMC_KERNEL_CACHE_MB (megabytes, may be fractional), else the default */
+uint64_t kcache_max_bytes(void);
+/* Over max_bytes of disk usage, removes the least recently used entries (by mtime: stored or
+ * loaded) until under 3/4 of it; also temp files an hour old. Touches only files named like
+ * entries. The number of files removed, or -1 (no directory). */
+int kcache_prune(const char *dir, uint64_t max_bytes);
 #endif

@@ -635,8 +635,13 @@ static void key_expr(Text *t, const KExpr *e, int ndim) {
     put(t, ")");
 }
 
-/* the canonical text of a kernel: everything that decides its code, nothing else */
+/* the canonical text of a kernel: everything that decides its code, nothing else. That is
+ * render_llvm.c's key, written from the loop nest the kernel compiles to (kernels that cut
+ * the same loops differently share code); a malformed kernel, which the JIT rejects anyway,
+ * gets its raw text. */
 static char *kernel_key(const Kernel *k) {
+    char *key = jit_kernel_key(k);
+    if (key) return key;
     Text t = { 0 };
     put(&t, "%d/%d r%d o%d+%lld", k->ndim, k->nout, k->reduce, k->out_buf, (long long)k->out_offset);
     for (int d = 0; d < k->ndim; d++) put(&t, " %lld", (long long)k->dims[d]);
@@ -669,6 +674,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         fresh_of[k] = -1;
         if (!used[k]) continue;
         if (kernel_is_row_copy(p->kernels[k])) continue;   /* run by kernel_copy.c, not compiled */
+        p->kernels[k]->outer_scale = jit_outer_scale(p->kernels[k]);   /* also where code is shared */
         keys[k] = kernel_key(p->kernels[k]);
         if ((p->fns[k] = jit_cached(jit, keys[k]))) continue;
         size_t h = fnv1a(keys[k]) & (cap - 1);

@@ -67,7 +67,7 @@ typedef struct KernelCall { const Kernel *k; KernelFn fn; float *args[K_MAXARGS]
 
 static void kernel_range(void *ctx, int64_t begin, int64_t end) {
     KernelCall *c = ctx;
-    if (c->fn) c->fn(c->args, begin, end);
+    if (c->fn) kernel_run(c->fn, c->k, c->args, begin, end);
     else kernel_interpret(c->k, c->args, begin, end);
 }
 

@@ -654,9 +654,12 @@ static void print_stats(Run *r) {
     printf("stats: %d compiled blocks, %d kernel calls per pass in all (%d elementwise, %d reductions), "
            "%d distinct kernels compiled or loaded (the rest shared)\n", nplans, kernels, kernels - reductions, reductions, compiled);
     JitStats js = jit_stats(r->jit);
-    if (r->jit)
-        printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s, %.2f s in all\n", js.loaded,
-               js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", js.seconds);
+    if (r->jit) {
+        char pruned[64] = "";
+        if (js.pruned) snprintf(pruned, sizeof pruned, ", %d least recently used files pruned", js.pruned);
+        printf("  kernel cache on disk: %d kernels loaded, %d compiled (%d stored)%s%s, %.2f s in all\n", js.loaded,
+               js.compiled, js.stored, r->o->no_cache ? ", --no-cache" : "", pruned, js.seconds);
+    }
     if (r->jit) {   /* CPU time, not wall clock: steady when the machine is shared */
         double jit = js.cpu_build + js.cpu_opt + js.cpu_codegen + js.cpu_link;
         printf("  compile CPU time (all threads): %.2f s = graphs %.2f + lowering %.2f + LLVM IR %.2f + optimisation %.2f"

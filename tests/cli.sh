@@ -594,6 +594,34 @@ set -- $(kstats "$tmp/kq3.log") x x x; lq=$1 cq=$2
 expect "kernel cache: kernels differing in a constant are compiled, not loaded ($lq loaded, $cq compiled), and give the uncached run's weights" \
     '[ "$cq" -ge 1 ] && cmp -s "$tmp/kq3/checkpoints/step_00000002.safetensors" "$tmp/kq3n/checkpoints/step_00000002.safetensors" && ! cmp -s "$tmp/kq2/checkpoints/step_00000002.safetensors" "$tmp/kq3/checkpoints/step_00000002.safetensors"'
 
+# kernels that differ only in the extent of their output dim 0 (from 32 on) share one
+# compiled body: a cache filled at batch 64 serves batch 100, with the uncached run's weights
+kb="$tmp/kbatch_cache"
+XDG_CACHE_HOME="$kb" $GMC examples/vae_mlp.gm --run --limit-batches 2 --set epochs=1 --set batch_size=64 --seed 5 --stats --out "$tmp/kb64" > "$tmp/kb64.log" 2>&1
+XDG_CACHE_HOME="$kb" $GMC examples/vae_mlp.gm --run --limit-batches 2 --set epochs=1 --set batch_size=100 --seed 5 --stats --out "$tmp/kb100" > "$tmp/kb100.log" 2>&1
+$GMC examples/vae_mlp.gm --run --limit-batches 2 --set epochs=1 --set batch_size=100 --seed 5 --no-cache --out "$tmp/kb100n" > /dev/null 2>&1
+set -- $(kstats "$tmp/kb64.log") x x x; cb64=$1; set -- $(kstats "$tmp/kb100.log") x x x; lb=$1 cb=$2
+expect "kernel cache: kernels differing only in the batch (64 and 100) share code ($lb loaded, $cb compiled) and give the uncached run's weights" \
+    '[ "$lb" -gt 10 ] && [ "$cb" -lt "$lb" ] && cmp -s "$tmp/kb100/checkpoints/step_00000002.safetensors" "$tmp/kb100n/checkpoints/step_00000002.safetensors"'
+
+# pruning: a run that stores entries keeps the cache under GMC_KERNEL_CACHE_MB, removing the
+# least recently used entries first; loading an entry counts as using it; files not named
+# like entries are left alone
+kp="$tmp/kprune"
+XDG_CACHE_HOME="$kp" $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 2 --seed 3 --out "$tmp/kp1" > /dev/null 2>&1
+touch -d '2 days ago' "$kp"/gmc/*
+for i in $(seq 1 300); do head -c 8000 /dev/zero > "$kp/gmc/$(printf '%032x' $i).k"; done   # stale entries
+touch -d '1 day ago' "$kp"/gmc/000000000000000000000000000000*.k
+echo keep > "$kp/gmc/notes.txt"
+XDG_CACHE_HOME="$kp" GMC_KERNEL_CACHE_MB=1 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 2 --seed 3 --stats --out "$tmp/kp2" > "$tmp/kp2.log" 2>&1
+XDG_CACHE_HOME="$kp" GMC_KERNEL_CACHE_MB=1 $GMC examples/ae_mlp.gm --run --set epochs=1 --limit-batches 2 --seed 3 --stats --out "$tmp/kp3" > "$tmp/kp3.log" 2>&1
+XDG_CACHE_HOME="$kp" GMC_KERNEL_CACHE_MB=1 $GMC examples/vae_mlp.gm --run --set epochs=1 --limit-batches 2 --seed 3 --stats --out "$tmp/kp4" > "$tmp/kp4.log" 2>&1
+set -- $(kstats "$tmp/kp2.log") x x x; lp2=$1; set -- $(kstats "$tmp/kp3.log") x x x; sp3=$3
+set -- $(kstats "$tmp/kp4.log") x x x; lp4=$1 cp4=$2
+stale=$(ls "$kp"/gmc/000000000000000000000000000000*.k 2>/dev/null | wc -l); kpk=$(du -sk "$kp/gmc" | cut -f1)
+expect "kernel cache pruning: over 1 MB, stale entries go first ($stale of 300 left, ${kpk} KB on disk), the entries in use stay ($lp4 loaded, $cp4 compiled), other files stay" \
+    '[ "$lp2" -gt 10 ] && [ "$sp3" -gt 0 ] && grep -q "least recently used files pruned" "$tmp/kp3.log" && [ "$stale" -lt 300 ] && [ "$kpk" -le 1024 ] && [ "$lp4" = "$lp2" ] && [ "$cp4" = 0 ] && [ -f "$kp/gmc/notes.txt" ]'
+
 # a loop over range(3) (a compile-time array): (0 + 1 + 2) * 2 * 2 per element
 cat > "$tmp/for.gm" <<'GM'
 layer p(x) {

@@ -4,12 +4,15 @@ from the disk cache), one iteration of each program's train blocks (`--set steps
 --limit-batches 1`: the step blocks, and the validation and end-of-epoch blocks, are built and
 compiled; `every N steps` hooks and sampling procedures are not). Not part of `make test`.
 
-    tools/compile_times.py [--threads 2] [--reps 1] [FILE.gm ...]
+    tools/compile_times.py [--threads 2] [--reps 1] [--base OLD_GMC] [FILE.gm ...]
 
 Prints one row per program, sorted by cold compile CPU time: compile CPU (all threads, from
 --stats, with its breakdown), the JIT's wall time (compiling or loading kernels), and the whole
 process's wall and CPU time (which also count loading data and running the step) for the cold
-and the warm run. With --reps N each number is the median of N runs.
+and the warm run. With --reps N each number is the median of N runs. With --base, another
+build of gmc runs each program too, alternating with this one (so both see the same load),
+and the rows read "base -> this" for kernels, cold compile CPU, its machine code part and warm
+compile CPU.
 """
 import argparse, glob, os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -55,31 +58,56 @@ def median_runs(runs):
     return m
 
 
+def print_compared(rows, base_rows):
+    def ok(r):
+        return "error" not in r
+    rows.sort(key=lambda r: -max(r[1]["compile"][0] if ok(r[1]) else 0,
+                                 base_rows[r[0]][1]["compile"][0] if ok(base_rows[r[0]][1]) else 0))
+    print("| program | kernels | cold: compile CPU s | cold: machine code CPU s | warm: compile CPU s |")
+    print("|---|---|---|---|---|")
+    for name, c, w in rows:
+        _, bc, bw = base_rows[name]
+        if not (ok(c) and ok(w) and ok(bc) and ok(bw)):
+            err = next(r["error"] for r in (bc, bw, c, w) if not ok(r))
+            print("| %s | failed: %s ||||" % (name, err.replace("|", "/")))
+            continue
+        print("| %s | %d → %d | %.2f → %.2f | %.2f → %.2f | %.2f → %.2f |" % (
+            name, bc["compiled"] + bc["loaded"], c["compiled"] + c["loaded"], bc["compile"][0], c["compile"][0],
+            bc["compile"][5], c["compile"][5], bw["compile"][0], w["compile"][0]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="*")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--gmc", default=os.path.join(ROOT, "gmc"))
+    ap.add_argument("--base", help="another gmc binary to compare with, run alternately")
     a = ap.parse_args()
     files = a.files or sorted(glob.glob(os.path.join(ROOT, "examples", "*.gm")) +
                               glob.glob(os.path.join(ROOT, "examples", "seeds", "*.gm")) +
                               glob.glob(os.path.join(ROOT, "bench", "*.gm")))
     tmp = tempfile.mkdtemp(prefix="gmc_compile_times.")
-    rows = []
+    rows, base_rows = [], {}
     try:
         for f in files:
-            cold, warm = [], []
-            for rep in range(a.reps):
-                cache = os.path.join(tmp, "cache%d" % rep)
-                shutil.rmtree(cache, ignore_errors=True)
-                cold.append(run(a.gmc, f, cache, os.path.join(tmp, "out"), a.threads))
-                warm.append(run(a.gmc, f, cache, os.path.join(tmp, "out"), a.threads))
-                shutil.rmtree(cache, ignore_errors=True)
-            rows.append((os.path.relpath(f, ROOT), median_runs(cold), median_runs(warm)))
+            for gmc in ([a.base] if a.base else []) + [a.gmc]:
+                cold, warm = [], []
+                for rep in range(a.reps):
+                    cache = os.path.join(tmp, "cache%d" % rep)
+                    shutil.rmtree(cache, ignore_errors=True)
+                    cold.append(run(gmc, f, cache, os.path.join(tmp, "out"), a.threads))
+                    warm.append(run(gmc, f, cache, os.path.join(tmp, "out"), a.threads))
+                    shutil.rmtree(cache, ignore_errors=True)
+                row = (os.path.relpath(f, ROOT), median_runs(cold), median_runs(warm))
+                if gmc is a.base and a.base: base_rows[row[0]] = row
+                else: rows.append(row)
             print("  %s done" % rows[-1][0], file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if a.base:
+        print_compared(rows, base_rows)
+        return
     rows.sort(key=lambda r: -r[1]["compile"][0] if "error" not in r[1] else 1)
     print("| program | kernels | cold: compile CPU s (graphs + lowering + IR + opt + machine code + link) | cold: JIT wall s | cold: process wall / CPU s | warm: compile CPU s | warm: JIT wall s | warm: process wall / CPU s |")
     print("|---|---|---|---|---|---|---|---|")

@@ -142,19 +142,82 @@ static void run_case(const char *what, Kernel *k, double rtol) {
         free_kernel(k);
         return;
     }
-    fn(bufs_jit, 0, n0);
+    kernel_run(fn, k, bufs_jit, 0, n0);
     if (k->nout) {
-        fn(bufs_split, 0, mid);
-        fn(bufs_split, mid, n0);
+        kernel_run(fn, k, bufs_split, 0, mid);
+        kernel_run(fn, k, bufs_split, mid, n0);
     } else {
-        fn(bufs_split, 0, 0);   /* an empty range writes nothing */
-        fn(bufs_split, 0, 1);
+        kernel_run(fn, k, bufs_split, 0, 0);   /* an empty range writes nothing */
+        kernel_run(fn, k, bufs_split, 0, 1);
     }
     int ok1 = compare(bufs_jit, rtol, why1, sizeof why1);
     int ok2 = compare(bufs_split, rtol, why2, sizeof why2);
     CHECK(ok1 && ok2, "%s: jit == interpreter (one call: %s; split at %lld: %s)", what, why1,
           (long long)mid, why2);
     free_kernel(k);
+}
+
+/* Kernels that cut the same loops differently have one key (jit_kernel_key), and the body
+ * compiled for one runs the others: a bias add over [4 x 8 x 16 x 24] and over
+ * [16 x 32 x 24] (outer dims of 128 and 512 points times 24 per row), a row sum over
+ * [40 x 96] and [100 x 96], each run split on dim 0 like the thread pool does. Kernels whose
+ * code differs have different keys. */
+static void test_shared_code(void) {
+    char err[512] = "", why[160];
+    KExpr *bias4 = kx_bin(KE_MAX, kx_bin(KE_ADD, load(0, 0, 4, 3072, 384, 24, 1), load(4, 0, 4, 0, 0, 0, 1)),
+                          kx_const(0));
+    KExpr *bias3 = kx_bin(KE_MAX, kx_bin(KE_ADD, load(0, 0, 3, 768, 24, 1, 0), load(4, 0, 3, 0, 0, 1, 0)),
+                          kx_const(0));
+    Kernel *pairs[3][2] = {
+        {kernel("bias4", 4, 4, (int64_t[]){4, 8, 16, 24}, KR_NONE, bias4, NULL),
+         kernel("bias3", 3, 3, (int64_t[]){16, 32, 24}, KR_NONE, bias3, NULL)},
+        {kernel("rows40", 2, 1, (int64_t[]){40, 96}, KR_SUM, L2(1, 96, 1), NULL),
+         kernel("rows100", 2, 1, (int64_t[]){100, 96}, KR_SUM, L2(1, 96, 1), NULL)},
+        {kernel("exp64", 1, 1, (int64_t[]){64}, KR_NONE, kx_un(KE_EXP, L1(0, 1)), NULL),
+         kernel("exp5000", 1, 1, (int64_t[]){5000}, KR_NONE, kx_un(KE_EXP, L1(0, 1)), NULL)},
+    };
+    for (int i = 0; i < 3; i++) {
+        Kernel *a = pairs[i][0], *b = pairs[i][1];
+        char *ka = jit_kernel_key(a), *kb = jit_kernel_key(b);
+        KernelFn fn = NULL;
+        int rc = jit_compile(jit, &a, 1, &fn, err, sizeof err);
+        b->outer_scale = jit_outer_scale(b);
+        int ok = ka && kb && !strcmp(ka, kb) && rc == 0 && fn;
+        if (ok) {
+            int64_t n0 = b->dims[0], mid = n0 / 3;
+            reset();
+            kernel_interpret(b, bufs_ref, 0, n0);
+            kernel_run(fn, b, bufs_jit, 0, mid);
+            kernel_run(fn, b, bufs_jit, mid, n0);
+            ok = compare(bufs_jit, ULPS, why, sizeof why);
+        }
+        CHECK(ok, "shared code: %s's body runs %s (keys %s; %s)", a->name, b->name,
+              ka && kb && !strcmp(ka, kb) ? "equal" : "differ", rc ? err : ok ? why : "mismatch");
+        free(ka);
+        free(kb);
+    }
+    /* what changes code changes the key: a row of 24 against one of 32, 8 points against 64
+     * (no 16-lane tier), a constant, a strided read */
+    Kernel *diff[4][2] = {
+        {kernel("r24", 2, 1, (int64_t[]){40, 24}, KR_SUM, L2(1, 24, 1), NULL),
+         kernel("r32", 2, 1, (int64_t[]){40, 32}, KR_SUM, L2(1, 32, 1), NULL)},
+        {kernel("e8", 1, 1, (int64_t[]){8}, KR_NONE, kx_un(KE_EXP, L1(0, 1)), NULL),
+         kernel("e64", 1, 1, (int64_t[]){64}, KR_NONE, kx_un(KE_EXP, L1(0, 1)), NULL)},
+        {kernel("c2", 1, 1, (int64_t[]){64}, KR_NONE, kx_bin(KE_MUL, L1(0, 1), kx_const(2)), NULL),
+         kernel("c3", 1, 1, (int64_t[]){64}, KR_NONE, kx_bin(KE_MUL, L1(0, 1), kx_const(3)), NULL)},
+        {kernel("s1", 1, 1, (int64_t[]){64}, KR_NONE, L1(0, 1), NULL),
+         kernel("s2", 1, 1, (int64_t[]){64}, KR_NONE, L1(0, 2), NULL)},
+    };
+    for (int i = 0; i < 4; i++) {
+        char *ka = jit_kernel_key(diff[i][0]), *kb = jit_kernel_key(diff[i][1]);
+        CHECK(ka && kb && strcmp(ka, kb), "different code, different keys: %s, %s", diff[i][0]->name,
+              diff[i][1]->name);
+        free(ka);
+        free(kb);
+        free_kernel(diff[i][0]);
+        free_kernel(diff[i][1]);
+    }
+    for (int i = 0; i < 3; i++) free_kernel(pairs[i][0]), free_kernel(pairs[i][1]);
 }
 
 static int transcendental(KOp op) {
@@ -337,7 +400,7 @@ static void test_hand_values(void) {
         for (int i = 0; i < 7; i++) {
             int64_t n = k[i]->nout ? k[i]->dims[0] : 1;
             if (interp) kernel_interpret(k[i], b, 0, n);
-            else fn[i](b, 0, n);
+            else kernel_run(fn[i], k[i], b, 0, n);
         }
         CHECK(out[0] == 11 && out[1] == -18 && out[2] == 33 && isnan(out[3]) && out[4] == 6 &&
               out[5] == 6, "%s: [2x3] add by hand", who);
@@ -438,7 +501,7 @@ static double time_call(KernelFn fn, const Kernel *k, float **b, int64_t n0, int
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        if (fn) fn(b, 0, n0);
+        if (fn) kernel_run(fn, k, b, 0, n0);
         else kernel_interpret(k, b, 0, n0);
         double t = now() - t0;
         if (t < best) best = t;
@@ -472,7 +535,7 @@ static void test_throughput(void) {
         int64_t n0 = ks[i]->dims[0];
         double tj = time_call(fns[i], ks[i], bufs, n0, 20), ti = time_call(NULL, ks[i], bufs, n0, 3);
         float *keep = malloc(n * sizeof *keep);
-        fns[i](bufs, 0, n0);
+        kernel_run(fns[i], ks[i], bufs, 0, n0);
         memcpy(keep, c, n * sizeof *c);
         kernel_interpret(ks[i], bufs, 0, n0);
         int same_out = 1;
@@ -496,6 +559,7 @@ int main(void) {
     test_reductions();
     test_hand_values();
     test_api();
+    test_shared_code();
     test_compile_time();
     if (!getenv("GMC_TEST_QUICK")) test_throughput();
     jit_destroy(jit);
