@@ -12,21 +12,13 @@
 #include "conv_gemm.h"
 #include "plan.h"
 
-static int reads_buffer(const Plan *p, int s, int b, int *writes) {
-    int reads[K_MAXARGS + 2], n;
-    int w = plan_step_buffers(p, s, reads, &n);
-    *writes = w == b || plan_step_second_write(p, s) == b;
-    for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
-    return 0;
-}
-
 /* the one step other than `self` that writes buffer b (writer = 1) or reads it (writer = 0),
  * when no other step does the opposite; -1 if none or several */
 static int sole_step(const Plan *p, int b, int self, const char *drop, int writer) {
     int found = -1;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == self || drop[r]) continue;
-        int w, rd = reads_buffer(p, r, b, &w);
+        int w, rd = plan_step_reads(p, r, b, &w);
         if (writer ? rd : w) return -1;
         if (writer ? w : rd) {
             if (found >= 0) return -1;
@@ -47,7 +39,7 @@ static int fuse_im2col(Plan *p, int s, char *drop) {
     int users = 0;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == s || drop[r]) continue;
-        int w, rd = reads_buffer(p, r, col, &w);
+        int w, rd = plan_step_reads(p, r, col, &w);
         if (w) return 0;
         if (!rd) continue;
         const PlanStep *u = &p->steps[r];
@@ -96,15 +88,6 @@ static int fuse_col2im(Plan *p, int s, char *drop) {
     return 1;
 }
 
-/* the load e of a kernel over dims [.., f]: of buffer `of` at offset 0, walking either like the
- * output (every stride as the output's) or along the last dim only (a bias) */
-static int load_like(const Kernel *k, const KExpr *e, int bias) {
-    if (!e || e->op != KE_LOAD || e->offset != 0) return 0;
-    for (int d = 0; d < k->ndim; d++)
-        if (e->stride[d] != (bias ? d == k->ndim - 1 : k->out_stride[d])) return 0;
-    return 1;
-}
-
 /* an elementwise kernel writing `size` contiguous floats from offset 0, its last dim n */
 static int elementwise_like(const Kernel *k, int64_t size, int64_t n) {
     int64_t all = 1, stride = 1;
@@ -141,11 +124,11 @@ static int fuse_bias(Plan *p, int s, char *drop) {
     if (!elementwise_like(k, size, n) || e->op != KE_ADD) return 0;
     for (int i = 0; i < 2; i++) {
         const KExpr *ye = e->arg[i], *be = e->arg[1 - i];
-        if (!load_like(k, ye, 0) || k->args[ye->buf] != y || !load_like(k, be, 1)) continue;
+        if (!kernel_load_like(k, ye, 0) || k->args[ye->buf] != y || !kernel_load_like(k, be, 1)) continue;
         int bias = k->args[be->buf], later = 0;
         for (int r = s; r < p->nsteps; r++) {        /* the bias must be ready at step s */
             int w;
-            if (!drop[r]) reads_buffer(p, r, bias, &w), later |= w;
+            if (!drop[r]) plan_step_reads(p, r, bias, &w), later |= w;
         }
         if (bias == y || later || p->bufs[bias].size != n) continue;
         st->has_bias = 1;
@@ -164,7 +147,7 @@ static int writers(const Plan *p, int b, int self, const char *drop, int *last) 
     *last = -1;
     for (int r = 0; r < p->nsteps; r++) {
         int w;
-        if (r != self && !drop[r] && (reads_buffer(p, r, b, &w), w)) n++, *last = r;
+        if (r != self && !drop[r] && (plan_step_reads(p, r, b, &w), w)) n++, *last = r;
     }
     return n;
 }
@@ -197,7 +180,7 @@ static int fuse_relu(Plan *p, int s, char *drop) {
     if (p->bufs[y].keep || st->relu || st->has_mask) return 0;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == s || drop[r]) continue;
-        int w, rd = reads_buffer(p, r, y, &w);
+        int w, rd = plan_step_reads(p, r, y, &w);
         if (w) return 0;
         if (!rd) continue;
         const PlanStep *u = &p->steps[r];
@@ -207,8 +190,8 @@ static int fuse_relu(Plan *p, int s, char *drop) {
             if (k->args[a] == y && (a == k->out_buf || !relu_blind(k->body, a, 0) || !relu_blind(k->post, a, 0))) return 0;
         const KExpr *e = k->body;
         if (relu < 0 && elementwise_like(k, size, n) && e->op == KE_MAX &&
-            ((load_like(k, e->arg[0], 0) && k->args[e->arg[0]->buf] == y && is_zero(e->arg[1])) ||
-             (load_like(k, e->arg[1], 0) && k->args[e->arg[1]->buf] == y && is_zero(e->arg[0]))) &&
+            ((kernel_load_like(k, e->arg[0], 0) && k->args[e->arg[0]->buf] == y && is_zero(e->arg[1])) ||
+             (kernel_load_like(k, e->arg[1], 0) && k->args[e->arg[1]->buf] == y && is_zero(e->arg[0]))) &&
             writers(p, k->args[k->out_buf], r, drop, &w) == 0 && k->args[k->out_buf] != y)
             relu = r;
     }
@@ -230,7 +213,7 @@ static int fuse_relu(Plan *p, int s, char *drop) {
 static int ready_at(const Plan *p, int b, int s, const char *drop) {
     for (int r = s; r < p->nsteps; r++) {
         int w;
-        if (!drop[r] && (reads_buffer(p, r, b, &w), w)) return 0;
+        if (!drop[r] && (plan_step_reads(p, r, b, &w), w)) return 0;
     }
     return 1;
 }
@@ -251,8 +234,8 @@ static int fuse_mask(Plan *p, int s, char *drop) {
     if (!elementwise_like(k, X, st->geom.c) || e->op != KE_MUL) return 0;
     for (int i = 0; i < 2; i++) {
         const KExpr *d = e->arg[i], *g = e->arg[1 - i];
-        if (!load_like(k, d, 0) || k->args[d->buf] != dx || g->op != KE_GT || !is_zero(g->arg[1]) ||
-            !load_like(k, g->arg[0], 0))
+        if (!kernel_load_like(k, d, 0) || k->args[d->buf] != dx || g->op != KE_GT || !is_zero(g->arg[1]) ||
+            !kernel_load_like(k, g->arg[0], 0))
             continue;
         int mb = k->args[g->arg[0]->buf], out = k->args[k->out_buf], wl;
         if (mb == dx || out == dx || !ready_at(p, mb, s, drop) || writers(p, out, r, drop, &wl) || p->bufs[mb].size != X)
@@ -322,7 +305,7 @@ static int fuse_bias_grad(Plan *p, int s, char *drop) {
         int early = 0;            /* the sum moves to step s: nothing may read it before */
         for (int u = 0; u <= s; u++) {
             int w;
-            if (u != last && !drop[u] && reads_buffer(p, u, out, &w)) early = 1;
+            if (u != last && !drop[u] && plan_step_reads(p, u, out, &w)) early = 1;
         }
         if (early || writers(p, dy, s, drop, &wl) != 1 || wl > s) continue;
         st->has_bgrad = 1;

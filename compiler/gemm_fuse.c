@@ -11,22 +11,6 @@
 #include <stdlib.h>
 #include "plan.h"
 
-/* step s reads buffer b; *writes: it writes b */
-static int touches(const Plan *p, int s, int b, int *writes) {
-    int reads[K_MAXARGS + 2], n;
-    *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_second_write(p, s) == b;
-    for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
-    return 0;
-}
-
-/* the load e walks like the output (bias = 0) or along the last dim only (bias = 1) */
-static int load_like(const Kernel *k, const KExpr *e, int bias) {
-    if (!e || e->op != KE_LOAD || e->offset != 0 || k->arg_offset[e->buf] != 0) return 0;
-    for (int d = 0; d < k->ndim; d++)
-        if (e->stride[d] != (bias ? d == k->ndim - 1 : k->out_stride[d])) return 0;
-    return 1;
-}
-
 /* the product s, whose result only one later kernel reads, to add a bias [n] to every row:
  * the product writes that kernel's output itself */
 static int fuse_bias(Plan *p, int s, char *drop) {
@@ -35,7 +19,7 @@ static int fuse_bias(Plan *p, int s, char *drop) {
     if (p->bufs[y].keep || st->batch > 1 || st->has_bias) return 0;
     for (int r = 0; r < p->nsteps; r++) {
         if (r == s || drop[r]) continue;
-        int w, rd = touches(p, r, y, &w);
+        int w, rd = plan_step_reads(p, r, y, &w);
         if (w) return 0;
         if (rd) {
             if (reader >= 0) return 0;
@@ -59,15 +43,15 @@ static int fuse_bias(Plan *p, int s, char *drop) {
     int out = k->args[k->out_buf];
     for (int i = 0; i < 2; i++) {
         const KExpr *ye = e->arg[i], *be = e->arg[1 - i];
-        if (!load_like(k, ye, 0) || k->args[ye->buf] != y || !load_like(k, be, 1)) continue;
+        if (!kernel_load_like(k, ye, 0) || k->args[ye->buf] != y || !kernel_load_like(k, be, 1)) continue;
         int bias = k->args[be->buf], moved = 0;
         if (bias == y || out == y || out == bias || p->bufs[bias].size != st->n) continue;
         for (int r = s; r < p->nsteps; r++) {
             int w, rd;
             if (drop[r] || r == reader) continue;
-            touches(p, r, bias, &w);
+            plan_step_reads(p, r, bias, &w);
             moved |= w;                          /* the bias must be ready at step s */
-            rd = touches(p, r, out, &w);
+            rd = plan_step_reads(p, r, out, &w);
             moved |= r < reader && (rd || w);    /* the output written earlier: no one between */
         }
         if (moved) continue;
@@ -102,7 +86,7 @@ static int fuse_colsum(Plan *p, int s, char *drop) {
         int lo = g < s ? g : s, hi = g < s ? s : g, clash = 0;
         for (int r = lo + 1; r < hi && !clash; r++) {
             int w;
-            if (!drop[r]) clash = touches(p, r, db, &w) || w;
+            if (!drop[r]) clash = plan_step_reads(p, r, db, &w) || w;
         }
         if (clash) continue;
         st->has_bgrad = 1;

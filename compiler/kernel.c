@@ -153,3 +153,10 @@ void kernel_print(const Kernel *k, FILE *f) {
     if (red) fputs(")", f);
     fputs("\n", f);
 }
+
+int kernel_load_like(const Kernel *k, const KExpr *e, int bias) {
+    if (!e || e->op != KE_LOAD || e->offset != 0 || k->arg_offset[e->buf] != 0) return 0;
+    for (int d = 0; d < k->ndim; d++)
+        if (e->stride[d] != (bias ? d == k->ndim - 1 : k->out_stride[d])) return 0;
+    return 1;
+}

@@ -100,6 +100,9 @@ void kernel_interpret(const Kernel *k, float *const *bufs, int64_t begin, int64_
 /* kernel_copy.c: kernels that only copy contiguous rows (of 16 floats or more) are not
  * compiled: kernel_interpret runs them as memmove calls */
 int kernel_is_row_copy(const Kernel *k);
+/* the load e reads its slot from the slot's start, walking like k's output (bias = 0) or along
+ * the last dim only (bias = 1): what the fusers look for in a kernel they fold into a step */
+int kernel_load_like(const Kernel *k, const KExpr *e, int bias);
 void kernel_copy_rows(const Kernel *k, float *const *bufs, int64_t begin, int64_t end);
 
 /* render_llvm.c: compile kernels with LLVM (for the host CPU, ORC LLJIT) */

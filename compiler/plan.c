@@ -51,6 +51,13 @@ int plan_step_second_write(const Plan *p, int s) {
     return (st->kind == STEP_CONV || st->kind == STEP_GEMM) && st->has_bgrad ? st->bgrad : -1;
 }
 
+int plan_step_reads(const Plan *p, int s, int b, int *writes) {
+    int reads[K_MAXARGS + 2], n;
+    *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_second_write(p, s) == b;
+    for (int i = 0; i < n; i++) if (reads[i] == b) return 1;
+    return 0;
+}
+
 static int in_arena(const Buffer *b) { return b->kind == BUF_TEMP || b->kind == BUF_INPUT; }
 
 /* lifetimes: first and last step touching each buffer */

@@ -104,6 +104,8 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
 /* the second buffer step s writes (a weight-gradient step's or a product's bias gradient),
  * or -1 */
 int plan_step_second_write(const Plan *p, int s);
+/* whether step s reads buffer b; *writes: whether it writes b (either of its outputs) */
+int plan_step_reads(const Plan *p, int s, int b, int *writes);
 /* assigns every temp an offset in one arena by liveness (greedy, largest first, each into
  * the tightest gap among the buffers live at the same time), or a separate block when
  * planning is off; allocates the memory and fills p->ptrs */
