@@ -333,21 +333,7 @@ int plan_fuse_convs(Plan *p) {
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_WGRAD && !drop[s]) fused += fuse_bias_grad(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_CONV && p->steps[s].conv == CONV_DGRAD && !drop[s]) fused += fuse_mask(p, s, drop);
-    int n = 0;
-    for (int s = 0; s < p->nsteps; s++) if (!drop[s]) p->steps[n++] = p->steps[s];
-    p->nsteps = n;
-    /* the dropped steps' kernels go too: nothing compiles them */
-    int *renum = calloc(p->nkernels ? p->nkernels : 1, sizeof *renum), nk = 0;
-    if (!renum) { fprintf(stderr, "gmc: out of memory\n"); abort(); }
-    for (int s = 0; s < p->nsteps; s++) if (p->steps[s].kind == STEP_KERNEL) renum[p->steps[s].kernel] = 1;
-    for (int k = 0; k < p->nkernels; k++) {
-        if (!renum[k]) { free(p->kernels[k]); continue; }
-        p->kernels[nk] = p->kernels[k];
-        renum[k] = nk++;
-    }
-    for (int s = 0; s < p->nsteps; s++) if (p->steps[s].kind == STEP_KERNEL) p->steps[s].kernel = renum[p->steps[s].kernel];
-    p->nkernels = nk;
-    free(renum);
+    plan_drop_steps(p, drop);
     free(drop);
     return fused;
 }

@@ -105,9 +105,7 @@ int plan_fuse_product_bias(Plan *p) {
         if (p->steps[s].kind == STEP_GEMM && !drop[s]) fused += fuse_bias(p, s, drop);
     for (int s = 0; s < p->nsteps; s++)
         if (p->steps[s].kind == STEP_KERNEL && !drop[s]) fused += fuse_colsum(p, s, drop);
-    int n = 0;
-    for (int s = 0; s < p->nsteps; s++) if (!drop[s]) p->steps[n++] = p->steps[s];
-    p->nsteps = n;
+    plan_drop_steps(p, drop);
     free(drop);
     return fused;
 }

@@ -667,12 +667,9 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
     int *fresh_of = xcalloc(n, sizeof *fresh_of);
     Kernel **fresh = xcalloc(n, sizeof *fresh);
     const char **fresh_keys = xcalloc(n, sizeof *fresh_keys);
-    char *used = xcalloc(n + 1, 1);                  /* kernels a fusion dropped are not compiled */
-    for (int s = 0; s < p->nsteps; s++) if (p->steps[s].kind == STEP_KERNEL) used[p->steps[s].kernel] = 1;
     for (int k = 0; k < n; k++) {
         offsets_to_args(p->kernels[k]);
         fresh_of[k] = -1;
-        if (!used[k]) continue;
         if (kernel_is_row_copy(p->kernels[k])) continue;   /* run by kernel_copy.c, not compiled */
         p->kernels[k]->outer_scale = jit_outer_scale(p->kernels[k]);   /* also where code is shared */
         keys[k] = kernel_key(p->kernels[k]);
@@ -694,7 +691,7 @@ static int compile_kernels(Plan *p, Jit *jit, char *err, int errlen) {
         }
     p->ncompiled = nfresh;
     for (int k = 0; k < n; k++) free(keys[k]);
-    free(keys); free(slot); free(fresh_of); free(fresh); free(fresh_keys); free(fns); free(used);
+    free(keys); free(slot); free(fresh_of); free(fresh); free(fresh_keys); free(fns);
     return rc;
 }
 

@@ -51,6 +51,23 @@ int plan_step_second_write(const Plan *p, int s) {
     return (st->kind == STEP_CONV || st->kind == STEP_GEMM) && st->has_bgrad ? st->bgrad : -1;
 }
 
+void plan_drop_steps(Plan *p, const char *drop) {
+    int n = 0;
+    for (int s = 0; s < p->nsteps; s++) if (!drop[s]) p->steps[n++] = p->steps[s];
+    p->nsteps = n;
+    int *renum = calloc(p->nkernels ? p->nkernels : 1, sizeof *renum), nk = 0;
+    if (!renum) { fprintf(stderr, "gmc: out of memory\n"); abort(); }
+    for (int s = 0; s < p->nsteps; s++) if (p->steps[s].kind == STEP_KERNEL) renum[p->steps[s].kernel] = 1;
+    for (int k = 0; k < p->nkernels; k++) {
+        if (!renum[k]) { free(p->kernels[k]); continue; }
+        p->kernels[nk] = p->kernels[k];
+        renum[k] = nk++;
+    }
+    for (int s = 0; s < p->nsteps; s++) if (p->steps[s].kind == STEP_KERNEL) p->steps[s].kernel = renum[p->steps[s].kernel];
+    p->nkernels = nk;
+    free(renum);
+}
+
 int plan_step_reads(const Plan *p, int s, int b, int *writes) {
     int reads[K_MAXARGS + 2], n;
     *writes = plan_step_buffers(p, s, reads, &n) == b || plan_step_second_write(p, s) == b;

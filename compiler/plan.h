@@ -104,6 +104,9 @@ int plan_step_buffers(const Plan *p, int s, int *reads, int *nreads);
 /* the second buffer step s writes (a weight-gradient step's or a product's bias gradient),
  * or -1 */
 int plan_step_second_write(const Plan *p, int s);
+/* removes the steps a fusion marked in drop[] and the kernels no step runs any more (nothing
+ * compiles them, and kernel counts stay true) */
+void plan_drop_steps(Plan *p, const char *drop);
 /* whether step s reads buffer b; *writes: whether it writes b (either of its outputs) */
 int plan_step_reads(const Plan *p, int s, int b, int *writes);
 /* assigns every temp an offset in one arena by liveness (greedy, largest first, each into
